@@ -1,0 +1,3 @@
+from edefter_helper.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Engine: ledger files -> month sets -> verification -> package. Pure, no UI."""

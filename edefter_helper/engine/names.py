@@ -1,0 +1,108 @@
+"""e-Defter file names: `[GIB-]VKN-YYYYMM-KIND-NNNNNN[-ŞŞŞŞ].xml` (GİB berats also as .zip)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LEDGER_KINDS = ("Y", "K")
+BERAT_KINDS = ("YB", "KB", "GIB-YB", "GIB-KB")
+KINDS = ("Y", "K", "YB", "KB", "GIB-YB", "GIB-KB", "DR")
+INVENTORY_KINDS = ("E", "EB", "GIB-EB")  # e-Envanter: same scheme, not ledgers
+NO_BRANCH = "0000"
+DR_FROM_PERIOD = "2019-01"
+
+# berat kind -> the ledger kind it certifies
+BERAT_OF = {"YB": "Y", "KB": "K", "GIB-YB": "Y", "GIB-KB": "K"}
+
+KIND_NAMES_TR = {
+    "Y": "Yevmiye Defteri",
+    "K": "Büyük Defter (Kebir)",
+    "YB": "Yevmiye Beratı",
+    "KB": "Kebir Beratı",
+    "GIB-YB": "GİB onaylı Yevmiye Beratı",
+    "GIB-KB": "GİB onaylı Kebir Beratı",
+    "DR": "Defter Raporu",
+}
+
+_NAME = re.compile(
+    r"^(?P<gib>GIB-)?(?P<vkn>\d{10,11})-(?P<year>\d{4})(?P<month>\d{2})-"
+    r"(?P<kind>Y|K|YB|KB|DR|E|EB)-(?P<part>\d{6})(?:-(?P<branch>\d{4}))?\.(?P<ext>xml|zip)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LedgerName:
+    """What a file name says about an e-Defter file."""
+
+    filename: str
+    vkn: str
+    period: str  # "YYYY-MM"
+    kind: str  # one of KINDS or INVENTORY_KINDS
+    part: int
+    branch: str | None  # only when the name carries it
+    zipped: bool
+
+    @property
+    def is_inventory(self) -> bool:
+        return self.kind in INVENTORY_KINDS
+
+    @property
+    def is_berat(self) -> bool:
+        return self.kind in BERAT_KINDS
+
+    @property
+    def is_gib(self) -> bool:
+        return self.kind.startswith("GIB-")
+
+    @property
+    def yyyymm(self) -> str:
+        return self.period.replace("-", "")
+
+    @property
+    def xml_name(self) -> str:
+        """The name the berat has inside a GİB .zip download."""
+        return self.filename[: -len(".zip")] + ".xml" if self.zipped else self.filename
+
+
+def parse_name(filename: str) -> LedgerName | None:
+    """Return what the name says, or None when it is not an e-Defter name."""
+    m = _NAME.match(filename)
+    if not m:
+        return None
+    month = int(m["month"])
+    year = int(m["year"])
+    if not (1 <= month <= 12 and 2000 <= year <= 2099):
+        return None
+    kind = m["kind"].upper()
+    if m["gib"]:
+        if kind not in ("YB", "KB", "EB"):
+            return None  # GİB only approves berats
+        kind = "GIB-" + kind
+    zipped = m["ext"].lower() == "zip"
+    if zipped and not kind.startswith("GIB-"):
+        return None  # only GİB's portal download comes zipped
+    return LedgerName(
+        filename=filename,
+        vkn=m["vkn"],
+        period=f"{year:04d}-{month:02d}",
+        kind=kind,
+        part=int(m["part"]),
+        branch=m["branch"],
+        zipped=zipped,
+    )
+
+
+def valid_period(text: str) -> bool:
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text or "")
+    return bool(m) and 1 <= int(m[2]) <= 12 and 2000 <= int(m[1]) <= 2099
+
+
+def valid_identifier(text: str) -> bool:
+    """VKN (10 digits) or TCKN (11 digits)."""
+    return bool(re.fullmatch(r"\d{10}|\d{11}", text or ""))
+
+
+def valid_branch(text: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}", text or ""))

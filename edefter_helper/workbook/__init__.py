@@ -1,0 +1,1 @@
+"""The control workbook: its layout (defined once) and the headless openpyxl face."""

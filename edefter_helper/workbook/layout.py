@@ -1,0 +1,88 @@
+"""The control workbook's sheets and columns, defined once and used by every face
+(headless openpyxl, the xlwings adapter, the template builder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edefter_helper import status
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # stable name used in code
+    header: str  # Turkish header shown in row 1
+    width: float = 14
+    number_format: str | None = None
+    choices: tuple[str, ...] = ()  # drop-down validation
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    def index(self, key: str) -> int:
+        """0-based column index of a key."""
+        for i, c in enumerate(self.columns):
+            if c.key == key:
+                return i
+        raise KeyError(key)
+
+
+YES, NO = "Evet", "Hayır"
+TARGET_KINDS = ("http", "izibiz", "klasör")
+DEFAULT_DESCRIPTION = "Excel e-Defter yedekleme aracından aktarılmıştır"
+
+FIRMS = Sheet("Firmalar", (
+    Column("name", "Firma Adı", 32),
+    Column("vkn", "VKN/TCKN", 14, "@"),
+    Column("branch", "Şube No", 9, "@"),
+    Column("folder", "e-Defter Klasörü", 48),
+    Column("target", "Hedef", 16),
+    Column("user", "Kullanıcı Adı", 18),
+    Column("auto", "Otomatik Yedekleme", 12, choices=(YES, NO)),
+))
+
+TARGETS = Sheet("Hedefler", (
+    Column("name", "Hedef", 16),
+    Column("kind", "Tür", 10, choices=TARGET_KINDS),
+    Column("address", "Adres", 44),
+    Column("description", "Açıklama", 48),
+))
+
+PERIODS = Sheet("Dönemler", (
+    Column("name", "Firma Adı", 32),
+    Column("vkn", "VKN/TCKN", 14, "@"),
+    Column("branch", "Şube No", 9, "@"),
+    Column("period", "Dönem", 10, "@"),
+    Column("stage", "e-Defter Durumu", 24),
+    Column("validation", "Doğrulama", 14),
+    Column("status", "Yedekleme Durumu", 26, choices=status.STATUSES),
+    Column("message", "Mesaj", 60),
+    Column("updated", "Son İşlem", 19, "yyyy-mm-dd hh:mm:ss"),
+    Column("sha256", "Paket SHA-256", 20, "@"),
+    Column("reference", "Referans", 24, "@"),
+))
+
+LOG = Sheet("Günlük", (
+    Column("time", "Zaman", 19, "yyyy-mm-dd hh:mm:ss"),
+    Column("action", "İşlem", 16),
+    Column("name", "Firma Adı", 32),
+    Column("vkn", "VKN/TCKN", 14, "@"),
+    Column("branch", "Şube No", 9, "@"),
+    Column("period", "Dönem", 10, "@"),
+    Column("status", "Sonuç", 26),
+    Column("message", "Mesaj", 60),
+))
+
+DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG)
+HELP_SHEET = "Nasıl Kullanılır"
+CONF_SHEET = "xlwings.conf"
+
+# Validation words in the Doğrulama column
+VALID, INVALID, INCOMPLETE = "Geçerli", "Hatalı", "Eksik"
