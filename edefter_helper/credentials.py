@@ -1,0 +1,122 @@
+"""Integrator passwords, kept only in the operating system's keyring.
+
+One stable service name for every secret: keyring on Windows keeps one credential per service
+name and would move others to `user@service`, so the target and the user go into the keyring
+user name instead (`"izibiz:ali@firma"`). Messages name the target and the user, never the secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+
+import keyring
+import keyring.errors
+
+from edefter_helper.targets.base import CredentialsError
+
+SERVICE = "edefter-yedekleme"
+
+# Windows Credential Manager keeps at most 2560 bytes per secret, stored as UTF-16.
+MAX_SECRET_BYTES_UTF16 = 2560
+
+
+def _account(target: str, user: str) -> str:
+    if not target or not user:
+        raise CredentialsError("Hedef adı ve kullanıcı adı boş olamaz.")
+    return f"{target}:{user}"
+
+
+def _no_backend(target: str, user: str) -> CredentialsError:
+    return CredentialsError(
+        f"'{target}' hedefindeki '{user}' kullanıcısının şifresi için bu bilgisayarda kullanılabilir "
+        "bir anahtar zinciri (Windows Kimlik Bilgisi Yöneticisi, macOS Anahtar Zinciri veya "
+        "Secret Service) bulunamadı."
+    )
+
+
+def check_length(password: str) -> None:
+    """Refuse a secret Windows Credential Manager could not hold (it fails later with error 1783)."""
+    size = len(password.encode("utf-16-le"))
+    if size > MAX_SECRET_BYTES_UTF16:
+        raise CredentialsError(
+            f"Şifre çok uzun: Windows Kimlik Bilgisi Yöneticisi en fazla "
+            f"{MAX_SECRET_BYTES_UTF16 // 2} karakter saklayabilir, girilen şifre "
+            f"{size // 2} karakter."
+        )
+
+
+def set_password(target: str, user: str, password: str) -> None:
+    account = _account(target, user)
+    if not password:
+        raise CredentialsError(f"'{target}' hedefindeki '{user}' kullanıcısı için şifre boş olamaz.")
+    check_length(password)  # before keyring: nothing is stored when too long
+    try:
+        keyring.set_password(SERVICE, account, password)
+    except keyring.errors.NoKeyringError:
+        raise _no_backend(target, user) from None
+    except keyring.errors.KeyringError as exc:
+        # the backend's text may be cryptic but never holds the secret; keep only its class name
+        raise CredentialsError(
+            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi anahtar zincirine "
+            f"kaydedilemedi ({type(exc).__name__})."
+        ) from None
+
+
+def get_password(target: str, user: str) -> str:
+    account = _account(target, user)
+    try:
+        password = keyring.get_password(SERVICE, account)
+    except keyring.errors.NoKeyringError:
+        raise _no_backend(target, user) from None
+    except keyring.errors.KeyringError as exc:
+        raise CredentialsError(
+            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi anahtar zincirinden "
+            f"okunamadı ({type(exc).__name__})."
+        ) from None
+    if not password:
+        raise CredentialsError(
+            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi kayıtlı değil. "
+            "Önce şifreyi kaydedin."
+        )
+    return password
+
+
+def delete_password(target: str, user: str) -> bool:
+    """Remove the secret; False when there was none."""
+    account = _account(target, user)
+    try:
+        keyring.delete_password(SERVICE, account)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except keyring.errors.NoKeyringError:
+        raise _no_backend(target, user) from None
+    return True
+
+
+def check(target: str, user: str) -> bool:
+    """True when a password is stored (no backend counts as not stored)."""
+    try:
+        get_password(target, user)
+    except CredentialsError:
+        return False
+    return True
+
+
+def prompt_password(prompt: str = "Şifre: ", confirm: bool = True) -> str:
+    """Ask without echo, twice, until both answers match and are not empty."""
+    for _ in range(3):
+        first = getpass.getpass(prompt)
+        if not first:
+            print("Şifre boş olamaz.")
+            continue
+        try:
+            check_length(first)
+        except CredentialsError as exc:
+            print(exc.message)
+            continue
+        if not confirm:
+            return first
+        if getpass.getpass("Şifreyi tekrar girin: ") == first:
+            return first
+        print("Girilen şifreler aynı değil, tekrar deneyin.")
+    raise CredentialsError("Şifre girilemedi: üç denemede de geçerli ve eşleşen bir şifre girilmedi.")

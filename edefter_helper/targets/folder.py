@@ -1,0 +1,181 @@
+"""A local or network folder (NAS share, USB disk) as a storage target.
+
+Layout: `<root>/<VKN>/<VKN-YYYYMM-ŞŞŞŞ>.zip` plus a sidecar `<...>.zip.json` holding the
+description and the receipt. A month is stored once, like at İzibiz: the same package again gets
+the same receipt, a different one is refused until the month is cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.targets.base import (
+    MISSING, STORED, Package, Receipt, RejectedError, Target, TargetError,
+)
+
+CHUNK = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    # makes the rename durable on POSIX; Windows cannot open directories, and does not need it
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(dest: Path, write) -> None:
+    """Write through a temp file in the same folder, fsync, then os.replace."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(dest.parent)
+
+
+class FolderTarget(Target):
+    kind = "folder"
+
+    def __init__(self, path: str | os.PathLike):
+        self.root = Path(path)
+
+    # paths
+    def _zip(self, key: MonthKey) -> Path:
+        return self.root / key.vkn / key.package_name
+
+    def _sidecar(self, key: MonthKey) -> Path:
+        return self._zip(key).with_name(key.package_name + ".json")
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise TargetError(f"Yedek klasörü bulunamadı veya erişilemiyor: {self.root}")
+
+    def _os_error(self, action: str, exc: OSError) -> TargetError:
+        return TargetError(f"Yedek klasörüne {action} ({self.root}): {exc.strerror or exc}")
+
+    def _read_sidecar(self, key: MonthKey) -> dict:
+        try:
+            return json.loads(self._sidecar(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _receipt(self, key: MonthKey, sha: str, meta: dict, message: str) -> Receipt:
+        return Receipt(state=STORED, reference=meta.get("reference", ""), sha256=sha, message=message,
+                       extra={"path": str(self._zip(key)), "stored_at": meta.get("stored_at", ""),
+                              "description": meta.get("description", "")})
+
+    # Target
+    def send(self, package: Package, description: str) -> Receipt:
+        self._check_root()
+        key = package.key
+        dest = self._zip(key)
+        try:
+            dest.parent.mkdir(exist_ok=True)
+            if dest.exists():
+                held = sha256_file(dest)
+                if held == package.sha256:
+                    return self._receipt(key, held, self._read_sidecar(key),
+                                         "Bu paket klasörde zaten saklanıyor.")
+                raise RejectedError(
+                    f"{key.package_name} için klasörde farklı bir paket saklanıyor. Aynı dönem bir kez "
+                    "saklanır; yeniden göndermek için önce iptal edilmeli."
+                )
+
+            h = hashlib.sha256()
+
+            def copy(out):
+                with open(package.path, "rb") as src:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        out.write(chunk)
+
+            _atomic_write(dest, copy)
+            if h.hexdigest() != package.sha256:
+                # the package changed after it was built: keep nothing half-trusted
+                dest.unlink()
+                raise RejectedError(
+                    f"{key.package_name} paketi oluşturulduktan sonra değişmiş; paket yeniden oluşturulmalı."
+                )
+            held = sha256_file(dest)  # read back what the disk really holds
+            if held != package.sha256:
+                dest.unlink()
+                raise TargetError(f"{key.package_name} klasöre yazıldı ama geri okunan içerik farklı; "
+                                  "disk veya ağ bağlantısı kontrol edilmeli.")
+            meta = {"package": key.package_name, "sha256": held, "size": package.size,
+                    "description": description, "reference": uuid.uuid4().hex,
+                    "stored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            body = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
+            _atomic_write(self._sidecar(key), lambda f: f.write(body))
+        except OSError as exc:
+            raise self._os_error("yazılamadı", exc) from None
+        return self._receipt(key, held, meta, "Paket klasöre kopyalandı ve geri okunarak doğrulandı.")
+
+    def query(self, key: MonthKey) -> Receipt:
+        self._check_root()
+        dest = self._zip(key)
+        if not dest.is_file():
+            return Receipt(state=MISSING, message="Klasörde bu aya ait paket yok.")
+        try:
+            held = sha256_file(dest)
+        except OSError as exc:
+            raise self._os_error("erişilemedi", exc) from None
+        meta = self._read_sidecar(key)
+        message = "Paket klasörde saklanıyor."
+        if meta.get("sha256") and meta["sha256"] != held:
+            message = "Klasördeki paket gönderilenden farklı: dosya sonradan değişmiş olabilir."
+        return self._receipt(key, held, meta, message)
+
+    def fetch(self, key: MonthKey, dest: Path) -> Path:
+        self._check_root()
+        src = self._zip(key)
+        if not src.is_file():
+            raise TargetError(f"{key.package_name} klasörde bulunamadı.")
+        dest = Path(dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+
+            def copy(out):
+                with open(src, "rb") as f:
+                    shutil.copyfileobj(f, out, CHUNK)
+
+            _atomic_write(dest, copy)
+        except OSError as exc:
+            raise self._os_error("erişilemedi", exc) from None
+        return dest
+
+    def cancel(self, key: MonthKey) -> Receipt:
+        self._check_root()
+        try:
+            for path in (self._zip(key), self._sidecar(key)):
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._os_error("erişilemedi", exc) from None
+        return Receipt(state=MISSING, message=f"{key.package_name} klasörden silindi (iptal edildi).")
