@@ -1,0 +1,183 @@
+"""Target for the project's own storage server (docs/storage-api.md).
+
+No retries here: targets.retry wraps any target. TLS certificates are always verified;
+plain http:// is allowed only to loopback (the embedded demo server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.targets.base import (
+    ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, Package, Receipt, RejectedError, Target,
+    TargetError, TransientError,
+)
+from edefter_helper.targets.retry import parse_retry_after
+
+_CHUNK = 1 << 20
+_STATES = {ACCEPTED, STORED, REJECTED, MISSING}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpTarget(Target):
+    kind = "http"
+
+    def __init__(self, base_url: str, user: str, password: str, timeout: float | tuple = (10, 300),
+                 ca_file: str | os.PathLike | None = None):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TargetError(f"Depolama sunucusu adresi geçersiz: {parts.scheme}://{parts.hostname or ''}")
+        if parts.username or parts.password:
+            # credentials in a URL end up in logs and error texts
+            raise TargetError("Kullanıcı adı ve parola adrese yazılmamalı; ayrı alanlarda verin.")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise TargetError(
+                f"Şifrelenmemiş http:// yalnızca bu bilgisayardaki sunucu için kullanılabilir; "
+                f"{parts.hostname} için https:// kullanın.")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.auth = (user, password)
+        self._session.trust_env = False  # no proxy/netrc surprises; TLS verification stays on
+        self._session.verify = str(ca_file) if ca_file else True
+        self._session.headers["User-Agent"] = "edefter-yedekleme"
+        self._max_size: int | None = None
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def _url(self, key: MonthKey, suffix: str = "") -> str:
+        return f"{self.base_url}/v1/months/{key.vkn}/{key.branch}/{key.period}{suffix}"
+
+    def _request(self, method: str, url: str, **kw) -> requests.Response:
+        try:
+            resp = self._session.request(method, url, timeout=self.timeout, **kw)
+        except requests.exceptions.SSLError:
+            raise TransientError(
+                "Depolama sunucusunun TLS sertifikası doğrulanamadı; bağlantı kurulmadı.") from None
+        except requests.exceptions.Timeout:
+            raise TransientError("Depolama sunucusu zamanında yanıt vermedi.") from None
+        except requests.exceptions.ConnectionError:
+            raise TransientError("Depolama sunucusuna bağlanılamadı.") from None
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(f"Depolama sunucusuyla iletişim hatası ({type(exc).__name__}).") from None
+        if resp.status_code >= 400:
+            self._raise_for(resp)
+        return resp
+
+    @staticmethod
+    def _message(resp: requests.Response) -> str:
+        try:
+            body = resp.json()
+            if isinstance(body, dict) and isinstance(body.get("message"), str):
+                return body["message"]
+        except ValueError:
+            pass
+        return ""
+
+    def _raise_for(self, resp: requests.Response) -> None:
+        status = resp.status_code
+        msg = self._message(resp)
+        resp.close()
+        if status in (401, 403):
+            raise CredentialsError(msg or (
+                "Depolama sunucusu kullanıcı adını ya da parolayı kabul etmedi." if status == 401
+                else "Bu kullanıcının bu VKN için yetkisi yok."))
+        if status == 413:
+            raise RejectedError(msg or "Paket depolama sunucusunun boyut sınırını aşıyor.")
+        if status == 429 or status >= 500:
+            raise TransientError(msg or f"Depolama sunucusu geçici olarak yanıt veremiyor (HTTP {status}).",
+                                 retry_after=parse_retry_after(resp.headers.get("Retry-After")), status=status)
+        raise RejectedError(msg or f"Depolama sunucusu isteği reddetti (HTTP {status}).")
+
+    @staticmethod
+    def _receipt(body: dict) -> Receipt:
+        state = body.get("state")
+        if state not in _STATES:
+            raise TransientError("Depolama sunucusunun yanıtı anlaşılamadı.")
+        return Receipt(state=state, reference=body.get("receipt") or "", sha256=body.get("sha256") or "",
+                       message=body.get("message") or "",
+                       extra={k: body[k] for k in ("stored_at", "received_at", "size") if body.get(k)})
+
+    def _json(self, resp: requests.Response) -> dict:
+        try:
+            body = resp.json()
+        except ValueError:
+            raise TransientError("Depolama sunucusunun yanıtı anlaşılamadı.") from None
+        if not isinstance(body, dict):
+            raise TransientError("Depolama sunucusunun yanıtı anlaşılamadı.")
+        return body
+
+    def max_size(self) -> int | None:
+        """The server's size limit (from /v1/health), asked once."""
+        if self._max_size is None:
+            body = self._json(self._request("GET", f"{self.base_url}/v1/health"))
+            self._max_size = body.get("max_size") if isinstance(body.get("max_size"), int) else 0
+        return self._max_size or None
+
+    # ---- Target ------------------------------------------------------------------------------
+
+    def send(self, package: Package, description: str) -> Receipt:
+        size = package.path.stat().st_size
+        limit = self.max_size()
+        # a server may close the connection on 413 before we read its answer: check first
+        if limit is not None and size > limit:
+            raise RejectedError(f"Paket ({size} bayt) depolama sunucusunun sınırını ({limit} bayt) aşıyor.")
+        headers = {
+            "X-Content-SHA256": package.sha256.lower(),
+            "Content-Type": "application/zip",
+            "Content-Length": str(size),
+            "X-Description": quote(description or "", safe=""),
+        }
+        with open(package.path, "rb") as body:  # a file object: requests streams it in blocks
+            resp = self._request("PUT", self._url(package.key), data=body, headers=headers)
+        receipt = self._receipt(self._json(resp))
+        if receipt.sha256 and receipt.sha256 != package.sha256.lower():
+            raise RejectedError("Depolama sunucusunun bildirdiği SHA-256 gönderilen paketle uyuşmuyor.")
+        return receipt
+
+    def query(self, key: MonthKey) -> Receipt:
+        return self._receipt(self._json(self._request("GET", self._url(key))))
+
+    def fetch(self, key: MonthKey, dest: Path) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        resp = self._request("GET", self._url(key, "/package"), stream=True)
+        want = (resp.headers.get("X-Content-SHA256") or "").lower()
+        digest = hashlib.sha256()
+        try:
+            with resp, open(part, "wb") as out:
+                for block in resp.iter_content(_CHUNK):
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except requests.exceptions.RequestException:
+            part.unlink(missing_ok=True)
+            raise TransientError("Paket indirilirken bağlantı koptu.") from None
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        if want and digest.hexdigest() != want:
+            part.unlink(missing_ok=True)
+            raise TransientError("İndirilen paketin SHA-256 özeti sunucununkiyle uyuşmuyor.")
+        os.replace(part, dest)
+        return dest
+
+    def close(self) -> None:
+        self._session.close()
