@@ -36,6 +36,10 @@ Signatures are enveloped XAdES-BES (RSA-SHA256, C14N 1.0, one Reference URI="" w
 enveloped-signature transform, plus the SignedProperties reference); keys in `keys`.
 """
 
+from edefter_helper.samples import broken
+from edefter_helper.samples.big import write_big_month
 from edefter_helper.samples.month import MonthFiles, MonthSpec, make_spec, size_mib, write_month, write_spec
+from edefter_helper.samples.tree import MonthSample, TreeInfo, write_tree
 
-__all__ = ["MonthFiles", "MonthSpec", "make_spec", "size_mib", "write_month", "write_spec"]
+__all__ = ["MonthFiles", "MonthSample", "MonthSpec", "TreeInfo", "broken", "make_spec", "size_mib",
+           "write_big_month", "write_month", "write_spec", "write_tree"]

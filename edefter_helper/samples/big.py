@@ -25,8 +25,10 @@ def _journal_body(spec, rng: random.Random, target_bytes: int, first_entry: int,
     number, line = first_entry, first_line
     count = 0
     sums = state["sums"]
+    per_entry = 4096  # first guess; refined from what is written, so parts land near target_bytes
     while written < target_bytes:
-        batch = c.make_entries(rng, spec.period, _BATCH, first=number)
+        want = max(1, min(_BATCH, (target_bytes - written) // per_entry + 1))
+        batch = c.make_entries(rng, spec.period, want, first=number)
         out = []
         for e in batch:
             out.append(c.journal_entry(ctx, e, line))
@@ -36,6 +38,7 @@ def _journal_body(spec, rng: random.Random, target_bytes: int, first_entry: int,
         count += len(batch)
         chunk = "".join(out)
         written += len(chunk.encode())
+        per_entry = max(1, written // count)
         yield chunk
     state.update(next_entry=number, next_line=line, entries=count)
 
