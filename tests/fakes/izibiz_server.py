@@ -325,5 +325,8 @@ class FakeIzibizServer:
         return self
 
     def __exit__(self, *exc):
-        self.server.close()
+        # close open keep-alive channels too, or the loop keeps running until they time out
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown()
         self.thread.join(timeout=5)
