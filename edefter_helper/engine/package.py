@@ -1,0 +1,101 @@
+"""One deterministic zip per month: every file under its original name with its exact bytes,
+plus manifest.json (name, size, sha256 of each). The same files give the same zip bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edefter_helper.engine.model import MonthSet
+
+MANIFEST = "manifest.json"
+FORMAT = "edefter-yedekleme/1"
+
+
+@dataclass(frozen=True)
+class PackedMonth:
+    path: Path
+    sha256: str
+    size: int
+    files: tuple  # ((name, size, sha256), ...)
+
+
+class _HashingSink:
+    """Write-only, non-seekable: zipfile then streams (data descriptors) and we hash as it goes."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.raw.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def tell(self) -> int:  # zipfile asks for offsets; it never seeks a non-seekable sink
+        return self.size
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _zipinfo(name: str, period: str, compress: bool) -> zipfile.ZipInfo:
+    year, month = (int(x) for x in period.split("-"))
+    zi = zipfile.ZipInfo(name, date_time=(year, month, 1, 0, 0, 0))
+    # zlib's default level (6), like `zip -6`; GİB's own .zip downloads are stored as they are
+    zi.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    zi.create_system = 0  # same bytes on every OS
+    zi.external_attr = 0o644 << 16
+    return zi
+
+
+def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
+    """Write `VKN-YYYYMM-ŞŞŞŞ.zip` into out_dir atomically. The caller has verified the set."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / ms.key.package_name
+    fd, tmp = tempfile.mkstemp(prefix=".paket-", suffix=".tmp", dir=out_dir)
+    entries = []
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = _HashingSink(raw)
+            with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
+                for f in ms.files:
+                    name = f.path.name  # the original name, byte for byte
+                    zi = _zipinfo(name, ms.key.period, compress=not name.lower().endswith(".zip"))
+                    sha = hashlib.sha256()
+                    size = 0
+                    with open(f.path, "rb") as src, zf.open(zi, "w", force_zip64=f.size > 0x7FFFFFFF) as dst:
+                        while chunk := src.read(1 << 20):
+                            sha.update(chunk)
+                            size += len(chunk)
+                            dst.write(chunk)
+                    entries.append((name, size, sha.hexdigest()))
+                manifest = {
+                    "format": FORMAT, "vkn": ms.key.vkn, "branch": ms.key.branch, "period": ms.key.period,
+                    "files": [{"name": n, "size": s, "sha256": h} for n, s, h in entries],
+                }
+                data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+                zf.writestr(_zipinfo(MANIFEST, ms.key.period, compress=True), data)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return PackedMonth(target, sink.sha.hexdigest(), sink.size, tuple(entries))
+
+
+def read_manifest(zip_path: Path) -> dict:
+    with zipfile.ZipFile(zip_path) as zf:
+        return json.loads(zf.read(MANIFEST).decode("utf-8"))

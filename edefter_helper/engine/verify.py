@@ -1,0 +1,171 @@
+"""Check month sets as GİB and integrators would: every file on its own (safe XML, root,
+identity inside = name, signature, XSD) and the files against each other (each berat
+certifies its ledger part's signature value and size; GİB's countersignature)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable
+
+from edefter_helper.engine import problems as P
+from edefter_helper.engine import reader
+from edefter_helper.engine.cache import FileCache, identity
+from edefter_helper.engine.model import LedgerFile, MonthSet, Problem
+from edefter_helper.engine.names import BERAT_OF
+from edefter_helper.engine.scan import ScanResult, scan
+
+# files this large are read in worker processes, one per core
+PARALLEL_BYTES = 32 * 1024 * 1024
+
+
+class SchemaError(Exception):
+    """The --schemas folder cannot be used; Turkish message."""
+
+
+def load_schema(folder: Path):
+    """GİB's edefter.xsd from a folder as users download it (with the taxonomy beside it)."""
+    from lxml import etree
+
+    from edefter_helper.engine.xmlsafe import safe_parser
+
+    xsd = Path(folder) / "edefter.xsd"
+    if not xsd.is_file():
+        raise SchemaError(f"Şema klasöründe edefter.xsd bulunamadı: {folder}")
+    try:
+        return etree.XMLSchema(etree.parse(str(xsd), safe_parser()))
+    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
+        raise SchemaError(f"GİB şeması yüklenemedi ({xsd}): {exc}") from None
+
+
+def schema_id(folder: Path | None) -> str:
+    if folder is None:
+        return ""
+    h = hashlib.sha256()
+    for f in sorted(Path(folder).rglob("*.xsd")):
+        st = f.stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+_worker_schema = None
+
+
+def _worker_read(args) -> dict:
+    path, name, schema_dir = args
+    global _worker_schema
+    schema = None
+    if schema_dir is not None:
+        if _worker_schema is None:
+            _worker_schema = load_schema(Path(schema_dir))
+        schema = _worker_schema
+    return reader.read_full(Path(path), name, schema=schema)
+
+
+def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None,
+              progress: Callable[[str], None] | None) -> dict[Path, dict]:
+    sid = schema_id(schema_dir)
+    facts: dict[Path, dict] = {}
+    todo = []
+    for f in files:
+        try:
+            ident = identity(f.path.stat())
+        except OSError as exc:
+            facts[f.path] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
+            continue
+        cached = cache.get(f.path, ident, "full", sid)
+        if cached is not None:
+            facts[f.path] = cached
+        else:
+            todo.append((f, ident))
+    big = [t for t in todo if t[0].size >= PARALLEL_BYTES]
+    small = [t for t in todo if t[0].size < PARALLEL_BYTES]
+    schema = load_schema(schema_dir) if (schema_dir is not None and small) else None
+    done = 0
+    for f, ident in small:
+        facts[f.path] = reader.read_full(f.path, f.name, schema=schema)
+        cache.put(f.path, ident, full=facts[f.path], schema_id=sid,
+                  sha256=facts[f.path].get("sha256") if not f.name.zipped else None)
+        done += 1
+        if progress and done % 200 == 0:
+            progress(f"{done}/{len(todo)} dosya doğrulandı")
+    if big:
+        workers = min(len(big), os.cpu_count() or 1)
+        args = [(str(f.path), f.name, str(schema_dir) if schema_dir else None) for f, _ in big]
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                results = list(pool.map(_worker_read, args))
+        else:
+            results = [_worker_read(a) for a in args]
+        for (f, ident), res in zip(big, results):
+            facts[f.path] = res
+            cache.put(f.path, ident, full=res, schema_id=sid)
+            if progress:
+                progress(f"{f.name.filename} doğrulandı")
+    cache.flush()
+    return facts
+
+
+def _size_matches(quantity: str | None, size: int) -> bool:
+    """measurableQuantity is the ledger size in MB as GİB's viewer shows it (MiB, 2 decimals).
+    Be liberal: accept MiB or MB, within the rounding step."""
+    if quantity is None:
+        return True  # before 2019 berats carried no size
+    try:
+        value = float(quantity.replace(",", "."))
+    except ValueError:
+        return False
+    return abs(value - size / 1048576) <= 0.0051 or abs(value - size / 1e6) <= 0.0051
+
+
+def check_set(ms: MonthSet, facts: dict[Path, dict]) -> None:
+    """Add file and cross-file problems to a scanned set; sets ms.valid."""
+    found: list[Problem] = []
+    by_part = {(f.kind, f.part): f for f in ms.files}
+    for f in ms.files:
+        d = facts.get(f.path, {})
+        for prob in d.get("problems", []):
+            found.append(Problem(prob["code"], prob["message"], prob.get("path")))
+        if not ms.company and d.get("company"):
+            ms.company = d["company"]
+    for f in ms.files:
+        ledger_kind = BERAT_OF.get(f.kind)
+        if ledger_kind is None:
+            continue
+        ledger = by_part.get((ledger_kind, f.part))
+        d = facts.get(f.path, {})
+        if d.get("malformed") or d.get("unsafe") or "root" not in d:
+            continue
+        if f.kind.startswith("GIB-") and not d.get("countersigned") and d.get("signature_value"):
+            found.append(P.countersignature_missing(f.path))
+        if ledger is None:
+            continue
+        ld = facts.get(ledger.path, {})
+        certified = d.get("certified_value")
+        ledger_value = ld.get("signature_value")
+        if ledger_value and certified != ledger_value:
+            found.append(P.berat_mismatch(f.name.filename, ledger.name.filename, f.path))
+        if ledger_value and not _size_matches(d.get("measurable_quantity"), ledger.size):
+            found.append(P.size_mismatch(f.name.filename, d.get("measurable_quantity"),
+                                         ledger.name.filename, ledger.size, f.path))
+    ms.problems.extend(found)
+    ms.valid = ms.complete and not ms.problems
+
+
+def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: Path | None = None,
+                progress: Callable[[str], None] | None = None) -> ScanResult:
+    cache = cache or FileCache(None)
+    files = [f for ms in result.sets for f in ms.files]
+    facts = _read_all(files, cache, schema_dir, progress)
+    for ms in result.sets:
+        check_set(ms, facts)
+    return result
+
+
+def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> ScanResult:
+    """Scan and verify: the engine's whole check, as the CLI, the server and backups use it."""
+    cache = cache or FileCache(None)
+    return verify_sets(scan(roots, cache, progress), cache, schema_dir, progress)
