@@ -50,8 +50,8 @@ HELP_LINES = (
     "",
     "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın (Tür: http, izibiz veya klasör).",
     "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i ve Kullanıcı Adı'nı yazın.",
-    "3. Parolayı Firmalar'da satırı seçip e-Defter şeridindeki 'Kimlik Bilgisi' düğmesiyle girin. "
-    "Parola çalışma kitabına yazılmaz; bilgisayarın parola kasasında saklanır.",
+    "3. Şifreyi Firmalar'da satırı seçip e-Defter şeridindeki 'Kimlik Bilgisi' düğmesiyle girin. "
+    "Şifre çalışma kitabına yazılmaz; bilgisayarın anahtar zincirinde saklanır.",
     "4. 'Dönemleri Tara / Yenile' klasörleri tarar ve Dönemler sayfasını doldurur.",
     "5. 'Gönder' seçili dönemleri gönderir (seçim yoksa filtrede görünen tüm dönemleri).",
     "6. 'Durum Sorgula' entegratörün dosyaları sakladığını doğrular; doğrulanan dönem 'Yedeklendi' olur.",
@@ -65,7 +65,8 @@ HELP_LINES = (
     "",
     "Kurulum: bu dosya Python'daki 'edefter-yedekleme' paketine xlwings ile bağlanır. xlwings.conf "
     "sayfasındaki INTERPRETER_WIN (Windows) veya INTERPRETER_MAC (macOS) paketin kurulu olduğu "
-    "python'u göstermelidir. 'edefter workbook new' komutu bunu sizin için yazar.",
+    "python'u göstermelidir. 'python -m edefter_helper.addin.check new DOSYA.xlsm' komutu bunu "
+    "sizin için yazar.",
     "Düğmeler çalışmıyorsa 'Kurulum Kontrolü' düğmesine basın. İnternetten indirilen dosyalarda "
     "Office makroları engeller: dosyaya sağ tıklayıp Özellikler > 'Engellemeyi kaldır' seçin "
     "veya dosyayı Güvenilen Konum'a koyun.",

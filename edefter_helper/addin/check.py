@@ -1,0 +1,279 @@
+"""Make a user's control workbook from the template, and check one for the usual set-up faults.
+
+The faults xlwings users hit most: the workbook points at a Python that does not exist or lacks the
+package, the VBA module's xlwings version differs from the installed package (the DLL is named by
+version), the ribbon's parts or relationships got lost in a save, or a callback went missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from edefter_helper.addin import vba
+from edefter_helper.workbook import layout, xlsm
+
+RIBBON_PARTS = {
+    "customUI/customUI14.xml": xlsm.RIBBON_2009,
+    "customUI/customUI.xml": xlsm.RIBBON_2006,
+}
+OFFICE_LIB_GUID = "2DF8D04C-5BFA-101B-BDE5-00AA0044DE52"  # defines IRibbonControl
+_SUB = re.compile(r"^[ \t]*(?:Public[ \t]+|Private[ \t]+)?Sub[ \t]+(\w+)[ \t]*\([ \t]*"
+                  r"(?:ByVal[ \t]+|ByRef[ \t]+)?\w+[ \t]+As[ \t]+IRibbonControl[ \t]*\)",
+                  re.IGNORECASE | re.MULTILINE)
+_RUNPYTHON = re.compile(r'RunPython[ \t]+"([^"]*)"', re.IGNORECASE)
+_CALL = re.compile(r"^\s*import\s+([\w.]+)(?:\s+as\s+(\w+))?\s*;\s*([\w.]+)\.(\w+)\(\)\s*$")
+_VERSION = re.compile(r'XLWINGS_VERSION\s+As\s+String\s*=\s*"([^"]+)"', re.IGNORECASE)
+
+
+def template_path() -> Path:
+    from edefter_helper.addin.build import TEMPLATE
+
+    return TEMPLATE
+
+
+def interpreter_keys(platform: str = sys.platform) -> tuple[str, ...]:
+    if platform.startswith("win"):
+        return ("INTERPRETER_WIN",)
+    if platform == "darwin":
+        return ("INTERPRETER_MAC",)
+    return ("INTERPRETER_WIN", "INTERPRETER_MAC")  # no Excel here: write both, for tests/copies
+
+
+def _windowless(interpreter: str) -> str:
+    """pythonw.exe beside python.exe on Windows: no console window flashes on every click."""
+    p = Path(interpreter)
+    if p.name.lower() == "python.exe" and (p.parent / "pythonw.exe").exists():
+        return str(p.parent / "pythonw.exe")
+    return interpreter
+
+
+def new_workbook(path: str | os.PathLike, interpreter: str = sys.executable, *,
+                 template: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+    """Copy the template to `path` and point its xlwings.conf sheet at `interpreter`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}' zaten var; üzerine yazılmadı (kontrol çalışma kitabınız "
+                              "olabilir). Başka bir ad verin.")
+    src = Path(template) if template else template_path()
+    if not src.exists():
+        raise FileNotFoundError(f"Şablon bulunamadı: {src}. 'python -m edefter_helper.addin.build' "
+                                "ile oluşturun.")
+    wb = xlsm.load(src)
+    set_conf(wb, {k: _windowless(str(interpreter)) for k in interpreter_keys()})
+    xlsm.save(wb, path)
+    return path
+
+
+def set_conf(wb, values: dict[str, str]) -> None:
+    """Write keys into an openpyxl workbook's xlwings.conf sheet (added after the last key)."""
+    ws = wb[layout.CONF_SHEET]
+    rows = {}
+    r = 1
+    while ws.cell(row=r, column=1).value not in (None, ""):  # xlwings stops at the first gap
+        rows[str(ws.cell(row=r, column=1).value).strip().upper()] = r
+        r += 1
+    for key, value in values.items():
+        row = rows.get(key.upper())
+        if row is None:
+            row = rows[key.upper()] = r
+            ws.cell(row=r, column=1, value=key)
+            r += 1
+        cell = ws.cell(row=row, column=2, value=value)
+        cell.number_format = "@"
+
+
+def read_conf(path: str | os.PathLike) -> dict[str, str] | None:
+    """Keys/values of the xlwings.conf sheet as xlwings reads them; None when there is no sheet."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        if layout.CONF_SHEET not in wb.sheetnames:
+            return None
+        out = {}
+        for key, value, *_ in wb[layout.CONF_SHEET].iter_rows(min_col=1, max_col=2, values_only=True):
+            if key in (None, ""):
+                break
+            out[str(key).strip().upper()] = "" if value is None else str(value).strip()
+        return out
+    finally:
+        wb.close()
+
+
+def ribbon_actions(xml: bytes) -> list[str]:
+    """Every onAction of a customUI part."""
+    root = ET.fromstring(xml)
+    return [el.get("onAction") for el in root.iter() if el.get("onAction")]
+
+
+def ribbon_subs(source: str) -> set[str]:
+    """Names of `Sub X(control As IRibbonControl)` in VBA source."""
+    return {m.group(1).lower() for m in _SUB.finditer(source)}
+
+
+def runpython_calls(source: str) -> list[str]:
+    """The Python text of every literal RunPython call in VBA source."""
+    return _RUNPYTHON.findall(source)
+
+
+def python_call_problem(code: str) -> str | None:
+    """Why a RunPython text such as 'import edefter_helper.excel as e; e.send()' would fail."""
+    m = _CALL.match(code)
+    if not m:
+        return f"RunPython metni anlaşılamadı: {code}"
+    module, alias, obj, func = m.groups()
+    if obj != (alias or module):
+        return f"RunPython metni içe aktarmadığı bir adı kullanıyor: {code}"
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:
+        return f"RunPython modülü içe aktarılamadı ({module}): {type(exc).__name__}: {exc}"
+    if not callable(getattr(mod, func, None)):
+        return f"RunPython'un çağırdığı işlev yok: {module}.{func}"
+    return None
+
+
+def _installed_xlwings() -> str | None:
+    try:
+        return importlib.metadata.version("xlwings")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _probe(interpreter: str) -> tuple[str | None, str | None]:
+    """(xlwings version, error) as seen by the workbook's interpreter."""
+    code = "import edefter_helper.excel, importlib.metadata as m; print(m.version('xlwings'))"
+    try:
+        out = subprocess.run([interpreter, "-c", code], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return None, last
+    return out.stdout.strip(), None
+
+
+def check_workbook(path: str | os.PathLike, *, probe_interpreter: bool = True) -> list[str]:
+    """Turkish findings about a control workbook; an empty list means the set-up looks right."""
+    path = Path(path)
+    findings: list[str] = []
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        return [f"Çalışma kitabı açılamadı ({path}): {exc}"]
+    with zf:
+        names = set(zf.namelist())
+        rels = xlsm.ribbon_relationships(zf.read(xlsm.ROOT_RELS)) if xlsm.ROOT_RELS in names else []
+        actions: list[str] = []
+        for part, rel_type in RIBBON_PARTS.items():
+            if part not in names:
+                findings.append(f"Şerit bölümü eksik: {part}. e-Defter sekmesi görünmeyebilir; "
+                                "çalışma kitabını şablondan yeniden oluşturun.")
+                continue
+            if not any(t == rel_type and target == part for _, t, target in rels):
+                findings.append(f"Şerit ilişkisi eksik (_rels/.rels → {part}). e-Defter sekmesi "
+                                "görünmeyebilir; çalışma kitabını şablondan yeniden oluşturun.")
+            try:
+                actions += ribbon_actions(zf.read(part))
+            except ET.ParseError as exc:
+                findings.append(f"Şerit tanımı bozuk ({part}): {exc}")
+        vba_bin = zf.read(xlsm.VBA_PART) if xlsm.VBA_PART in names else None
+
+    wb_version = None
+    if vba_bin is None:
+        findings.append("Çalışma kitabında makro projesi (xl/vbaProject.bin) yok: düğmeler çalışmaz. "
+                        ".xlsm olarak şablondan yeniden oluşturun.")
+    else:
+        try:
+            modules = vba.read_modules(vba_bin)
+            from edefter_helper.addin import cfb, ovba
+
+            dir_text = ovba.decompress(cfb.CompoundFile(vba_bin).stream("VBA/dir"))
+        except Exception as exc:
+            modules, dir_text = {}, b""
+            findings.append(f"Makro projesi okunamadı: {type(exc).__name__}: {exc}")
+        source = "\n".join(modules.values())
+        m = _VERSION.search(source)
+        wb_version = m.group(1) if m else None
+        installed = _installed_xlwings()
+        if modules and wb_version is None:
+            findings.append("Makro projesinde xlwings modülü bulunamadı: RunPython çalışmaz.")
+        elif modules and installed is None:
+            findings.append(f"Bu Python'da xlwings kurulu değil; çalışma kitabı xlwings {wb_version} "
+                            f"bekliyor: pip install xlwings=={wb_version}")
+        elif modules and installed != wb_version:
+            findings.append(f"xlwings sürümü uyuşmuyor: çalışma kitabındaki VBA {wb_version}, kurulu "
+                            f"paket {installed}. Aynı sürümü kurun (pip install xlwings=={wb_version}) "
+                            "veya çalışma kitabını yeni şablondan oluşturun.")
+        if modules and OFFICE_LIB_GUID.encode() not in dir_text.upper():
+            findings.append("Makro projesinde 'Microsoft Office Object Library' başvurusu yok: "
+                            "şerit düğmeleri derlenmez.")
+        if modules:
+            subs = ribbon_subs(source)
+            for action in dict.fromkeys(actions):
+                if action.lower() not in subs:
+                    findings.append(f"Şerit düğmesinin makrosu eksik: Sub {action}(control As "
+                                    "IRibbonControl)")
+            for code in dict.fromkeys(runpython_calls(source)):
+                if "edefter_helper" in code:
+                    problem = python_call_problem(code)
+                    if problem:
+                        findings.append(problem)
+
+    try:
+        conf = read_conf(path)
+    except Exception as exc:
+        conf = {}
+        findings.append(f"xlwings.conf sayfası okunamadı: {type(exc).__name__}: {exc}")
+    if conf is None:
+        findings.append("xlwings.conf sayfası yok: xlwings hangi Python'u kullanacağını bilemez.")
+    else:
+        keys = interpreter_keys()
+        set_keys = [k for k in keys if conf.get(k)]
+        if not set_keys:
+            findings.append(f"xlwings.conf sayfasında {' / '.join(keys)} boş: Python yolunu yazın "
+                            "('edefter workbook new' bunu yapar).")
+        for key in set_keys:
+            interp = conf[key]
+            if not (Path(interp).exists() or shutil.which(interp)):
+                findings.append(f"{key} olarak yazılan Python bulunamadı: {interp}")
+            elif probe_interpreter:
+                version, error = _probe(interp)
+                if error:
+                    findings.append(f"{key} ({interp}) e-Defter yardımcısını çalıştıramadı: {error}. "
+                                    "Bu Python'a 'edefter-yedekleme' paketini kurun.")
+                elif wb_version and version != wb_version:
+                    findings.append(f"{key} ({interp}) xlwings {version} kullanıyor; çalışma kitabı "
+                                    f"{wb_version} bekliyor.")
+    return findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m edefter_helper.addin.check new PATH [PYTHON] | check PATH"""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 2 and args[0] == "new":
+        out = new_workbook(args[1], *(args[2:3] or [sys.executable]))
+        print(f"Çalışma kitabı oluşturuldu: {out}")
+        return 0
+    if len(args) == 2 and args[0] == "check":
+        findings = check_workbook(args[1])
+        for f in findings:
+            print(f"- {f}")
+        print("Kurulum sorunsuz." if not findings else f"{len(findings)} sorun bulundu.")
+        return 1 if findings else 0
+    print("Kullanım: python -m edefter_helper.addin.check new DOSYA.xlsm [PYTHON] | check DOSYA.xlsm",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

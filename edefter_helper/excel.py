@@ -1,0 +1,396 @@
+"""What the ribbon buttons call, and the live-Excel face of the Book protocol (xlwings).
+
+Every click starts a fresh Python that imports this module, so it imports nothing heavy at module
+level: xlwings, the actions and everything they need are imported inside the button functions.
+`XlwingsBook` reads and writes whole 2-D ranges (COM calls are slow; a call per cell would make a
+few thousand rows take minutes), shows progress in Excel's status bar, and every failure reaches
+the user as a Turkish message instead of a Python traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import sys
+import traceback
+from typing import Any, Callable
+
+from edefter_helper.workbook import layout
+
+TITLE = "e-Defter Yedekleme"
+LAST_ROW = 1048576
+XL_CELL_TYPE_VISIBLE = 12  # Excel's xlCellTypeVisible
+
+
+class UserMessage(Exception):
+    """A problem the user can fix, already worded in Turkish."""
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _cell_in(value: Any) -> Any:
+    """Excel value -> Book value: text or None, dates as datetime."""
+    if value is None:
+        return None
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value
+    if isinstance(value, bool):
+        return layout.YES if value else layout.NO
+    if isinstance(value, float):
+        # a VKN or branch typed into a cell that was not text-formatted comes back as 1234.0
+        value = str(int(value)) if value.is_integer() else repr(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _cell_out(value: Any) -> Any:
+    if value is None or isinstance(value, (_dt.datetime, _dt.date, int, float)):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(("=", "+", "@")) else text  # never a formula
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def _row_spans(address: str) -> list[tuple[int, int]]:
+    """Row intervals of an A1 address like '$A$2:$C$5,$A$8,$3:$4,$B:$B' (whole columns: all)."""
+    spans = []
+    for area in address.replace("'", "").split(","):
+        area = area.split("!")[-1]
+        ends = []
+        for ref in area.split(":"):
+            m = re.fullmatch(r"\$?[A-Za-z]*\$?(\d*)", ref.strip())
+            ends.append(int(m.group(1)) if m and m.group(1) else None)
+        first, last = ends[0], ends[-1]
+        if first is None or last is None:
+            spans.append((1, LAST_ROW))
+        else:
+            spans.append((min(first, last), max(first, last)))
+    return spans
+
+
+def _in_spans(row: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= row <= b for a, b in spans)
+
+
+# --------------------------------------------------------------------------- the Book
+
+
+class XlwingsBook:
+    """The Book protocol over an xlwings Book (the workbook whose button was clicked)."""
+
+    def __init__(self, book: Any):
+        self.book = book
+        self.app = book.app
+
+    def _sheet(self, sheet: layout.Sheet) -> Any:
+        try:
+            return self.book.sheets[sheet.name]
+        except Exception:
+            raise UserMessage(f"Çalışma kitabında '{sheet.name}' sayfası yok. Şablondan yeni bir "
+                              "çalışma kitabı oluşturun veya sayfayı geri ekleyin.") from None
+
+    def _last_row(self, ws: Any, ncols: int) -> int:
+        """Last row holding data in the table's columns: Ctrl+Up from the bottom of each column
+        (a constant number of calls; UsedRange can be inflated by formatting)."""
+        return max(ws.range((LAST_ROW, c)).end("up").row for c in range(1, ncols + 1))
+
+    def _table(self, sheet: layout.Sheet) -> tuple[Any, list[tuple[int, list[Any]]]]:
+        """(sheet object, [(row number, values)]) of every data row, read in one call."""
+        ws = self._sheet(sheet)
+        n = len(sheet.columns)
+        last = self._last_row(ws, n)
+        if last < 2:
+            return ws, []
+        matrix = ws.range((2, 1), (last, n)).options(ndim=2).value or []
+        return ws, [(2 + i, list(r) + [None] * (n - len(r))) for i, r in enumerate(matrix)]
+
+    @staticmethod
+    def _row_dict(sheet: layout.Sheet, values: list[Any]) -> dict[str, Any]:
+        return {c.key: _cell_in(v) for c, v in zip(sheet.columns, values)}
+
+    def read_rows(self, sheet: layout.Sheet) -> list[dict[str, Any]]:
+        _, table = self._table(sheet)
+        rows = [self._row_dict(sheet, values) for _, values in table]
+        return [r for r in rows if any(v is not None for v in r.values())]
+
+    def _matrix(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        return [[_cell_out(r.get(c.key)) for c in sheet.columns] for r in rows]
+
+    def _write_at(self, ws: Any, sheet: layout.Sheet, first: int, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        last = first + len(rows) - 1
+        for i, col in enumerate(sheet.columns, start=1):
+            if col.number_format == "@":  # keep leading zeros of VKN / Şube No / Dönem
+                ws.range((first, i), (last, i)).number_format = "@"
+        ws.range((first, 1), (last, len(sheet.columns))).value = self._matrix(sheet, rows)
+
+    def write_rows(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> None:
+        ws = self._sheet(sheet)
+        n = len(sheet.columns)
+        last = self._last_row(ws, n)
+        if last >= 2:
+            ws.range((2, 1), (last, n)).clear_contents()  # keeps formats and validation
+        self._write_at(ws, sheet, 2, rows)
+
+    def append_rows(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> None:
+        ws = self._sheet(sheet)
+        self._write_at(ws, sheet, max(self._last_row(ws, len(sheet.columns)), 1) + 1, rows)
+
+    def _visible(self, ws: Any, last: int) -> list[tuple[int, int]] | None:
+        """Row spans not hidden by a filter; None when Excel cannot tell (all rows count)."""
+        try:
+            area = ws.range((2, 1), (last, 1)).api.SpecialCells(XL_CELL_TYPE_VISIBLE)
+            return _row_spans(area.Address)
+        except Exception:
+            return None
+
+    def _selection(self) -> tuple[str, str] | None:
+        """(sheet name, address) of Excel's selection, or None."""
+        try:
+            sel = self.app.selection
+            if sel is None:
+                return None
+            return sel.sheet.name, sel.address
+        except Exception:
+            return None
+
+    def selected_keys(self) -> list[Any] | None:
+        """Months on the selected Dönemler rows; with nothing selected there, the rows a filter
+        leaves visible; None (all months) when no filter hides anything."""
+        from edefter_helper.engine.model import MonthKey
+
+        sheet = layout.PERIODS
+        ws, table = self._table(sheet)
+        if not table:
+            return None
+        selection = self._selection()
+        spans = None
+        if selection and selection[0] == sheet.name:
+            spans = [(max(a, 2), b) for a, b in _row_spans(selection[1]) if b >= 2]
+            if spans == [(2, LAST_ROW)]:
+                spans = None  # whole columns selected: same as nothing selected
+        visible = self._visible(ws, table[-1][0])
+        if spans is None and visible is None:
+            return None
+        keys = []
+        for row, values in table:
+            if spans and not _in_spans(row, spans):
+                continue
+            if visible is not None and not _in_spans(row, visible):
+                continue
+            r = self._row_dict(sheet, values)
+            if r.get("vkn") and r.get("period"):
+                keys.append(MonthKey(r["vkn"], r.get("branch") or "0000", r["period"]))
+        if spans is None and len(keys) == sum(1 for _, v in table if any(x is not None for x in v)):
+            return None  # nothing hidden, nothing selected: every month
+        return keys
+
+    def selected_row(self, sheet: layout.Sheet) -> dict[str, Any] | None:
+        """The first selected data row of `sheet` (one read), or None."""
+        selection = self._selection()
+        if not selection or selection[0] != sheet.name:
+            return None
+        rows = [a for a, b in _row_spans(selection[1]) if b >= 2]
+        if not rows:
+            return None
+        row = max(rows[0], 2)
+        values = self._sheet(sheet).range((row, 1), (row, len(sheet.columns))).options(ndim=2).value
+        return self._row_dict(sheet, list(values[0]) if values else [])
+
+    def progress(self, text: str) -> None:
+        try:
+            self.app.status_bar = text
+        except Exception:
+            pass  # progress is a courtesy; never fail the work for it
+
+    def clear_progress(self) -> None:
+        try:
+            self.app.status_bar = False  # gives the status bar back to Excel
+        except Exception:
+            pass
+
+    def save(self) -> None:
+        """The live workbook is the user's: they save it."""
+
+    def alert(self, message: str, *, critical: bool = False) -> None:
+        try:
+            self.app.alert(message, title=TITLE, buttons="ok", mode="critical" if critical else "info")
+        except Exception:
+            print(message, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_message(exc: BaseException) -> str:
+    """A Turkish sentence for any exception (the traceback goes to the log file)."""
+    name = type(exc).__name__
+    module = type(exc).__module__ or ""
+    text = str(getattr(exc, "message", "") or exc).strip()
+    if isinstance(exc, UserMessage) or module.startswith("edefter_helper"):
+        return text or name  # our own exceptions already carry a Turkish message
+    if isinstance(exc, FileNotFoundError):
+        return f"Dosya veya klasör bulunamadı: {exc.filename or text}"
+    if isinstance(exc, PermissionError):
+        return (f"Erişim izni yok: {exc.filename or text}. Dosya başka bir programda açık "
+                "olabilir veya bu klasöre yazma izniniz yoktur.")
+    if isinstance(exc, ModuleNotFoundError):
+        return (f"Python paketi eksik: {exc.name}. Bu çalışma kitabının gösterdiği Python'a "
+                "'edefter-yedekleme' paketini kurun; 'Kurulum Kontrolü' düğmesi yardımcı olur.")
+    if isinstance(exc, (TimeoutError, ConnectionError)) or module.split(".")[0] in ("requests",
+                                                                                   "urllib3"):
+        return f"Bağlantı kurulamadı veya zaman aşımı: {text}. İnternet bağlantısını ve hedef adresini kontrol edin."
+    if module.split(".")[0] == "pywintypes" or "rejected by callee" in text.lower():
+        return "Excel meşgul (bir hücre düzenleniyor veya bir pencere açık olabilir). Biraz bekleyip yeniden deneyin."
+    if isinstance(exc, MemoryError):
+        return "Bellek yetersiz: işlemi daha az dönemle yeniden deneyin."
+    if isinstance(exc, OSError):
+        return f"Dosya işlemi başarısız: {text}"
+    return f"Beklenmeyen hata ({name}): {text}. Ayrıntılar günlük dosyasına yazıldı: {_log_name()}"
+
+
+def _log_name() -> str:
+    try:
+        from edefter_helper import paths
+
+        return str(paths.data_dir() / "excel-errors.log")
+    except Exception:
+        return "excel-errors.log"
+
+
+def _log(exc: BaseException) -> None:
+    try:
+        with open(_log_name(), "a", encoding="utf-8") as fh:
+            fh.write(f"--- {_dt.datetime.now():%Y-%m-%d %H:%M:%S}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+def _caller() -> Any:
+    """The workbook whose ribbon button ran us (tests replace this)."""
+    import xlwings as xw
+
+    return xw.Book.caller()
+
+
+def _ask_password(prompt: str) -> str | None:
+    """Ask for a secret without showing it; None when cancelled (tests replace this)."""
+    try:
+        import tkinter as tk
+        from tkinter import simpledialog
+    except ImportError:
+        raise UserMessage("Şifre penceresi açılamadı (Python'da tkinter yok). Şifreyi komut "
+                          "satırından girin: edefter credentials set") from None
+    root = tk.Tk()
+    root.withdraw()
+    root.attributes("-topmost", True)  # above Excel, which called us
+    try:
+        return simpledialog.askstring(TITLE, prompt, show="*", parent=root)
+    finally:
+        root.destroy()
+
+
+def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str) -> str | None:
+    """Run one button's work against the calling workbook; returns the message shown."""
+    try:
+        book = XlwingsBook(_caller())
+    except Exception as exc:  # not started from Excel, or Excel unreachable: nowhere to show it
+        _log(exc)
+        message = error_message(exc)
+        print(message, file=sys.stderr)
+        return message
+    try:
+        book.progress(start)
+        message, failed = task(book)
+    except Exception as exc:
+        _log(exc)
+        message, failed = error_message(exc), True
+    finally:
+        book.clear_progress()
+    book.alert(message, critical=failed)
+    return message
+
+
+def _summary(summary: Any) -> tuple[str, bool]:
+    return summary.message, bool(getattr(summary, "failed", 0))
+
+
+def refresh() -> str | None:
+    """Dönemleri Tara / Yenile."""
+    def task(book):
+        from edefter_helper import actions
+
+        return _summary(actions.refresh(book))
+
+    return _run(task, "e-Defter: klasörler taranıyor…")
+
+
+def send() -> str | None:
+    """Gönder: the selected months (all visible ones when nothing is selected)."""
+    def task(book):
+        from edefter_helper import actions
+
+        return _summary(actions.send(book, keys=book.selected_keys()))
+
+    return _run(task, "e-Defter: dönemler gönderiliyor…")
+
+
+def query() -> str | None:
+    """Durum Sorgula."""
+    def task(book):
+        from edefter_helper import actions
+
+        return _summary(actions.query(book, keys=book.selected_keys()))
+
+    return _run(task, "e-Defter: durum sorgulanıyor…")
+
+
+def backup() -> str | None:
+    """Toplu Yedekle: every month not yet backed up."""
+    def task(book):
+        from edefter_helper import actions
+
+        return _summary(actions.backup(book, all_months=True))
+
+    return _run(task, "e-Defter: toplu yedekleme…")
+
+
+def store_password() -> str | None:
+    """Kimlik Bilgisi: the selected Firmalar row's integrator password into the OS keyring."""
+    def task(book):
+        row = book.selected_row(layout.FIRMS)
+        if not row or not row.get("target") or not row.get("user"):
+            raise UserMessage("Firmalar sayfasında Hedef ve Kullanıcı Adı dolu bir satır seçin, "
+                              "sonra 'Kimlik Bilgisi' düğmesine yeniden basın.")
+        target, user = row["target"], row["user"]
+        password = _ask_password(f"'{target}' hedefindeki '{user}' kullanıcısının şifresi:")
+        if not password:
+            return "Şifre girilmedi; hiçbir şey kaydedilmedi.", False
+        from edefter_helper import credentials
+
+        credentials.set_password(target, user, password)
+        return f"'{target}' hedefindeki '{user}' kullanıcısının şifresi kaydedildi.", False
+
+    return _run(task, "e-Defter: kimlik bilgisi…")
+
+
+def setup_check() -> str | None:
+    """Kurulum Kontrolü: what check_workbook finds in the saved workbook file."""
+    def task(book):
+        from edefter_helper.addin.check import check_workbook
+
+        path = book.book.fullname
+        findings = check_workbook(path)
+        if not findings:
+            return (f"Kurulum sorunsuz. Python: {sys.executable}", False)
+        return ("Kurulumda sorun bulundu:\n\n" + "\n".join(f"• {f}" for f in findings), True)
+
+    return _run(task, "e-Defter: kurulum denetleniyor…")
