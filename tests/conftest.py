@@ -1,0 +1,42 @@
+"""Shared fixtures: every test gets its own data directory (journal, cache) under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory, monkeypatch):
+    data = tmp_path_factory.mktemp("edefter-data")
+    monkeypatch.setenv("EDEFTER_DATA_DIR", str(data))
+    monkeypatch.delenv("EDEFTER_JOURNAL", raising=False)
+    monkeypatch.delenv("EDEFTER_CACHE", raising=False)
+    return data
+
+
+def run_edefter(*args, env_extra: dict | None = None, timeout: float = 120, input: str | None = None):
+    """The real command line, as a user runs it."""
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    env["PYTHONIOENCODING"] = "utf-8"
+    return subprocess.run([sys.executable, "-m", "edefter_helper", *map(str, args)], capture_output=True,
+                          text=True, encoding="utf-8", env=env, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def edefter():
+    return run_edefter
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared/ bulunamadı ({SHARED}); GİB şemaları olmadan bu test çalışamaz")
+    return SHARED
