@@ -1,0 +1,256 @@
+"""The Excel template: ribbon XML, VBA callbacks, MS-OVBA/compound-file round trips, reproducible build."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from edefter_helper import excel
+from edefter_helper.addin import build, cfb, check, ovba, vba
+from edefter_helper.workbook import layout, xlsm
+
+olefile = pytest.importorskip("olefile", reason="olefile (with oletools) reads compound files back")
+olevba = pytest.importorskip("oletools.olevba", reason="oletools reads the VBA back")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SCHEMAS = SHARED / "schemas" / "customui"
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "workbook_template.xlsm"
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> Path:
+    return build.build_template(tmp_path_factory.mktemp("build") / "t.xlsm")
+
+
+def macros(path) -> dict[str, str]:
+    parser = olevba.VBA_Parser(str(path))
+    try:
+        return {name: code for _, _, name, code in parser.extract_macros()}
+    finally:
+        parser.close()
+
+
+# ---------------------------------------------------------------- MS-OVBA compression
+
+def _inputs():
+    rnd = random.Random(4)
+    text = build.xlwings_bas().encode("cp1252")
+    yield b""
+    yield b"x"
+    yield b"abc"
+    yield b" " * 9000  # one long run crossing chunk borders
+    yield b"ab" * 4000
+    yield text  # the real module, 11 chunks
+    yield text[:4096]  # exactly one chunk
+    yield text[:4097]
+    yield bytes(rnd.randrange(256) for _ in range(8192))  # incompressible: raw chunks
+    yield bytes(rnd.choice(b"ab \r\n") for _ in range(10000))
+    words = [b"Sub ", b"End Sub\r\n", b"RunPython ", b"Dim x As String\r\n", b"    "]
+    yield b"".join(rnd.choice(words) for _ in range(3000))
+
+
+@pytest.mark.parametrize("data", list(_inputs()), ids=lambda d: f"{len(d)}B")
+def test_ovba_round_trips_through_oletools(data):
+    packed = ovba.compress(data)
+    assert bytes(olevba.decompress_stream(bytearray(packed))) == data
+    assert ovba.decompress(packed) == data
+
+
+def test_ovba_compresses_text():
+    text = build.xlwings_bas().encode("cp1252")
+    assert len(ovba.compress(text)) < len(text) // 2
+
+
+# ---------------------------------------------------------------- compound file
+
+def test_cfb_rewrite_changes_one_stream_only():
+    base = build.base_vba_project()
+    new_stream = bytes(range(256)) * 30  # > 4096: moves from the mini stream to big sectors
+    out = cfb.rewrite(base, {"VBA/Module1": new_stream})
+    before, after = olefile.OleFileIO(base), olefile.OleFileIO(out)
+    assert sorted(before.listdir()) == sorted(after.listdir())
+    for entry in before.listdir():
+        name = "/".join(entry)
+        expected = new_stream if name == "VBA/Module1" else before.openstream(name).read()
+        assert after.openstream(name).read() == expected, name
+    assert cfb.rewrite(out, {}) == cfb.rewrite(cfb.rewrite(out, {}), {})  # stable layout
+
+
+# ---------------------------------------------------------------- ribbon
+
+@pytest.mark.parametrize("part,xsd", [("customUI14.xml", "customui14.xsd"), ("customUI.xml", "customUI.xsd")])
+def test_ribbon_valid_against_microsoft_schema(part, xsd):
+    if not (SCHEMAS / xsd).exists():
+        pytest.skip(f"Microsoft's ribbon schemas not found at {SCHEMAS} (../shared missing)")
+    xmlschema = pytest.importorskip("xmlschema")
+    schema = xmlschema.XMLSchema(str(SCHEMAS / xsd))
+    schema.validate(str(build.ADDIN_DIR / part))
+    broken = (build.ADDIN_DIR / part).read_text(encoding="utf-8").replace('size="large"', 'size="huge"', 1)
+    assert not schema.is_valid(broken)  # the validation can fail
+
+
+def test_ribbon_parts_have_same_buttons():
+    def buttons(name):
+        from xml.etree import ElementTree as ET
+
+        root = ET.parse(build.ADDIN_DIR / name).getroot()
+        return [(b.get("id"), b.get("label"), b.get("imageMso"), b.get("onAction"))
+                for b in root.iter() if b.tag.endswith("}button")]
+
+    got = buttons("customUI14.xml")
+    assert got == buttons("customUI.xml")
+    assert [b[1] for b in got] == ["Dönemleri Tara / Yenile", "Gönder", "Durum Sorgula",
+                                   "Toplu Yedekle", "Kimlik Bilgisi", "Kurulum Kontrolü"]
+    assert all(b[2] for b in got)  # built-in icons
+
+
+# ---------------------------------------------------------------- VBA callbacks
+
+def test_every_ribbon_action_has_its_sub_and_runpython_names_real_function(fresh):
+    code = macros(fresh)["xlwings.bas"]
+    subs = check.ribbon_subs(code)
+    with zipfile.ZipFile(fresh) as z:
+        actions = check.ribbon_actions(z.read("customUI/customUI14.xml"))
+        assert actions == check.ribbon_actions(z.read("customUI/customUI.xml"))
+    assert len(actions) == 6
+    assert {a.lower() for a in actions} <= subs
+    calls = [c for c in check.runpython_calls(code) if "edefter_helper" in c]
+    assert len(calls) == 6
+    for call in calls:
+        assert check.python_call_problem(call) is None, call
+        func = call.rsplit(".", 1)[1].rstrip("()")
+        assert callable(getattr(excel, func))
+    assert check.python_call_problem("import edefter_helper.excel as e; e.nope()")
+    assert check.python_call_problem("import edefter_helper.nomodule as e; e.send()")
+
+
+def test_vba_is_xlwings_module_plus_callbacks_and_other_streams_untouched(fresh):
+    got = macros(fresh)
+    base_zip = build.xlwings_dir() / "quickstart_standalone.xlsm"
+    base = macros(base_zip)
+    assert got.keys() == base.keys()
+    assert got["xlwings.bas"].replace("\r\n", "\n").rstrip("\n") == build.vba_source().rstrip("\n")
+    with zipfile.ZipFile(fresh) as z:
+        assert vba.read_modules(z.read("xl/vbaProject.bin"))["xlwings"] == build.vba_source()
+    assert got["xlwings.bas"].startswith(base["xlwings.bas"].rstrip("\n"))
+    with zipfile.ZipFile(fresh) as z:
+        ours = olefile.OleFileIO(z.read("xl/vbaProject.bin"))
+    theirs = olefile.OleFileIO(build.base_vba_project())
+    for entry in theirs.listdir():
+        name = "/".join(entry)
+        if name != "VBA/xlwings":
+            assert ours.openstream(name).read() == theirs.openstream(name).read(), name
+    # the bytes before the source offset (none for xlwings' module) are kept
+    project = vba.parse_dir(theirs.openstream("VBA/dir").read())
+    mod = next(m for m in project.modules if m.name == "xlwings")
+    assert ours.openstream("VBA/xlwings").read()[:mod.offset] == theirs.openstream("VBA/xlwings").read()[:mod.offset]
+
+
+def test_dir_parser_agrees_with_oletools():
+    base = build.base_vba_project()
+    ours = vba.read_modules(base)
+    theirs = macros(build.xlwings_dir() / "quickstart_standalone.xlsm")
+    assert {f"{k}": v.replace("\r\n", "\n") for k, v in ours.items()} == \
+        {k.rsplit(".", 1)[0]: v.replace("\r\n", "\n") for k, v in theirs.items()}
+
+
+# ---------------------------------------------------------------- sheets and reproducibility
+
+def test_sheets_follow_layout(fresh):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(fresh)
+    assert wb.sheetnames == [s.name for s in layout.DATA_SHEETS] + [layout.HELP_SHEET, layout.CONF_SHEET]
+    for sheet in layout.DATA_SHEETS:
+        ws = wb[sheet.name]
+        assert [c.value for c in ws[1]] == sheet.headers
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref.startswith("A1:")
+        for i, col in enumerate(sheet.columns, start=1):
+            letter = openpyxl.utils.get_column_letter(i)
+            assert ws.column_dimensions[letter].width == col.width
+            if col.number_format:
+                assert ws.column_dimensions[letter].number_format == col.number_format
+        lists = {str(dv.sqref): dv.formula1 for dv in ws.data_validations.dataValidation}
+        for i, col in enumerate(sheet.columns, start=1):
+            if col.choices:
+                letter = openpyxl.utils.get_column_letter(i)
+                assert lists[f"{letter}2:{letter}1048576"] == '"' + ",".join(col.choices) + '"'
+    periods = wb[layout.PERIODS.name]
+    letter = openpyxl.utils.get_column_letter(layout.PERIODS.index("status") + 1)
+    rules = periods.conditional_formatting
+    ranges = [str(cf.sqref) for cf in rules]
+    assert ranges == [f"{letter}2:{letter}1048576"]
+    formulas = [r.formula[0] for cf in rules for r in cf.rules]
+    assert formulas == [f'"{w}"' for w in build.STATUS_COLORS]
+    conf = {r[0]: r[1] for r in wb[layout.CONF_SHEET].iter_rows(values_only=True)}
+    assert conf["SHOW_ERROR_POPUPS"] == "False" and "INTERPRETER_WIN" in conf and "INTERPRETER_MAC" in conf
+
+
+def test_build_is_byte_deterministic(fresh, tmp_path):
+    again = build.build_template(tmp_path / "again.xlsm")
+    assert again.read_bytes() == fresh.read_bytes()
+
+
+def test_committed_template_matches_sources(fresh):
+    assert TEMPLATE.exists(), "workbook_template.xlsm missing: python -m edefter_helper.addin.build"
+    with zipfile.ZipFile(TEMPLATE) as a, zipfile.ZipFile(fresh) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), f"{name} differs: rebuild with python -m edefter_helper.addin.build"
+    assert macros(TEMPLATE) == macros(fresh)
+
+
+# ---------------------------------------------------------------- new_workbook / check_workbook
+
+def test_new_workbook_writes_interpreter_and_checks_clean(tmp_path, monkeypatch):
+    out = check.new_workbook(tmp_path / "kontrol.xlsm", template=TEMPLATE)
+    conf = check.read_conf(out)
+    for key in check.interpreter_keys():
+        assert conf[key] == check._windowless(os.sys.executable)
+    assert check.check_workbook(out) == []
+    with pytest.raises(FileExistsError):
+        check.new_workbook(out, template=TEMPLATE)
+
+
+def test_check_finds_missing_interpreter_and_version_mismatch(tmp_path, monkeypatch):
+    out = check.new_workbook(tmp_path / "k.xlsm", "/yok/python", template=TEMPLATE)
+    findings = check.check_workbook(out, probe_interpreter=False)
+    assert any("/yok/python" in f and "bulunamadı" in f for f in findings)
+    monkeypatch.setattr(check, "_installed_xlwings", lambda: "0.99.0")
+    assert any("sürümü uyuşmuyor" in f and "0.99.0" in f for f in check.check_workbook(out, probe_interpreter=False))
+
+
+def _rewrite_zip(src: Path, dst: Path, edit) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in zin.namelist():
+            data = edit(name, zin.read(name))
+            if data is not None:
+                zout.writestr(name, data)
+
+
+def test_check_finds_damaged_ribbon_and_callbacks(tmp_path):
+    good = check.new_workbook(tmp_path / "good.xlsm", template=TEMPLATE)
+    no14 = tmp_path / "no14.xlsm"
+    _rewrite_zip(good, no14, lambda n, d: d.replace(xlsm.RIBBON_2009.encode(), b"http://x/none")
+                 if n == "_rels/.rels" else d)
+    assert any("Şerit ilişkisi eksik" in f and "customUI14" in f for f in check.check_workbook(no14, probe_interpreter=False))
+    gone = tmp_path / "gone.xlsm"
+    _rewrite_zip(good, gone, lambda n, d: None if n == "customUI/customUI.xml" else d)
+    assert any("Şerit bölümü eksik: customUI/customUI.xml" in f for f in check.check_workbook(gone, probe_interpreter=False))
+
+    # a callback Sub renamed, a RunPython pointing at a function that does not exist
+    source = build.vba_source().replace("Sub EDefterQuery(", "Sub EDefterQueryX(").replace("e.backup()", "e.yedekle()")
+    damaged_bin = vba.replace_module_source(build.base_vba_project(), "xlwings", source)
+    bad = tmp_path / "bad.xlsm"
+    _rewrite_zip(good, bad, lambda n, d: damaged_bin if n == "xl/vbaProject.bin" else d)
+    findings = check.check_workbook(bad, probe_interpreter=False)
+    assert any("EDefterQuery(" in f for f in findings)
+    assert any("edefter_helper.excel.yedekle" in f for f in findings)
