@@ -79,6 +79,7 @@ class ServerHandle:
     verifier: Verifier
     _server: object = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    _stopping: threading.Event = field(repr=False, default_factory=threading.Event)
 
     def wait_idle(self, timeout: float = 30) -> bool:
         """Wait until background verifications are done (tests)."""
@@ -87,6 +88,7 @@ class ServerHandle:
     def stop(self) -> None:
         from waitress import wasyncore
 
+        self._stopping.set()
         self._server.close()
         wasyncore.close_all(self._server._map)  # open keep-alive connections would keep run() alive
         self._server.task_dispatcher.shutdown()
@@ -105,9 +107,20 @@ def start_in_thread(data_dir, host: str = "127.0.0.1", port: int = 0, max_size: 
                     autoverify: bool = True) -> ServerHandle:
     """A real waitress server in a background thread of this process; port 0 picks a free one."""
     store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify)
-    thread = threading.Thread(target=server.run, name="edefter-serve", daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            # closing sockets under a running select() from stop() ends the loop this way
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, name="edefter-serve", daemon=True)
     thread.start()
-    return ServerHandle(f"http://{_url_host(host)}:{server.effective_port}", store, verifier, server, thread)
+    return ServerHandle(f"http://{_url_host(host)}:{server.effective_port}", store, verifier, server, thread,
+                        stopping)
 
 
 @dataclass

@@ -52,7 +52,8 @@ class HttpTarget(Target):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
-        self._session.auth = (user, password)
+        # UTF-8, as the server decodes it (requests would send str as latin-1 and fail on ş, ğ)
+        self._session.auth = (user.encode("utf-8"), password.encode("utf-8"))
         self._session.trust_env = False  # no proxy/netrc surprises; TLS verification stays on
         self._session.verify = str(ca_file) if ca_file else True
         self._session.headers["User-Agent"] = "edefter-yedekleme"
