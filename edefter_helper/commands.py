@@ -1,3 +1,310 @@
-"""Command groups beyond the engine's (registered into the `edefter` parser by cli.py)."""
+"""Backup, workbook, server and credential commands (registered into `edefter` by cli.py).
 
-REGISTER: list = []
+Each handler reads its input, calls the action/layer below and renders the result; nothing here
+decides anything a ribbon button would not decide the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from edefter_helper.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, _print_json
+
+
+def _book(args):
+    from edefter_helper.workbook.file import FileBook, WorkbookError
+
+    try:
+        return FileBook(args.workbook)
+    except WorkbookError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _options(args):
+    from edefter_helper.actions import Options
+
+    opts = Options(journal=Path(args.journal) if getattr(args, "journal", None) else None)
+    if getattr(args, "parallel", None):
+        opts.parallel = args.parallel
+    if getattr(args, "wait", None) is not None:
+        opts.wait = args.wait
+    return opts
+
+
+def _where(args):
+    from edefter_helper.engine.names import valid_identifier, valid_period
+
+    firms = getattr(args, "firm", None) or []
+    periods = getattr(args, "period", None) or []
+    for f in firms:
+        if not valid_identifier(f):
+            raise UsageError(f"Geçersiz VKN/TCKN: {f}")
+    for p in periods:
+        if not valid_period(p):
+            raise UsageError(f"Geçersiz dönem: {p} (YYYY-AA biçiminde olmalı, ör. 2024-01).")
+    if not firms and not periods:
+        return None
+    return lambda key: (not firms or key.vkn in firms) and (not periods or key.period in periods)
+
+
+def render_summary(summary, as_json: bool = False) -> int:
+    from edefter_helper.status import FAILED
+
+    if as_json:
+        _print_json({"action": summary.action, "message": summary.message, "notes": summary.notes,
+                     "results": [{"vkn": r.key.vkn, "branch": r.key.branch, "period": r.key.period,
+                                  "firm": r.firm, "status": r.status, "message": r.message}
+                                 for r in summary.results]})
+    else:
+        for note in summary.notes:
+            print(f"Uyarı: {note}")
+        for r in sorted(summary.results, key=lambda r: (r.firm, r.key.branch, r.key.period)):
+            print(f"{r.firm[:28]:<28} {r.key.branch:<5} {r.key.period:<8} {r.status:<26} {r.message}")
+        print(summary.message)
+    return EXIT_PROBLEMS if any(r.status == FAILED for r in summary.results) else EXIT_OK
+
+
+def _run(action, args, **kw) -> int:
+    from edefter_helper.workbook.file import WorkbookError
+
+    book = _book(args)
+    try:
+        summary = action(book, options=_options(args), **kw)
+    except WorkbookError as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return render_summary(summary, getattr(args, "json", False))
+
+
+def cmd_refresh(args) -> int:
+    from edefter_helper import actions
+
+    return _run(actions.refresh, args)
+
+
+def cmd_send(args) -> int:
+    from edefter_helper import actions
+
+    return _run(actions.send, args, where=_where(args))
+
+
+def cmd_query(args) -> int:
+    from edefter_helper import actions
+
+    return _run(actions.query, args, where=_where(args))
+
+
+def cmd_backup(args) -> int:
+    from edefter_helper import actions
+
+    return _run(actions.backup, args, all_months=args.all)
+
+
+def cmd_status(args) -> int:
+    from edefter_helper import paths
+    from edefter_helper.journal import Journal
+
+    path = paths.journal_path(args.journal)
+    if not path.exists():
+        statuses = []
+    else:
+        journal = Journal(path)
+        statuses = journal.statuses()
+        journal.close()
+    if args.json:
+        _print_json({"journal": str(path), "months": [s.as_json() for s in statuses]})
+        return EXIT_OK
+    if not statuses:
+        print(f"Günlükte kayıt yok ({path}).")
+        return EXIT_OK
+    for s in statuses:
+        print(f"{s.key.vkn:<12} {s.key.branch:<5} {s.key.period:<8} {s.target[:12]:<12} {s.status:<26} "
+              f"{s.message}")
+    return EXIT_OK
+
+
+# -- workbook -------------------------------------------------------------------------------
+
+def cmd_workbook_new(args) -> int:
+    from edefter_helper.addin.check import new_workbook
+
+    try:
+        path = new_workbook(args.path, args.interpreter or sys.executable)
+    except (FileExistsError, FileNotFoundError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    print(f"Kontrol çalışma kitabı oluşturuldu: {path}")
+    return EXIT_OK
+
+
+def cmd_workbook_check(args) -> int:
+    from edefter_helper.addin.check import check_workbook
+
+    if not Path(args.path).is_file():
+        raise UsageError(f"Çalışma kitabı bulunamadı: {args.path}")
+    findings = check_workbook(args.path)
+    for f in findings:
+        print(f"- {f}")
+    if not findings:
+        print("Kurulum tamam: şerit, makrolar, xlwings sürümü ve Python yolu uygun.")
+    return EXIT_PROBLEMS if findings else EXIT_OK
+
+
+def cmd_workbook_build(args) -> int:
+    from edefter_helper.addin.build import TEMPLATE, build_template
+
+    out = build_template(args.out or TEMPLATE)
+    print(out)
+    return EXIT_OK
+
+
+# -- server ---------------------------------------------------------------------------------
+
+def _read_password(args, prompt: str) -> str:
+    from edefter_helper import credentials
+
+    if getattr(args, "password_stdin", False):
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("Standart girdiden şifre okunamadı.")
+        return password
+    if not sys.stdin.isatty():
+        raise UsageError("Şifre sorulamıyor (etkileşimsiz oturum); --password-stdin kullanın.")
+    return credentials.prompt_password(prompt)
+
+
+def cmd_serve(args) -> int:
+    from edefter_helper import server
+
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    kw = {"max_size": args.max_size} if args.max_size else {}
+    print(f"Depolama sunucusu: http://{args.host}:{args.port} (veri: {data}) — durdurmak için Ctrl+C",
+          file=sys.stderr)
+    server.serve(data, host=args.host, port=args.port, **kw)
+    return EXIT_OK
+
+
+def cmd_server_user_add(args) -> int:
+    from edefter_helper import server
+    from edefter_helper.engine.names import valid_identifier
+
+    for v in args.vkn:
+        if not valid_identifier(v):
+            raise UsageError(f"Geçersiz VKN/TCKN: {v}")
+    password = _read_password(args, f"{args.name} için şifre: ")
+    server.add_user(Path(args.data), args.name, password, args.vkn)
+    print(f"Kullanıcı eklendi: {args.name} ({', '.join(args.vkn)})")
+    return EXIT_OK
+
+
+# -- credentials ----------------------------------------------------------------------------
+
+def cmd_credentials(args) -> int:
+    from edefter_helper import credentials
+    from edefter_helper.targets.base import CredentialsError
+
+    try:
+        if args.op == "set":
+            credentials.set_password(args.target, args.user, _read_password(args, "Şifre: "))
+            print(f"Şifre anahtar zincirine kaydedildi: {args.target} / {args.user}")
+        elif args.op == "delete":
+            gone = credentials.delete_password(args.target, args.user)
+            print("Şifre silindi." if gone else "Kayıtlı şifre yoktu.")
+        else:
+            ok = credentials.check(args.target, args.user)
+            print(f"Şifre kayıtlı: {args.target} / {args.user}" if ok
+                  else f"Şifre kayıtlı değil: {args.target} / {args.user}")
+            return EXIT_OK if ok else EXIT_PROBLEMS
+    except CredentialsError as exc:
+        print(f"edefter: {exc.message}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from edefter_helper.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None)
+
+
+# -- registration ---------------------------------------------------------------------------
+
+def _workbook_arg(p) -> None:
+    p.add_argument("--workbook", required=True, metavar="DOSYA", help="kontrol çalışma kitabı (.xlsm)")
+    p.add_argument("--journal", metavar="DOSYA", help="günlük veritabanı (varsayılan: kullanıcı veri klasörü; "
+                   "EDEFTER_JOURNAL)")
+    p.add_argument("--json", action="store_true")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("refresh", help="firmaların klasörlerini tarar, Dönemler sayfasını yeniler (Tara)")
+    _workbook_arg(p)
+    p.set_defaults(func=cmd_refresh)
+
+    for name, func, text in (("send", cmd_send, "seçilen ayları gönderir (Gönder)"),
+                             ("query", cmd_query, "gönderilen ayların durumunu sorar (Durum Sorgula)")):
+        p = sub.add_parser(name, help=text)
+        _workbook_arg(p)
+        p.add_argument("--firm", action="append", metavar="VKN")
+        p.add_argument("--period", nargs="+", metavar="YYYY-AA")
+        p.add_argument("--parallel", type=int, metavar="N")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("backup", help="yedeklenmemiş tüm ayları gönderir ve onay bekler (Toplu Yedekle)")
+    _workbook_arg(p)
+    p.add_argument("--all", action="store_true", help="Otomatik Yedekleme = Hayır olan firmalar da")
+    p.add_argument("--parallel", type=int, metavar="N", help="aynı anda yükleme sayısı (4)")
+    p.add_argument("--wait", type=float, metavar="SANİYE", help="onay için en çok bekleme (120)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("status", help="günlükteki yedekleme durumları")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--journal", metavar="DOSYA")
+    p.set_defaults(func=cmd_status)
+
+    wb = sub.add_parser("workbook", help="kontrol çalışma kitabı")
+    wsub = wb.add_subparsers(dest="wb_command", metavar="İŞLEM", parser_class=sub._parser_class)
+    wsub.required = True
+    p = wsub.add_parser("new", help="şablondan yeni kontrol çalışma kitabı")
+    p.add_argument("path", metavar="DOSYA")
+    p.add_argument("--interpreter", metavar="PYTHON", help="xlwings'in kullanacağı Python (varsayılan: bu)")
+    p.set_defaults(func=cmd_workbook_new)
+    p = wsub.add_parser("check", help="düğmeleri durduracak sorunları bildirir (Kurulum Kontrolü)")
+    p.add_argument("path", metavar="DOSYA")
+    p.set_defaults(func=cmd_workbook_check)
+    p = wsub.add_parser("build-template", help="workbook_template.xlsm'i addin/ kaynaklarından üretir")
+    p.add_argument("out", nargs="?", metavar="DOSYA")
+    p.set_defaults(func=cmd_workbook_build)
+
+    p = sub.add_parser("serve", help="yedek depolama sunucusunu çalıştırır")
+    p.add_argument("--data", required=True, metavar="KLASÖR")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--max-size", type=int, metavar="BAYT")
+    p.set_defaults(func=cmd_serve)
+
+    srv = sub.add_parser("server", help="depolama sunucusu yönetimi")
+    ssub = srv.add_subparsers(dest="srv_command", metavar="İŞLEM", parser_class=sub._parser_class)
+    ssub.required = True
+    p = ssub.add_parser("user-add", help="sunucuya kullanıcı ekler (şifre sorulur)")
+    p.add_argument("--data", required=True, metavar="KLASÖR")
+    p.add_argument("name", metavar="KULLANICI")
+    p.add_argument("--vkn", action="append", required=True, metavar="VKN")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_server_user_add)
+
+    p = sub.add_parser("credentials", help="entegratör şifresini işletim sisteminin anahtar zincirinde tutar")
+    p.add_argument("op", choices=("set", "delete", "check"))
+    p.add_argument("--target", required=True, metavar="HEDEF")
+    p.add_argument("--user", required=True, metavar="KULLANICI")
+    p.add_argument("--password-stdin", action="store_true", help="şifreyi standart girdiden oku (betikler)")
+    p.set_defaults(func=cmd_credentials)
+
+    p = sub.add_parser("demo", help="örnek aylarla uçtan uca gösterim")
+    p.add_argument("dir", nargs="?", metavar="KLASÖR")
+    p.set_defaults(func=cmd_demo)
+
+
+REGISTER = [register]

@@ -1,0 +1,201 @@
+"""The journal: an SQLite record of every backup attempt, and the source of truth for statuses.
+
+Workbooks and reports are views of it. Every attempt is written before the network is
+touched (outcome NULL = under way) and closed in one transaction with the month's status, so
+a run killed at any point leaves either the old status or the new one, never half of each;
+an attempt left open is resolved by asking the target on the next run. WAL mode and a busy
+timeout let two runs overlap. No secret is ever stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.status import NOT_SENT
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    vkn TEXT NOT NULL, branch TEXT NOT NULL, period TEXT NOT NULL,
+    target TEXT NOT NULL,
+    action TEXT NOT NULL,            -- verify | send | query
+    package_sha256 TEXT,
+    files TEXT,                      -- JSON [[name, size, sha256], ...]
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,                    -- a status word; NULL while under way
+    message TEXT,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_month ON attempts (vkn, branch, period, target);
+CREATE TABLE IF NOT EXISTS months (
+    vkn TEXT NOT NULL, branch TEXT NOT NULL, period TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    package_sha256 TEXT,             -- the package last sent (or confirmed) for this month
+    receipt TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (vkn, branch, period, target)
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MonthStatus:
+    key: MonthKey
+    target: str
+    status: str
+    message: str
+    package_sha256: str
+    receipt: str
+    updated_at: str
+
+    def as_json(self) -> dict:
+        return {"vkn": self.key.vkn, "branch": self.key.branch, "period": self.key.period,
+                "target": self.target, "status": self.status, "message": self.message,
+                "package_sha256": self.package_sha256, "receipt": self.receipt, "updated_at": self.updated_at}
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(SCHEMA)
+
+    def _conn(self) -> "_Tx":
+        return _Tx(self._db())
+
+    def _db(self) -> sqlite3.Connection:
+        # one connection per thread: bulk backup sends from a small thread pool
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def begin(self, key: MonthKey, target: str, action: str, package_sha256: str | None = None,
+              files=()) -> int:
+        with self._conn() as db:
+            cur = db.execute(
+                "INSERT INTO attempts (vkn, branch, period, target, action, package_sha256, files, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.vkn, key.branch, key.period, target, action, package_sha256,
+                 json.dumps([list(f) for f in files], ensure_ascii=False), now()))
+            return cur.lastrowid
+
+    def finish(self, attempt: int, key: MonthKey, target: str, status: str, message: str,
+               receipt: str = "", package_sha256: str | None = None, set_status: bool = True) -> None:
+        """Close an attempt and (unless set_status is False) set the month's status, atomically."""
+        stamp = now()
+        with self._conn() as db:
+            db.execute("UPDATE attempts SET finished_at=?, outcome=?, message=?, receipt=? WHERE id=?",
+                       (stamp, status, message, receipt, attempt))
+            if not set_status:
+                return
+            if package_sha256 is None:
+                row = db.execute("SELECT package_sha256 FROM attempts WHERE id=?", (attempt,)).fetchone()
+                package_sha256 = row[0] if row else None
+            if package_sha256 is None:
+                old = db.execute("SELECT package_sha256 FROM months WHERE vkn=? AND branch=? AND period=?"
+                                 " AND target=?", (key.vkn, key.branch, key.period, target)).fetchone()
+                package_sha256 = old[0] if old else None
+            db.execute(
+                "INSERT INTO months (vkn, branch, period, target, status, message, package_sha256, receipt,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (vkn, branch, period, target) DO UPDATE SET status=excluded.status,"
+                " message=excluded.message, package_sha256=excluded.package_sha256,"
+                " receipt=CASE WHEN excluded.receipt != '' THEN excluded.receipt ELSE months.receipt END,"
+                " updated_at=excluded.updated_at",
+                (key.vkn, key.branch, key.period, target, status, message, package_sha256, receipt, stamp))
+
+    def record(self, key: MonthKey, target: str, action: str, status: str, message: str,
+               package_sha256: str | None = None, files=(), receipt: str = "") -> None:
+        """An attempt that needed no network (a month refused before sending)."""
+        attempt = self.begin(key, target, action, package_sha256, files)
+        self.finish(attempt, key, target, status, message, receipt, package_sha256)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def status(self, key: MonthKey, target: str | None = None) -> MonthStatus | None:
+        with self._conn() as db:
+            if target is None:
+                row = db.execute("SELECT * FROM months WHERE vkn=? AND branch=? AND period=?"
+                                 " ORDER BY updated_at DESC LIMIT 1", (key.vkn, key.branch, key.period)).fetchone()
+            else:
+                row = db.execute("SELECT * FROM months WHERE vkn=? AND branch=? AND period=? AND target=?",
+                                 (key.vkn, key.branch, key.period, target)).fetchone()
+        return _status(row) if row else None
+
+    def statuses(self) -> list[MonthStatus]:
+        with self._conn() as db:
+            rows = db.execute("SELECT * FROM months ORDER BY vkn, branch, period, target").fetchall()
+        return [_status(r) for r in rows]
+
+    def open_attempts(self) -> list[dict]:
+        """Attempts a killed run left under way."""
+        with self._conn() as db:
+            rows = db.execute("SELECT id, vkn, branch, period, target, action, package_sha256 FROM attempts"
+                              " WHERE outcome IS NULL").fetchall()
+        return [dict(zip(("id", "vkn", "branch", "period", "target", "action", "package_sha256"), r))
+                for r in rows]
+
+    def close_stale(self, message: str) -> int:
+        """Mark attempts left under way by a killed run; the month's status is untouched."""
+        with self._conn() as db:
+            cur = db.execute("UPDATE attempts SET outcome='interrupted', finished_at=?, message=?"
+                             " WHERE outcome IS NULL", (now(), message))
+            return cur.rowcount
+
+    def attempts(self, key: MonthKey | None = None) -> list[dict]:
+        cols = ("id", "vkn", "branch", "period", "target", "action", "package_sha256", "files", "started_at",
+                "finished_at", "outcome", "message", "receipt")
+        with self._conn() as db:
+            if key is None:
+                rows = db.execute(f"SELECT {', '.join(cols)} FROM attempts ORDER BY id").fetchall()
+            else:
+                rows = db.execute(f"SELECT {', '.join(cols)} FROM attempts WHERE vkn=? AND branch=? AND period=?"
+                                  " ORDER BY id", (key.vkn, key.branch, key.period)).fetchall()
+        return [dict(zip(cols, r)) for r in rows]
+
+
+def _status(row) -> MonthStatus:
+    vkn, branch, period, target, status, message, sha, receipt, updated = row
+    return MonthStatus(MonthKey(vkn, branch, period), target, status or NOT_SENT, message or "", sha or "",
+                       receipt or "", updated)
+
+
+class _Tx:
+    """`with` block = one IMMEDIATE transaction (autocommit connection)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
