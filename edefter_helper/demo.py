@@ -9,6 +9,7 @@ they are random, and the server they open is gone when the demo ends.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 from pathlib import Path
@@ -74,6 +75,7 @@ def run_demo(base: Path | None = None) -> int:
     _write_months(ledgers)
 
     keyring.set_keyring(_ProcessKeyring())
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # its queue notices are not for users
     print("2) Yedek depolama sunucusu başlatılıyor (yalnızca bu bilgisayar, 127.0.0.1)")
     handle = server.start_in_thread(store)
     try:

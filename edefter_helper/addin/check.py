@@ -35,9 +35,13 @@ _VERSION = re.compile(r'XLWINGS_VERSION\s+As\s+String\s*=\s*"([^"]+)"', re.IGNOR
 
 
 def template_path() -> Path:
+    """The checkout's template, else the copy `pip install .` puts under <prefix>/share."""
     from edefter_helper.addin.build import TEMPLATE
 
-    return TEMPLATE
+    if TEMPLATE.is_file():
+        return TEMPLATE
+    installed = Path(sys.prefix) / "share" / "edefter-yedekleme" / TEMPLATE.name
+    return installed if installed.is_file() else TEMPLATE
 
 
 def interpreter_keys(platform: str = sys.platform) -> tuple[str, ...]:

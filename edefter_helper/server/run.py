@@ -51,6 +51,7 @@ def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify)
         ident="edefter-yedekleme",
     )
     log.info("Kurtarma: %s", counts)
+    server.flask_app = app  # waitress wraps the application; keep the Flask object reachable
     return store, verifier, server
 
 
@@ -80,6 +81,11 @@ class ServerHandle:
     _server: object = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _stopping: threading.Event = field(repr=False, default_factory=threading.Event)
+
+    @property
+    def app(self):
+        """The Flask application (routes, config)."""
+        return self._server.flask_app
 
     def wait_idle(self, timeout: float = 30) -> bool:
         """Wait until background verifications are done (tests)."""

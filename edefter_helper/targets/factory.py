@@ -6,7 +6,9 @@ from __future__ import annotations
 from edefter_helper.targets.base import CredentialsError, Target, TargetError
 
 
-def open_target(kind: str, address: str, target_name: str, user: str, *, backoff: float = 2.0) -> Target:
+def open_target(kind: str, address: str, target_name: str, user: str, *, backoff: float = 2.0,
+                timeout: float | None = None) -> Target:
+    """`timeout` (seconds, also EDEFTER_HTTP_TIMEOUT) bounds connecting and each read of a network target."""
     from edefter_helper.targets.retry import Retrying, default_retry
 
     if not address:
@@ -24,11 +26,18 @@ def open_target(kind: str, address: str, target_name: str, user: str, *, backoff
         if kind == "http":
             from edefter_helper.targets.http import HttpTarget
 
-            inner = HttpTarget(address, user, password)
+            inner = HttpTarget(address, user, password, **_timeout(timeout))
         else:
             from edefter_helper.targets.izibiz import IzibizTarget
 
-            inner = IzibizTarget(address, user, password)
+            inner = IzibizTarget(address, user, password, **_timeout(timeout))
     else:
         raise TargetError(f"Bilinmeyen hedef türü: {kind}")
     return Retrying(inner, retry=default_retry().new(backoff_factor=backoff))
+
+
+def _timeout(value: float | None) -> dict:
+    import os
+
+    value = value or float(os.environ.get("EDEFTER_HTTP_TIMEOUT", "0") or 0)
+    return {"timeout": (min(value, 10.0), value)} if value else {}
