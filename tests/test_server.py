@@ -381,3 +381,13 @@ def test_restart_recovers_after_a_hard_kill(data, tmp_path):
     assert not orphan.exists() and list((data / "tmp").iterdir()) == []
     if HAVE_ENGINE:
         assert sha256_of(data / "packages" / VKN_A / "0000" / "2024-01" / f"{sha}.zip") == sha
+
+
+def test_openapi_documents_every_route(server):
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^  (/v1/\S+):$", doc, re.M))
+    app = server.app
+    routes = {re.sub(r"<(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/v1/")}
+    assert documented == routes

@@ -3,7 +3,8 @@
     python -m edefter_helper.server.bench --size-mb 1024 --work /var/tmp/bench
 
 Both sides run in their own fresh process so their peaks are not mixed with a test runner's.
-Linux only for the server's figure (/proc VmHWM); the client reports its own ru_maxrss.
+Figures are VmHWM from /proc (Linux); elsewhere the client falls back to ru_maxrss and the
+server figure is None.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ key = MonthKey(vkn, branch, period)
 t = time.monotonic()
 with HttpTarget(url, user, password, timeout=(10, 900)) as target:
     receipt = target.send(Package(Path(path), key, sha, Path(path).stat().st_size), "bench")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+# VmHWM belongs to this process image only; ru_maxrss can carry the spawning parent's
+# peak across exec (vfork), which would blame the parent's memory on the client
+try:
+    peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 print(json.dumps({"state": receipt.state, "receipt": receipt.reference, "seconds": time.monotonic() - t,
                   "client_peak_rss": peak}))
 """
