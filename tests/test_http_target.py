@@ -29,10 +29,19 @@ except ImportError:
     HAVE_ENGINE = False
 
 
+@pytest.fixture(scope="module")
+def users_template(tmp_path_factory) -> Path:
+    # password hashing is slow on purpose: hash once, copy the data folder per test
+    d = tmp_path_factory.mktemp("users") / "server"
+    add_user(d, "firma", PASSWORD, [VKN])
+    return d
+
+
 @pytest.fixture
-def server(tmp_path):
-    data = tmp_path / "server"
-    add_user(data, "firma", PASSWORD, [VKN])
+def server(tmp_path, users_template):
+    import shutil
+
+    data = Path(shutil.copytree(users_template, tmp_path / "server"))
     with start_in_thread(data, max_size=4 << 20) as handle:
         yield handle
 

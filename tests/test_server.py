@@ -34,12 +34,20 @@ except ImportError:
 needs_engine = pytest.mark.skipif(not HAVE_ENGINE, reason="engine.verify henüz yok")
 
 
-@pytest.fixture
-def data(tmp_path) -> Path:
-    d = tmp_path / "server"
+@pytest.fixture(scope="module")
+def users_template(tmp_path_factory) -> Path:
+    # password hashing is slow on purpose: hash once, copy the data folder per test
+    d = tmp_path_factory.mktemp("users") / "server"
     add_user(d, "ali", ALI_PW, [VKN_A])
     add_user(d, "ayse", AYSE_PW, [VKN_B])
     return d
+
+
+@pytest.fixture
+def data(tmp_path, users_template) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(users_template, tmp_path / "server"))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def list_users(data_dir) -> list[dict]:
     return Store(data_dir).list_users()
 
 
-def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify):
+def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify, loop_timeout=1.0):
     store = Store(data_dir)
     counts = store.recover()
     verifier = Verifier(store, limits or Limits(), workers=workers, autostart=autoverify)
@@ -49,6 +49,7 @@ def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify)
         channel_timeout=300,
         clear_untrusted_proxy_headers=True,
         ident="edefter-yedekleme",
+        asyncore_loop_timeout=loop_timeout,  # how long stop() may wait for the loop to notice
     )
     log.info("Kurtarma: %s", counts)
     server.flask_app = app  # waitress wraps the application; keep the Flask object reachable
@@ -112,7 +113,8 @@ def start_in_thread(data_dir, host: str = "127.0.0.1", port: int = 0, max_size: 
                     threads: int = 4, workers: int = 2, limits: Limits | None = None,
                     autoverify: bool = True) -> ServerHandle:
     """A real waitress server in a background thread of this process; port 0 picks a free one."""
-    store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify)
+    store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify,
+                                     loop_timeout=0.1)
     stopping = threading.Event()
 
     def run() -> None:
