@@ -86,23 +86,24 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _rss_pss(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes from smaps_rollup; (0, 0) when the process is gone."""
-    rss = pss = 0
+def _mem(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, high-water RSS) in bytes; zeros when the process is gone."""
+    rss = pss = hwm = 0
     try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    hwm = int(line.split()[1]) * 1024
+                elif line.startswith(b"VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
             for line in f:
-                if line.startswith(b"Rss:"):
-                    rss = int(line.split()[1]) * 1024
-                elif line.startswith(b"Pss:"):
+                if line.startswith(b"Pss:"):
                     pss = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError):
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                rss = pss = int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
-            pass
-    return rss, pss
+        pass
+    return rss, pss, hwm
 
 
 @dataclass
@@ -110,39 +111,51 @@ class Run:
     cmd: list[str]
     wall: float
     rc: int
-    max_rss: int  # largest single process in the tree (wait4's ru_maxrss, children folded in)
+    max_rss: int  # largest single process in the tree: the highest VmHWM seen. (wait4's ru_maxrss is not
+    #             used: after fork+exec it still holds the forking bench process's own RSS.)
     tree_rss: int  # peak of the sum of RSS over the tree (sampled; shared pages counted per process)
     tree_pss: int  # peak of the sum of PSS over the tree (sampled; shared pages split)
+    hwm_sum: int  # sum over every process seen of its own high-water RSS (VmHWM): an upper bound of the
+    #             tree's peak that short spikes between samples cannot escape
     procs: int  # most processes seen at once in the tree
     stdout: bytes = b""
     stderr: bytes = b""
 
 
 def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -> Run:
-    """Run cmd, timing wall clock; sample the tree's total RSS/PSS from /proc every 20 ms."""
+    """Run cmd, timing wall clock; sample the tree's memory from /proc (see sampler)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         peak = {"rss": 0, "pss": 0, "procs": 0}
+        hwm: dict[int, int] = {}
         done = threading.Event()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
 
         def sampler():
+            # the process list is re-read every 0.25 s (a /proc walk costs CPU this 2-core box
+            # needs for the measured command); memory of the known pids every 50 ms. Peaks that
+            # fall between samples are still caught per process by VmHWM.
+            pids, listed = [proc.pid], 0.0
             while not done.is_set():
-                pids = _tree(proc.pid)
+                now = time.perf_counter()
+                if now - listed > 0.25:
+                    pids, listed = _tree(proc.pid), now
                 rss = pss = 0
                 for p in pids:
-                    r, s = _rss_pss(p)
+                    r, s, h = _mem(p)
                     rss += r
                     pss += s
+                    if h:
+                        hwm[p] = max(hwm.get(p, 0), h)
                 peak["rss"] = max(peak["rss"], rss)
                 peak["pss"] = max(peak["pss"], pss)
                 peak["procs"] = max(peak["procs"], len(pids))
-                done.wait(0.02)
+                done.wait(0.05)
 
         thread = threading.Thread(target=sampler, daemon=True) if sample else None
         if thread:
             thread.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         done.set()
         if thread:
@@ -150,8 +163,8 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(cmd, wall, proc.returncode, usage.ru_maxrss * 1024, peak["rss"], peak["pss"],
-                   peak["procs"], out.read(), err.read())
+        return Run(cmd, wall, proc.returncode, max(hwm.values(), default=0), peak["rss"], peak["pss"],
+                   sum(hwm.values()), peak["procs"], out.read(), err.read())
 
 
 def best(runs: list[Run]) -> Run:
@@ -263,18 +276,27 @@ def bench_verify(rep: Report, work: Path, sizes: Sizes) -> None:
     peak_tree = max(r.tree_rss for r in verify_runs)
     peak_pss = max(r.tree_pss for r in verify_runs)
     peak_single = max(r.max_rss for r in verify_runs)
+    # the tree's true peak lies between what was seen at once (or the largest single process)
+    # and the sum of every process's own high-water mark
+    low = max(peak_tree, peak_single)
+    high = max(r.hwm_sum for r in verify_runs)
     rep.say(f"edefter verify --no-cache: best {v.wall:.2f} s of {[round(r.wall, 2) for r in verify_runs]}, "
             f"{total / MB / v.wall:.0f} MB/s")
     rep.say(f"sha256sum:                 best {s.wall:.2f} s of {[round(r.wall, 2) for r in sha_runs]}, "
             f"{total / MB / s.wall:.0f} MB/s")
-    rep.say(f"memory: largest single process {mb(peak_single)} (wait4 ru_maxrss); whole tree peak "
-            f"RSS sum {mb(peak_tree)}, PSS sum {mb(peak_pss)} (sampled every 20 ms, up to {v.procs} processes)")
+    rep.say(f"memory: largest single process {mb(peak_single)} (VmHWM); tree, sampled every 50 ms: "
+            f"RSS sum {mb(peak_tree)}, PSS sum {mb(peak_pss)}; sum of per-process high-water marks {mb(high)} "
+            f"(up to {v.procs} processes)")
     ratio = rep.ratio("verify/sha256sum", v.wall, s.wall, "sha256sum")
     rep.target("verify time <= 3x sha256sum", ratio <= 3, f"{ratio:.2f}x")
-    rep.target("verify peak memory < 150 MB (tree RSS sum)", peak_tree < 150 * MB, mb(peak_tree))
+    mem_ok = high < 150 * MB  # judged on the upper bound: no spike can hide in it
+    rep.target("verify peak memory < 150 MB (process tree, upper bound)", mem_ok,
+               f"between {mb(low)} and {mb(high)}")
     rep.row("verify", "wall time", f"{v.wall:.2f} s", f"sha256sum {s.wall:.2f} s", f"{ratio:.2f}x", "≤ 3×", ratio <= 3)
-    rep.row("verify", "peak memory, process tree (RSS sum / PSS sum)", f"{mb(peak_tree)} / {mb(peak_pss)}",
-            f"sha256sum {mb(s.max_rss)}", "", "< 150 MB", peak_tree < 150 * MB)
+    rep.row("verify", "peak memory, process tree: upper bound (Σ per-process VmHWM)", mb(high),
+            f"sha256sum {mb(s.max_rss)}", "", "< 150 MB", mem_ok)
+    rep.row("verify", "peak memory, process tree: sampled RSS sum / PSS sum", f"{mb(peak_tree)} / {mb(peak_pss)}",
+            "", "", "(info)", None)
     rep.row("verify", "peak memory, largest single process", mb(peak_single), "", "", "(info)", None)
 
 
@@ -345,7 +367,8 @@ def bench_pack(rep: Report, work: Path, sizes: Sizes) -> None:
     rep.say(f"edefter pack --no-cache (verifies first, cold): best {c.wall:.2f} s")
     rep.say(f"edefter pack (warm verify cache):                best {w.wall:.2f} s, {mb(packed['size'])}")
     rep.say(f"engine.package.pack in-process (pure packing):   best {p_wall:.2f} s")
-    rep.say(f"memory: pack warm peak tree RSS {mb(w.tree_rss)}, cold {mb(c.tree_rss)}")
+    rep.say(f"memory: pack warm peak tree RSS {mb(w.tree_rss)} (upper bound {mb(w.hwm_sum)}), "
+            f"cold {mb(c.tree_rss)} (upper bound {mb(c.hwm_sum)})")
     r_warm = rep.ratio("pack warm/zip", w.wall, z.wall, "zip")
     r_cold = rep.ratio("pack cold/zip", c.wall, z.wall, "zip")
     r_pure = rep.ratio("pure pack/zip", p_wall, z.wall, "zip")
@@ -360,7 +383,8 @@ def bench_pack(rep: Report, work: Path, sizes: Sizes) -> None:
             "(info)", None)
     rep.row("pack", "output size", mb(packed["size"]), mb(zips_size), f"{size_ratio:.3f}×", "≤ 1.1×",
             size_ratio <= 1.1)
-    rep.row("pack", "peak memory, tree RSS (warm / cold)", f"{mb(w.tree_rss)} / {mb(c.tree_rss)}", "", "", "(info)",
+    rep.row("pack", "peak memory, tree upper bound (warm / cold)", f"{mb(w.hwm_sum)} / {mb(c.hwm_sum)}", "", "",
+            "(info)",
             None)
 
 
