@@ -12,6 +12,7 @@ body), and a seeded RNG picks what happens to it:
     truncated       forwarded (the server does the work); half of the response is sent, then closed
     reset_after     forwarded (the server does the work); the client gets a reset, no answer
 
+`latency` slows every forwarded request (half before forwarding, half after the server answered).
 Upstream, each request goes on a fresh connection with `Connection: close`, and the response
 is read to the end. The client side is closed after every answer too (`Connection: close`).
 `upstream` can be changed at any time (a restarted server on a new port); while the upstream
@@ -103,8 +104,9 @@ def _rebuild(start: str, headers: list[tuple[str, str]], drop: tuple[str, ...], 
 class FaultProxy:
     def __init__(self, upstream: str, *, fault_rate: float = 0.3, faults=FAULTS, seed: int = 0,
                  stall: float = 5.0, io_timeout: float = 60.0, max_connections: int = 64,
-                 only_methods: tuple[str, ...] | None = None):
+                 only_methods: tuple[str, ...] | None = None, latency: float = 0.0):
         self.fault_rate = fault_rate
+        self.latency = latency  # seconds added to every forwarded request, half before, half after
         self.faults = tuple(faults)
         self.stall = stall
         self.io_timeout = io_timeout
@@ -217,7 +219,11 @@ class FaultProxy:
         request = _rebuild(start, headers, ("connection", "keep-alive", "proxy-connection"),
                            [("Connection", "close")]) + bytes(body)
         try:
+            if self.latency:
+                self._stopping.wait(self.latency / 2)
             response = self._forward(request)
+            if self.latency:
+                self._stopping.wait(self.latency / 2)
         except OSError:
             with self._lock:
                 self.log.upstream_errors += 1
