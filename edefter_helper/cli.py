@@ -26,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    # indented for a person at a terminal, compact for programs (84 000 files make 24 MB indented)
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=indent) + "\n")
 
 
 def _progress(text: str) -> None:

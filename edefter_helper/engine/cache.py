@@ -51,7 +51,7 @@ class FileCache:
                     self._rows[row[0]] = row[1:]
         return self._rows
 
-    def get(self, path: Path, ident: str, field: str, schema_id: str = ""):
+    def get(self, path: Path | str, ident: str, field: str, schema_id: str = ""):
         row = self._load().get(str(path))
         if row is None or row[0] != ident:
             return None
@@ -63,7 +63,7 @@ class FileCache:
             return json.loads(row[3]) if row[3] and row[4] == schema_id else None
         raise KeyError(field)
 
-    def put(self, path: Path, ident: str, *, sha256=None, header=None, full=None, schema_id: str = "") -> None:
+    def put(self, path: Path | str, ident: str, *, sha256=None, header=None, full=None, schema_id: str = "") -> None:
         with self._lock:
             rows = self._load()
             old = rows.get(str(path))

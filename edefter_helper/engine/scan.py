@@ -36,9 +36,13 @@ class ScanError(Exception):
 
 @dataclass
 class Candidate:
-    path: Path
+    path: str  # kept as text: 84 000 pathlib objects cost seconds on a warm scan
     name: LedgerName
     stat: os.stat_result
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(self.path)
 
     @property
     def ident(self) -> str:
@@ -54,57 +58,62 @@ class ScanResult:
         return {"sets": [s.as_json() for s in self.sets], "ignored": self.ignored}
 
 
-def _walk(root: Path, in_deleted: bool = False) -> Iterable[tuple[Path, os.stat_result, bool]]:
+def _walk(root: str, in_deleted: bool = False) -> Iterable[tuple[str, str, os.stat_result, bool]]:
+    """(path, file name, stat, inside .silinenler) for every regular file; symlinked folders are
+    not followed (loops)."""
     try:
-        entries = list(os.scandir(root))
-    except (PermissionError, FileNotFoundError, NotADirectoryError):
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
         return
-    entries.sort(key=lambda e: e.name)
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
                 deleted = in_deleted or entry.name.lower() == DELETED_DIR
-                yield from _walk(Path(entry.path), deleted)
+                yield from _walk(entry.path, deleted)
             elif entry.is_file():
-                yield Path(entry.path), entry.stat(), in_deleted
+                yield entry.path, entry.name, entry.stat(), in_deleted
         except OSError:
             continue
+
+
+_IGNORED_BY_SUFFIX = {".xslt": IGNORED_STYLESHEET, ".xsl": IGNORED_STYLESHEET, ".xml": IGNORED_XML,
+                      ".zip": IGNORED_ARCHIVE}
 
 
 def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
     """Every e-Defter ledger file under the roots, and what was passed over with a reason."""
     candidates: list[Candidate] = []
     ignored: list[dict] = []
-    seen: set[Path] = set()
+    seen: set[tuple] = set()
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise ScanError(f"Klasör bulunamadı: {root}")
         if root.is_file():
-            items = [(root, root.stat(), False)]
+            items = [(str(root), root.name, root.stat(), False)]
         else:
-            items = _walk(root, root.name.lower() == DELETED_DIR)
-        for path, st, deleted in items:
-            real = path.resolve()
-            if real in seen:
+            items = _walk(str(root), root.name.lower() == DELETED_DIR)
+        for path, filename, st, deleted in items:
+            # the same file reached through two roots (or a link) counts once; hard links under
+            # other names stay separate files
+            ident = (st.st_dev, st.st_ino, filename) if st.st_ino else (path,)
+            if ident in seen:
                 continue
-            seen.add(real)
-            name = parse_name(path.name)
-            suffix = path.suffix.lower()
+            seen.add(ident)
+            name = parse_name(filename)
+            suffix = os.path.splitext(filename)[1].lower()
             if deleted:
                 if name or suffix in (".xml", ".zip"):
-                    ignored.append({"path": str(path), "reason": IGNORED_DELETED})
+                    ignored.append({"path": path, "reason": IGNORED_DELETED})
                 continue
             if name is None:
-                if suffix in (".xslt", ".xsl"):
-                    ignored.append({"path": str(path), "reason": IGNORED_STYLESHEET})
-                elif suffix == ".xml":
-                    ignored.append({"path": str(path), "reason": IGNORED_XML})
-                elif suffix == ".zip":
-                    ignored.append({"path": str(path), "reason": IGNORED_ARCHIVE})
+                reason = _IGNORED_BY_SUFFIX.get(suffix)
+                if reason:
+                    ignored.append({"path": path, "reason": reason})
                 continue
             if name.is_inventory:
-                ignored.append({"path": str(path), "reason": IGNORED_INVENTORY})
+                ignored.append({"path": path, "reason": IGNORED_INVENTORY})
                 continue
             candidates.append(Candidate(path, name, st))
     return candidates, ignored
@@ -121,7 +130,7 @@ def file_sha256(path: Path) -> str:
 def _header(c: Candidate, cache: FileCache) -> dict:
     facts = cache.get(c.path, c.ident, "header")
     if facts is None:
-        facts = reader.read_header(c.path, c.name)
+        facts = reader.read_header(Path(c.path), c.name)
         cache.put(c.path, c.ident, header=facts)
     return facts
 
@@ -129,7 +138,7 @@ def _header(c: Candidate, cache: FileCache) -> dict:
 def _sha256(c: Candidate, cache: FileCache) -> str:
     digest = cache.get(c.path, c.ident, "sha256")
     if digest is None:
-        digest = file_sha256(c.path)
+        digest = file_sha256(Path(c.path))
         cache.put(c.path, c.ident, sha256=digest)
     return digest
 
@@ -189,8 +198,8 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     files = []
     for group in by_digest.values():
         first = group[0]
-        lf = LedgerFile(first.path, first.name, first.stat.st_size, key.branch,
-                        also_at=[c.path for c in group[1:]] + [c.path for c in spare])
+        lf = LedgerFile(Path(first.path), first.name, first.stat.st_size, key.branch,
+                        also_at=[Path(c.path) for c in group[1:]] + [Path(c.path) for c in spare])
         files.append(lf)
     problems = []
     if len(files) > 1:
@@ -204,23 +213,35 @@ def scan(roots: Iterable[Path], cache: FileCache | None = None,
     candidates, ignored = discover(roots)
     groups: dict[MonthKey, dict[tuple[str, int], list[Candidate]]] = defaultdict(lambda: defaultdict(list))
     companies: dict[MonthKey, str] = {}
-    for i, c in enumerate(candidates):
+    # a berat (and the DR) takes the branch of its ledger in the same folder, so a cold scan reads
+    # two headers a month, not seven; with no such ledger it reads its own
+    ledger_branch: dict[tuple, str] = {}
+    ordered = sorted(candidates, key=lambda c: c.name.kind not in LEDGER_KINDS)
+    for i, c in enumerate(ordered):
         branch = c.name.branch
         facts = None
         if branch is None:
+            where = (c.folder, c.name.vkn, c.name.period)
+            if c.name.kind in BERAT_OF:
+                branch = ledger_branch.get((*where, BERAT_OF[c.name.kind], c.name.part))
+            elif c.name.kind == "DR":
+                branch = ledger_branch.get((*where, "Y", 0)) or ledger_branch.get((*where, "Y", 1))
+        if branch is None:
             facts = _header(c, cache)
             branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
+        if c.name.kind in LEDGER_KINDS:
+            ledger_branch[(c.folder, c.name.vkn, c.name.period, c.name.kind, c.name.part)] = branch
         key = MonthKey(c.name.vkn, branch, c.name.period)
         groups[key][(c.name.kind, c.name.part)].append(c)
         if facts and facts.get("company") and key not in companies:
             companies[key] = facts["company"]
         if progress and i % 2000 == 1999:
-            progress(f"{i + 1}/{len(candidates)} dosya tarandı")
+            progress(f"{i + 1}/{len(ordered)} dosya tarandı")
     result = ScanResult(ignored=sorted(ignored, key=lambda x: x["path"]))
     for key in sorted(groups):
         ms = MonthSet(key, company=companies.get(key))
         for (kind, part), copies in sorted(groups[key].items(), key=lambda kv: (_kind_order(kv[0][0]), kv[0][1])):
-            copies.sort(key=lambda c: str(c.path))
+            copies.sort(key=lambda c: c.path)
             files, problems = _merge_copies(key, copies, cache)
             ms.files.extend(files)
             ms.problems.extend(problems)
