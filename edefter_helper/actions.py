@@ -94,7 +94,7 @@ class Summary:
                     parts.append(f"{n} dönem {word}")
             text = ", ".join(parts)
         if self.notes:
-            text += f" ({len(self.notes)} ayar uyarısı: Günlük sayfasına bakın)"
+            text += f" ({len(self.notes)} uyarı: Günlük sayfasına bakın)"
         return text + "."
 
 
