@@ -65,7 +65,7 @@ HELP_LINES = (
     "",
     "Kurulum: bu dosya Python'daki 'edefter-yedekleme' paketine xlwings ile bağlanır. xlwings.conf "
     "sayfasındaki INTERPRETER_WIN (Windows) veya INTERPRETER_MAC (macOS) paketin kurulu olduğu "
-    "python'u göstermelidir. 'python -m edefter_helper.addin.check new DOSYA.xlsm' komutu bunu "
+    "python'u göstermelidir. 'edefter workbook new DOSYA.xlsm' komutu bunu "
     "sizin için yazar.",
     "Düğmeler çalışmıyorsa 'Kurulum Kontrolü' düğmesine basın. İnternetten indirilen dosyalarda "
     "Office makroları engeller: dosyaya sağ tıklayıp Özellikler > 'Engellemeyi kaldır' seçin "
