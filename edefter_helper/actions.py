@@ -387,9 +387,13 @@ def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
         run.log(key, firm.name, known.status if known else S.NOT_SENT, f"Durum sorgulanamadı: {exc.message}")
         return known.status if known else S.NOT_SENT
     if receipt.state == MISSING and not (known and known.package_sha256):
-        run.journal.finish(attempt, key, target_name, S.NOT_SENT, "Hedefte bu ay için paket yok.", "", sha or None)
-        run.log(key, firm.name, S.NOT_SENT, "Hedefte bu ay için paket yok.")
-        return S.NOT_SENT
+        # never sent from here and not there: keep what we know (e.g. why verification failed)
+        current = known.status if known else S.NOT_SENT
+        shown = known.message if known and known.message else "Hedefte bu ay için paket yok."
+        run.journal.finish(attempt, key, target_name, current, "Hedefte bu ay için paket yok.", "", sha or None,
+                           set_status=False)
+        run.log(key, firm.name, current, shown)
+        return current
     return _confirmed(run, key, firm, attempt, sha, receipt)
 
 

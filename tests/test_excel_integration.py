@@ -1,0 +1,71 @@
+"""The ribbon's Python side with the real actions: the recording xlwings stand-in (Excel cannot run
+here) holds the sheets; the months, journal and folder target are real."""
+
+from __future__ import annotations
+
+import hashlib
+
+from edefter_helper import excel
+from edefter_helper import status as S
+from edefter_helper.journal import Journal
+from edefter_helper import paths
+from edefter_helper.samples import broken, write_month
+from edefter_helper.workbook import layout
+from tests.test_excel_adapter import FakeBook
+
+VKN = "4810525636"
+
+
+def _put(book: FakeBook, sheet: layout.Sheet, rows: list[dict]) -> None:
+    grid = book.sheets[sheet.name].grid
+    for c, col in enumerate(sheet.columns, start=1):
+        grid[(1, c)] = col.header
+        for r, row in enumerate(rows, start=2):
+            if row.get(col.key) is not None:
+                grid[(r, c)] = row[col.key]
+
+
+def _rows(book: FakeBook, sheet: layout.Sheet) -> list[dict]:
+    grid = book.sheets[sheet.name].grid
+    out = []
+    r = 2
+    while any(grid.get((r, c)) not in (None, "") for c in range(1, len(sheet.columns) + 1)):
+        out.append({col.key: grid.get((r, c)) for c, col in enumerate(sheet.columns, start=1)})
+        r += 1
+    return out
+
+
+def test_ribbon_buttons_back_up_through_the_real_actions(tmp_path, monkeypatch):
+    write_month(tmp_path / "defter" / "a", VKN, "2024-01")
+    bad = write_month(tmp_path / "defter" / "b", VKN, "2024-02")
+    broken.berat_signature_mismatch(bad, "KB")
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    book = FakeBook()
+    _put(book, layout.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(tmp_path / "defter"),
+                                "target": "NAS", "auto": "Evet"}])
+    _put(book, layout.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    _put(book, layout.PERIODS, [])
+    _put(book, layout.LOG, [])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+
+    message = excel.refresh()
+    assert message == "2 dönem bulundu."
+    rows = {r["period"]: r for r in _rows(book, layout.PERIODS)}
+    assert rows["2024-01"]["status"] == S.NOT_SENT and rows["2024-02"]["validation"] == layout.INVALID
+
+    message = excel.backup()
+    assert message == "1 dönem yedeklendi, 1 dönem yedeklenemedi."
+    assert book.app.alerts[-1][2] == "critical"
+    rows = {r["period"]: r for r in _rows(book, layout.PERIODS)}
+    assert rows["2024-01"]["status"] == S.BACKED_UP
+    assert rows["2024-02"]["status"] == S.FAILED and "Çapraz Doğrulama" in rows["2024-02"]["message"]
+    (stored,) = list(nas.rglob("*.zip"))
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == rows["2024-01"]["sha256"]
+
+    excel.query()
+    journal = Journal(paths.journal_path())
+    assert {s.key.period: s.status for s in journal.statuses()} == {"2024-01": S.BACKED_UP,
+                                                                     "2024-02": S.FAILED}
+    log = _rows(book, layout.LOG)
+    assert {"Tara", "Toplu Yedekle", "Durum Sorgula"} <= {r["action"] for r in log}
