@@ -107,22 +107,30 @@ def journal_months(journal: Path) -> dict[tuple[str, str, str], tuple[str, str]]
     """(vkn, branch, period) -> (status, package_sha256), read without the application's code."""
     if not journal.exists():
         return {}
-    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = db.execute("SELECT vkn, branch, period, status, package_sha256 FROM months").fetchall()
-    finally:
-        db.close()
+    rows = read_only_query(journal, "SELECT vkn, branch, period, status, package_sha256 FROM months")
     return {(v, b, p): (st, sha or "") for v, b, p, st, sha in rows}
+
+
+def read_only_query(path: Path, sql: str, row_factory=None) -> list:
+    """A query on a database another process is writing; a few tries while it is being created."""
+    for attempt in range(20):
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        db.row_factory = row_factory
+        try:
+            return db.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # e.g. the writer is still switching it to WAL
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
+        finally:
+            db.close()
+    raise AssertionError("unreachable")
 
 
 def server_rows(server_dir: Path) -> list[dict]:
     """Every package row the server holds (read-only, straight from its database)."""
-    db = sqlite3.connect(f"file:{server_dir / 'store.sqlite3'}?mode=ro", uri=True, timeout=30)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM packages ORDER BY id")]
-    finally:
-        db.close()
+    return [dict(r) for r in read_only_query(server_dir / "store.sqlite3", "SELECT * FROM packages ORDER BY id",
+                                             sqlite3.Row)]
 
 
 def server_stored(server_dir: Path) -> dict[tuple[str, str, str], list[str]]:
@@ -213,14 +221,17 @@ def wait_process(proc: subprocess.Popen, deadline: float, tick=None) -> tuple[in
                for n, s in (("out", proc.stdout), ("err", proc.stderr))]
     for t in readers:
         t.start()
-    while proc.poll() is None:
-        if time.monotonic() > deadline:
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                pytest.fail("edefter backup did not finish in time")
+            if tick is not None:
+                tick()
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None:  # a failed check or the time limit: never leave the client running
             proc.kill()
             proc.wait(10)
-            pytest.fail("edefter backup did not finish in time")
-        if tick is not None:
-            tick()
-        time.sleep(0.3)
     for t in readers:
         t.join(10)
     return proc.returncode, out.get("out", ""), out.get("err", "")
