@@ -6,7 +6,6 @@ decides anything a ribbon button would not decide the same way.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
-import shutil
 import zipfile
 from pathlib import Path
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from edefter_helper.addin import build
 from edefter_helper.workbook import layout, xlsm
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "workbook_template.xlsm"

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from edefter_helper.engine.model import MonthSet
+from edefter_helper.fsutil import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT = "edefter-yedekleme/1"
@@ -64,35 +63,27 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / ms.key.package_name
-    fd, tmp = tempfile.mkstemp(prefix=".paket-", suffix=".tmp", dir=out_dir)
     entries = []
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            sink = _HashingSink(raw)
-            with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
-                for f in ms.files:
-                    name = f.path.name  # the original name, byte for byte
-                    zi = _zipinfo(name, ms.key.period, compress=not name.lower().endswith(".zip"))
-                    sha = hashlib.sha256()
-                    size = 0
-                    with open(f.path, "rb") as src, zf.open(zi, "w", force_zip64=f.size > 0x7FFFFFFF) as dst:
-                        while chunk := src.read(1 << 20):
-                            sha.update(chunk)
-                            size += len(chunk)
-                            dst.write(chunk)
-                    entries.append((name, size, sha.hexdigest()))
-                manifest = {
-                    "format": FORMAT, "vkn": ms.key.vkn, "branch": ms.key.branch, "period": ms.key.period,
-                    "files": [{"name": n, "size": s, "sha256": h} for n, s, h in entries],
-                }
-                data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-                zf.writestr(_zipinfo(MANIFEST, ms.key.period, compress=True), data)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, prefix=".paket-", suffix=".tmp") as raw:
+        sink = _HashingSink(raw)
+        with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
+            for f in ms.files:
+                name = f.path.name  # the original name, byte for byte
+                zi = _zipinfo(name, ms.key.period, compress=not name.lower().endswith(".zip"))
+                sha = hashlib.sha256()
+                size = 0
+                with open(f.path, "rb") as src, zf.open(zi, "w", force_zip64=f.size > 0x7FFFFFFF) as dst:
+                    while chunk := src.read(1 << 20):
+                        sha.update(chunk)
+                        size += len(chunk)
+                        dst.write(chunk)
+                entries.append((name, size, sha.hexdigest()))
+            manifest = {
+                "format": FORMAT, "vkn": ms.key.vkn, "branch": ms.key.branch, "period": ms.key.period,
+                "files": [{"name": n, "size": s, "sha256": h} for n, s, h in entries],
+            }
+            data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+            zf.writestr(_zipinfo(MANIFEST, ms.key.period, compress=True), data)
     return PackedMonth(target, sink.sha.hexdigest(), sink.size, tuple(entries))
 
 

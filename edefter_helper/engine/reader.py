@@ -7,7 +7,6 @@ Facts are plain JSON-able dicts so they can be cached by file identity (cache.py
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import zipfile
 from pathlib import Path

@@ -7,7 +7,6 @@ next to the ledgers.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -120,11 +119,9 @@ def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
 
 
 def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
+    from edefter_helper.fsutil import sha256_file
+
+    return sha256_file(path)
 
 
 def _header(c: Candidate, cache: FileCache) -> dict:

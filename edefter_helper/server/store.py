@@ -12,7 +12,6 @@ upload, and a month only becomes "stored" after the background check re-read tha
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -74,15 +73,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _fsync_dir(path: Path) -> None:
-    # makes a rename durable on POSIX; Windows cannot open directories and does not need it
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from edefter_helper.fsutil import fsync_dir as _fsync_dir  # noqa: E402
 
 
 @dataclass
@@ -342,9 +333,4 @@ class Store:
         return {"tmp": removed_tmp, "orphans": removed_orphans, "pending": len(self.pending())}
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+from edefter_helper.fsutil import sha256_file  # noqa: E402,F401 - re-exported for the server's callers

@@ -11,12 +11,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.fsutil import atomic_write, sha256_file
 from edefter_helper.targets.base import (
     MISSING, STORED, Package, Receipt, RejectedError, Target, TargetError,
 )
@@ -24,41 +24,9 @@ from edefter_helper.targets.base import (
 CHUNK = 1024 * 1024
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    # makes the rename durable on POSIX; Windows cannot open directories, and does not need it
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(dest: Path, write) -> None:
-    """Write through a temp file in the same folder, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(dest.parent)
+    with atomic_write(dest) as f:
+        write(f)
 
 
 class FolderTarget(Target):

@@ -38,9 +38,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
-import os
 import re
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -50,6 +48,7 @@ import requests
 from lxml import etree
 
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.fsutil import atomic_write
 from edefter_helper.status import month_label
 from edefter_helper.targets.base import (
     ACCEPTED, MISSING, STORED, CredentialsError, Package, Receipt, RejectedError, Target,
@@ -458,25 +457,11 @@ class IzibizTarget(Target):
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                def write(data: bytes):
-                    out.write(data)
-
-                reader, err = self._get(key, write)
-                if err is not None or not reader.streamed or out.tell() == 0:
-                    text = self._clean(err[1]) if err else "paket boş döndü"
-                    raise TargetError(f"{key.package_name} İzibiz'den alınamadı: {text}")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_write(dest) as out:
+            reader, err = self._get(key, out.write)
+            if err is not None or not reader.streamed or out.tell() == 0:
+                text = self._clean(err[1]) if err else "paket boş döndü"
+                raise TargetError(f"{key.package_name} İzibiz'den alınamadı: {text}")
         return dest
 
     def cancel(self, key: MonthKey) -> Receipt:

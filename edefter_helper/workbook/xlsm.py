@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -63,19 +62,10 @@ def save(wb, path: str | os.PathLike, *, timestamp: dt.datetime | None = None) -
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".~", suffix=path.suffix, dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from edefter_helper.fsutil import atomic_write
+
+    with atomic_write(path, prefix=".~", suffix=path.suffix) as fh:
+        fh.write(data)
 
 
 def _parse(data: bytes):
