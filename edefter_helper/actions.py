@@ -29,12 +29,19 @@ from edefter_helper.workbook.book import Book
 ACTION_SCAN, ACTION_SEND, ACTION_QUERY, ACTION_BACKUP = "Tara", "Gönder", "Durum Sorgula", "Toplu Yedekle"
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 @dataclass
 class Options:
     parallel: int = 4  # uploads at once
     wait: float = 120.0  # seconds Toplu Yedekle waits for confirmations
     poll: float = 0.5  # first pause between status queries
-    retry_backoff: float = float(os.environ.get("EDEFTER_RETRY_BACKOFF", "2"))
+    retry_backoff: float = field(default_factory=lambda: _env_float("EDEFTER_RETRY_BACKOFF", 2.0))
     journal: Path | None = None
 
 
@@ -176,7 +183,9 @@ class _Run:
         self.log_rows: list[dict] = []
         self._open_targets: dict[tuple[str, str], Target] = {}
         self._lock = threading.Lock()
-        self.workdir = Path(tempfile.mkdtemp(prefix="paketler-", dir=paths.data_dir()))
+        _remove_abandoned_workdirs(paths.data_dir())
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=paths.data_dir()))
+        (self.workdir / "pid").write_text(str(os.getpid()))
         # a killed earlier run: its open attempts are closed; the target is asked again below
         self.journal.close_stale("Önceki çalışma yarıda kesildi; durum hedefe yeniden sorulacak.")
 
@@ -244,6 +253,43 @@ class _Run:
                "message": self.summary.message}
         self.book.append_rows(L.LOG, notes + self.log_rows + [end])
         self.book.save()
+
+
+WORKDIR_PREFIX = "paketler-"
+
+
+def _remove_abandoned_workdirs(data_dir: Path) -> None:
+    """Packages a killed run left behind are copies of ledgers: remove them once their run is gone."""
+    for folder in data_dir.glob(WORKDIR_PREFIX + "*"):
+        try:
+            pid = int((folder / "pid").read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and _process_alive(pid):
+            continue
+        if pid is None and time.time() - folder.stat().st_mtime < 3600:
+            continue  # a run that is just starting has not written its pid yet
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _target_name(firm: Firm) -> str:
@@ -513,10 +559,14 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None)
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 1.5, 5.0)
             still = []
-            for key, firm in pending:
-                st = query_month(run, key, firm)
-                if st == S.ACCEPTED:
-                    still.append((key, firm))
+
+            def poll(item):
+                # the time limit is checked before every question, not only between rounds
+                if time.monotonic() >= deadline or query_month(run, *item) == S.ACCEPTED:
+                    with run._lock:
+                        still.append(item)
+
+            _parallel(run, pending, poll)
             pending = still
         # a month is reported once, with its last status
         last: dict[MonthKey, MonthResult] = {}
