@@ -16,7 +16,10 @@ VERSION = "3"
 
 
 def identity(st: os.stat_result) -> str:
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+    # Windows' directory listing reports st_ino as 0 while os.stat fills it: leave it out there,
+    # or scan and verify would each see the other's entries as stale
+    ino = 0 if os.name == "nt" else st.st_ino
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{ino}"
 
 
 class FileCache:
