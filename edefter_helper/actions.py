@@ -182,6 +182,7 @@ class _Run:
         self.sets: dict[MonthKey, MonthSet] = {}
         self.log_rows: list[dict] = []
         self._open_targets: dict[tuple[str, str], Target] = {}
+        self._uses: dict[tuple[str, str], int] = {}  # months still to do per (target, user)
         self._lock = threading.Lock()
         _remove_abandoned_workdirs(paths.data_dir())
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=paths.data_dir()))
@@ -231,11 +232,29 @@ class _Run:
         if cfg is None:
             raise TargetError(f"'{firm.target or '(boş)'}' hedefi Hedefler sayfasında tanımlı değil.")
         with self._lock:
-            key = (cfg.name, firm.user)
+            key = (firm.target, firm.user)
             if key not in self._open_targets:
                 self._open_targets[key] = open_target(cfg.kind, cfg.address, cfg.name, firm.user,
                                                       backoff=self.options.retry_backoff)
             return self._open_targets[key]
+
+    def expect(self, firms: list[Firm]) -> None:
+        with self._lock:
+            for firm in firms:
+                self._uses[(firm.target, firm.user)] = self._uses.get((firm.target, firm.user), 0) + 1
+
+    def release(self, firm: Firm) -> None:
+        """A firm's last month is done: close its connection now, not at the end of the run (an
+        accounting office's dozens of logins would otherwise hold connections open)."""
+        key = (firm.target, firm.user)
+        with self._lock:
+            self._uses[key] = self._uses.get(key, 1) - 1
+            target = self._open_targets.pop(key, None) if self._uses[key] <= 0 else None
+        if target is not None:
+            try:
+                target.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the result
+                pass
 
     def log(self, key: MonthKey, firm: str, status: str, message: str) -> None:
         with self._lock:
@@ -465,12 +484,15 @@ def _selected(run: _Run, keys: list[MonthKey] | None, where=None) -> list[MonthK
 
 
 def _parallel(run: _Run, work: list, fn) -> None:
+    """Run fn over (month, firm) items, at most options.parallel at once."""
     done = [0]
+    run.expect([item[1] for item in work])
 
     def one(item):
         try:
             fn(item)
         finally:
+            run.release(item[1])
             with run._lock:
                 done[0] += 1
                 run.progress(f"{run.action}: {done[0]}/{len(work)} dönem")

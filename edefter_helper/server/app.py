@@ -104,9 +104,16 @@ class _AuthCache:
         self._size = size
         self._hits: set[bytes] = set()
         self._lock = threading.Lock()
+        self._user_locks: dict[str, threading.Lock] = {}
 
     def _digest(self, user: str, password: str, pw_hash: str) -> bytes:
         return hmac.new(self._key, f"{user}\0{password}\0{pw_hash}".encode(), hashlib.sha256).digest()
+
+    def user_lock(self, user: str) -> threading.Lock:
+        with self._lock:
+            if len(self._user_locks) > 4096:
+                self._user_locks.clear()
+            return self._user_locks.setdefault(user, threading.Lock())
 
     def get(self, user: str, password: str, pw_hash: str) -> bool:
         with self._lock:
@@ -130,11 +137,15 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             return _error(401, "unauthorized", "Kullanıcı adı ve parola gerekli.")
         user = store.get_user(auth.username)
-        # the stored hash is part of the cache key: a changed password invalidates at once
-        if user is None or not (auth_cache.get(auth.username, auth.password, user[0])
-                                or check_password_hash(user[0], auth.password)):
+        if user is None:
             return _error(401, "unauthorized", "Kullanıcı adı ya da parola hatalı.")
-        auth_cache.put(auth.username, auth.password, user[0])
+        # the stored hash is part of the cache key: a changed password invalidates at once.
+        # One scrypt at a time per user: parallel first requests wait for it instead of each paying it.
+        with auth_cache.user_lock(auth.username):
+            ok = auth_cache.get(auth.username, auth.password, user[0]) or check_password_hash(user[0], auth.password)
+            if not ok:
+                return _error(401, "unauthorized", "Kullanıcı adı ya da parola hatalı.")
+            auth_cache.put(auth.username, auth.password, user[0])
         g.user = auth.username
         g.vkns = user[1]
         return None

@@ -47,6 +47,9 @@ def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify,
         # and spools bodies over 512 KiB to a temp file instead of memory
         max_request_body_size=max_size + 1,
         channel_timeout=300,
+        # an accounting office backs up dozens of firms at once, each with its own login and
+        # keep-alive connections: waitress' default of 100 would stall them for channel_timeout
+        connection_limit=1000,
         clear_untrusted_proxy_headers=True,
         ident="edefter-yedekleme",
         asyncore_loop_timeout=loop_timeout,  # how long stop() may wait for the loop to notice

@@ -122,20 +122,27 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / "store.sqlite3"
         self._lock = threading.Lock()  # serialises the check-then-insert of an upload
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     @contextlib.contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
+        # one connection per thread (waitress' and the checker's pools are fixed): opening one per
+        # request cost more than the request
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=FULL")  # a 'stored' answer must survive a power cut
+            self._local.db = db
+        try:
             yield db
         finally:
-            db.close()
+            if db.in_transaction:  # a failed block must not leave its transaction to the next one
+                db.execute("ROLLBACK")
 
     # ---- users -------------------------------------------------------------------------------
 
