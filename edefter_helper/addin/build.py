@@ -55,7 +55,8 @@ HELP_LINES = (
     "4. 'Dönemleri Tara / Yenile' klasörleri tarar ve Dönemler sayfasını doldurur.",
     "5. 'Gönder' seçili dönemleri gönderir (seçim yoksa filtrede görünen tüm dönemleri).",
     "6. 'Durum Sorgula' entegratörün dosyaları sakladığını doğrular; doğrulanan dönem 'Yedeklendi' olur.",
-    "7. 'Toplu Yedekle' henüz yedeklenmemiş bütün dönemleri sırayla gönderir.",
+    "7. 'Toplu Yedekle' GİB onaylı beratı indirilmiş ve henüz yedeklenmemiş bütün dönemleri gönderir, "
+    "saklandıkları doğrulanana kadar bekler.",
     "",
     "Yedekleme Durumu renkleri:",
     "   Yeşil: Yedeklendi — entegratör dosyaları sakladığını doğruladı.",
@@ -70,7 +71,8 @@ HELP_LINES = (
     "Düğmeler çalışmıyorsa 'Kurulum Kontrolü' düğmesine basın. İnternetten indirilen dosyalarda "
     "Office makroları engeller: dosyaya sağ tıklayıp Özellikler > 'Engellemeyi kaldır' seçin "
     "veya dosyayı Güvenilen Konum'a koyun.",
-    "Günlük sayfası yapılan her işlemi kaydeder; silmeyin.",
+    "Günlük sayfası yapılan her işlemi listeler. Asıl kayıt bilgisayardaki günlük veritabanındadır: "
+    "sayfa silinse de durumlar kaybolmaz, 'Dönemleri Tara / Yenile' Dönemler sayfasını yeniden yazar.",
 )
 
 
