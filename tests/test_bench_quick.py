@@ -27,3 +27,19 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
     assert len(targets) == 6
     assert "FAILED" not in out
     assert (tmp_path / "quick" / "results.md").read_text().count("|") > 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures process trees through /proc")
+@pytest.mark.parametrize("script,expected", [
+    ("backup_bench.py", "backup warm/pack alone"),
+    ("workbook_bench.py", None),
+])
+def test_quick_backup_and_workbook_benchmarks(tmp_path, script, expected):
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / script), "--quick", "--work", str(tmp_path)],
+                          capture_output=True, text=True, timeout=240, cwd=REPO)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    targets = re.findall(r"^TARGET .+ -> (MET|NOT MET)$", out, re.M)
+    assert targets, out[-2000:]
+    if expected:
+        assert re.search(rf"^RATIO {re.escape(expected)}: .* = [\d.]+x$", out, re.M), out[-2000:]
