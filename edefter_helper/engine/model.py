@@ -38,11 +38,15 @@ class Problem:
 
 @dataclass
 class LedgerFile:
-    path: Path
+    location: str  # the path as text; `path` makes the Path only when asked (scans list 84 000 files)
     name: LedgerName
     size: int
     branch: str
-    also_at: list[Path] = field(default_factory=list)  # identical copies elsewhere
+    also_at: list[str] = field(default_factory=list)  # identical copies elsewhere
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
     @property
     def kind(self) -> str:
@@ -53,10 +57,10 @@ class LedgerFile:
         return self.name.part
 
     def as_json(self) -> dict:
-        out = {"path": str(self.path), "kind": self.kind, "part": self.part, "size": self.size,
+        out = {"path": self.location, "kind": self.kind, "part": self.part, "size": self.size,
                "name": self.name.filename}
         if self.also_at:
-            out["also_at"] = [str(p) for p in self.also_at]
+            out["also_at"] = list(self.also_at)
         return out
 
 

@@ -7,6 +7,7 @@ next to the ledgers.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -181,6 +182,9 @@ def assess(ms: MonthSet) -> None:
 
 def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> tuple[list[LedgerFile], list]:
     """One logical file found more than once: identical bytes are one file, different bytes a problem."""
+    if len(copies) == 1:  # the usual case, kept cheap
+        c = copies[0]
+        return [LedgerFile(c.path, c.name, c.stat.st_size, key.branch)], []
     # a GİB berat both as .xml and as GİB's .zip download: the .xml is the berat
     xml = [c for c in copies if not c.name.zipped]
     zips = [c for c in copies if c.name.zipped]
@@ -195,8 +199,8 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     files = []
     for group in by_digest.values():
         first = group[0]
-        lf = LedgerFile(Path(first.path), first.name, first.stat.st_size, key.branch,
-                        also_at=[Path(c.path) for c in group[1:]] + [Path(c.path) for c in spare])
+        lf = LedgerFile(first.path, first.name, first.stat.st_size, key.branch,
+                        also_at=[c.path for c in group[1:]] + [c.path for c in spare])
         files.append(lf)
     problems = []
     if len(files) > 1:
@@ -206,6 +210,19 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
 
 def scan(roots: Iterable[Path], cache: FileCache | None = None,
          progress: Callable[[str], None] | None = None) -> ScanResult:
+    # tens of thousands of small objects and no cycles among them: the cyclic collector would
+    # only walk them again and again
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(roots, cache, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _scan(roots: Iterable[Path], cache: FileCache | None,
+          progress: Callable[[str], None] | None) -> ScanResult:
     cache = cache or FileCache(None)
     candidates, ignored = discover(roots)
     groups: dict[MonthKey, dict[tuple[str, int], list[Candidate]]] = defaultdict(lambda: defaultdict(list))
@@ -217,8 +234,9 @@ def scan(roots: Iterable[Path], cache: FileCache | None = None,
     for i, c in enumerate(ordered):
         branch = c.name.branch
         facts = None
+        folder = c.folder if branch is None or c.name.kind in LEDGER_KINDS else ""
         if branch is None:
-            where = (c.folder, c.name.vkn, c.name.period)
+            where = (folder, c.name.vkn, c.name.period)
             if c.name.kind in BERAT_OF:
                 branch = ledger_branch.get((*where, BERAT_OF[c.name.kind], c.name.part))
             elif c.name.kind == "DR":
@@ -227,7 +245,7 @@ def scan(roots: Iterable[Path], cache: FileCache | None = None,
             facts = _header(c, cache)
             branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
         if c.name.kind in LEDGER_KINDS:
-            ledger_branch[(c.folder, c.name.vkn, c.name.period, c.name.kind, c.name.part)] = branch
+            ledger_branch[(folder, c.name.vkn, c.name.period, c.name.kind, c.name.part)] = branch
         key = MonthKey(c.name.vkn, branch, c.name.period)
         groups[key][(c.name.kind, c.name.part)].append(c)
         if facts and facts.get("company") and key not in companies:
@@ -238,7 +256,8 @@ def scan(roots: Iterable[Path], cache: FileCache | None = None,
     for key in sorted(groups):
         ms = MonthSet(key, company=companies.get(key))
         for (kind, part), copies in sorted(groups[key].items(), key=lambda kv: (_kind_order(kv[0][0]), kv[0][1])):
-            copies.sort(key=lambda c: c.path)
+            if len(copies) > 1:
+                copies.sort(key=lambda c: c.path)
             files, problems = _merge_copies(key, copies, cache)
             ms.files.extend(files)
             ms.problems.extend(problems)

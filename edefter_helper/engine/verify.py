@@ -65,19 +65,19 @@ def _worker_read(args) -> dict:
 
 
 def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None,
-              progress: Callable[[str], None] | None) -> dict[Path, dict]:
+              progress: Callable[[str], None] | None) -> dict[str, dict]:
     sid = schema_id(schema_dir)
-    facts: dict[Path, dict] = {}
+    facts: dict[str, dict] = {}
     todo = []
     for f in files:
         try:
             ident = identity(f.path.stat())
         except OSError as exc:
-            facts[f.path] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
+            facts[f.location] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
             continue
-        cached = cache.get(f.path, ident, "full", sid)
+        cached = cache.get(f.location, ident, "full", sid)
         if cached is not None:
-            facts[f.path] = cached
+            facts[f.location] = cached
         else:
             todo.append((f, ident))
     big = [t for t in todo if t[0].size >= PARALLEL_BYTES]
@@ -85,9 +85,9 @@ def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None
     schema = load_schema(schema_dir) if (schema_dir is not None and small) else None
     done = 0
     for f, ident in small:
-        facts[f.path] = reader.read_full(f.path, f.name, schema=schema)
-        cache.put(f.path, ident, full=facts[f.path], schema_id=sid,
-                  sha256=facts[f.path].get("sha256") if not f.name.zipped else None)
+        facts[f.location] = reader.read_full(f.path, f.name, schema=schema)
+        cache.put(f.location, ident, full=facts[f.location], schema_id=sid,
+                  sha256=facts[f.location].get("sha256") if not f.name.zipped else None)
         done += 1
         if progress and done % 200 == 0:
             progress(f"{done}/{len(todo)} dosya doğrulandı")
@@ -100,8 +100,8 @@ def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None
         else:
             results = [_worker_read(a) for a in args]
         for (f, ident), res in zip(big, results):
-            facts[f.path] = res
-            cache.put(f.path, ident, full=res, schema_id=sid)
+            facts[f.location] = res
+            cache.put(f.location, ident, full=res, schema_id=sid)
             if progress:
                 progress(f"{f.name.filename} doğrulandı")
     cache.flush()
@@ -120,12 +120,12 @@ def _size_matches(quantity: str | None, size: int) -> bool:
     return abs(value - size / 1048576) <= 0.0051 or abs(value - size / 1e6) <= 0.0051
 
 
-def check_set(ms: MonthSet, facts: dict[Path, dict]) -> None:
+def check_set(ms: MonthSet, facts: dict[str, dict]) -> None:
     """Add file and cross-file problems to a scanned set; sets ms.valid."""
     found: list[Problem] = []
     by_part = {(f.kind, f.part): f for f in ms.files}
     for f in ms.files:
-        d = facts.get(f.path, {})
+        d = facts.get(f.location, {})
         for prob in d.get("problems", []):
             found.append(Problem(prob["code"], prob["message"], prob.get("path")))
         if not ms.company and d.get("company"):
@@ -135,14 +135,14 @@ def check_set(ms: MonthSet, facts: dict[Path, dict]) -> None:
         if ledger_kind is None:
             continue
         ledger = by_part.get((ledger_kind, f.part))
-        d = facts.get(f.path, {})
+        d = facts.get(f.location, {})
         if d.get("malformed") or d.get("unsafe") or "root" not in d:
             continue
         if f.kind.startswith("GIB-") and not d.get("countersigned") and d.get("signature_value"):
             found.append(P.countersignature_missing(f.path))
         if ledger is None:
             continue
-        ld = facts.get(ledger.path, {})
+        ld = facts.get(ledger.location, {})
         certified = d.get("certified_value")
         ledger_value = ld.get("signature_value")
         if ledger_value and certified != ledger_value:
