@@ -210,15 +210,15 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
 
 def scan(roots: Iterable[Path], cache: FileCache | None = None,
          progress: Callable[[str], None] | None = None) -> ScanResult:
-    # tens of thousands of small objects and no cycles among them: the cyclic collector would
-    # only walk them again and again
-    enabled = gc.isenabled()
-    gc.disable()
+    # tens of thousands of small long-lived objects: with the default threshold the cyclic
+    # collector walks them again and again; collect rarely instead (never would let the parsers'
+    # cycles pile up on a cold scan)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
     try:
         return _scan(roots, cache, progress)
     finally:
-        if enabled:
-            gc.enable()
+        gc.set_threshold(*thresholds)
 
 
 def _scan(roots: Iterable[Path], cache: FileCache | None,
