@@ -82,3 +82,55 @@ def test_crlf_line_endings_verify(tmp_path, ledger):
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # what a Windows copy may do
     facts = reader.read_full(path, parse_name(path.name))
     assert facts.get("signature_ok") is True, facts["problems"]
+
+
+# -- the raw-bytes shortcut: fast when the file is canonical, never wrong when it is not -------
+
+def _entries_as_written(path: Path) -> list[tuple[int, int]]:
+    data = path.read_bytes()
+    spans, at = [], 0
+    while (start := data.find(b"<gl-cor:entryHeader>", at)) >= 0:
+        end = data.index(b"</gl-cor:entryHeader>", start)
+        spans.append((start, end))
+        at = end
+    return spans
+
+
+def _requote_one_attribute(data: bytes, start: int) -> bytes:
+    """contextRef="x" -> contextRef='x': the same XML, no longer in canonical form."""
+    at = data.index(b'contextRef="', start)
+    close = data.index(b'"', at + len(b'contextRef="'))
+    return data[:at] + b"contextRef='" + data[at + len(b'contextRef="'):close] + b"'" + data[close + 1:]
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_non_canonical_but_unchanged_ledger_still_verifies(tmp_path, which, monkeypatch):
+    month = write_month(tmp_path / "ay", "4810525636", "2024-01", entries=40)
+    path = month.find("Y", 0)
+    spans = _entries_as_written(path)
+    assert len(spans) >= 2
+    start = spans[0][0] if which == "first" else spans[-1][0]
+    path.write_bytes(_requote_one_attribute(path.read_bytes(), start))
+    passes = []
+    real = reader._second_pass
+    monkeypatch.setattr(reader, "_second_pass", lambda *a: passes.append(a) or real(*a))
+    facts = reader.read_full(path, parse_name(path.name))
+    assert facts.get("signature_ok") is True, facts["problems"]
+    # a non-canonical first entry is noticed at once; a later one only when the shortcut misses
+    assert len(passes) == (0 if which == "first" else 1)
+
+
+def test_canonical_ledger_takes_the_shortcut_and_edits_are_still_caught(tmp_path, monkeypatch):
+    month = write_month(tmp_path / "ay", "4810525636", "2024-01", entries=40)
+    path = month.find("Y", 0)
+    passes = []
+    real = reader._second_pass
+    monkeypatch.setattr(reader, "_second_pass", lambda *a: passes.append(a) or real(*a))
+    assert reader.read_full(path, parse_name(path.name)).get("signature_ok") is True
+    assert passes == []  # one pass over the bytes
+    data = path.read_bytes()
+    at = data.index(b">", data.index(b"<gl-cor:amount", _entries_as_written(path)[-1][0])) + 1
+    path.write_bytes(data[:at] + (b"7" if data[at:at + 1] != b"7" else b"6") + data[at + 1:])
+    facts = reader.read_full(path, parse_name(path.name))
+    assert facts.get("signature_ok") is False and len(passes) == 1
+    assert [p["code"] for p in facts["problems"]] == ["signature-invalid"]

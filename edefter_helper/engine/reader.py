@@ -17,6 +17,7 @@ from edefter_helper.engine import problems as P
 from edefter_helper.engine import xmldsig
 from edefter_helper.engine.c14n import StreamingC14N
 from edefter_helper.engine.names import LedgerName
+from edefter_helper.engine.rawdigest import RawDigest
 from edefter_helper.engine.xmlsafe import UnsafeXML, check_prolog, parser_options
 
 EDEFTER = "http://www.edefter.gov.tr"
@@ -49,10 +50,11 @@ class _Stop(Exception):
 class _Source:
     """File-like object for lxml that hashes the raw bytes on the way through (one read)."""
 
-    def __init__(self, raw, head: bytes, sha):
+    def __init__(self, raw, head: bytes, sha, tap=None):
         self.raw = raw
         self.pending = head
         self.sha = sha
+        self.tap = tap
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -62,6 +64,8 @@ class _Source:
             data = self.raw.read(READ_SIZE if n is None or n < 0 else max(n, READ_SIZE))
         if self.sha is not None:
             self.sha.update(data)
+        if self.tap is not None:
+            self.tap(data)
         self.size += len(data)
         return data
 
@@ -184,7 +188,8 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         d["problems"].append(P.unsafe_xml(path).as_json())
         d["unsafe"] = True
         return
-    source = _Source(raw, head, sha)
+    fast = RawDigest() if full else None
+    source = _Source(raw, head, sha, fast.feed if fast else None)
     tags = (ENTRY, CONTEXT, DOC_INFO, ENTITY_INFO)
     options = parser_options()
     if schema is not None:
@@ -194,13 +199,24 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
     excluded = lambda el: el.tag == SIGNATURE and el.getparent() is not None and el.getparent().getparent() is None  # noqa: E731
     digest = hashlib.sha256()
     stream = StreamingC14N(digest.update, excluded) if full else None
+    mode = "undecided"  # -> "fast" (raw bytes are canonical) or "slow" (canonicalise each entry)
     try:
         for _, el in it:
             tag = el.tag
             if tag == ENTRY:
                 if not full:
                     raise _Stop
-                stream.chunk_done(el)
+                if mode == "undecided":
+                    mode = "fast" if fast.holds(_canonical_alone(el, stream)) else "slow"
+                    if mode == "slow":
+                        fast.disable()
+                if mode == "fast":
+                    el.clear(keep_tail=True)
+                    parent = el.getparent()
+                    while el.getprevious() is not None:
+                        del parent[0]
+                else:
+                    stream.chunk_done(el)
             elif tag == CONTEXT:
                 facts.on_context(el)
             elif tag == DOC_INFO:
@@ -210,7 +226,8 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
                 if not full and EXPECTED_ROOT.get(name.kind) != "berat":
                     raise _Stop
         root = it.root
-        if full:
+        if full and mode != "fast":
+            fast.disable()
             stream.finish(root)
     except _Stop:
         d["root"] = etree.QName(it.root).localname if it.root is not None else None
@@ -233,10 +250,25 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         return
     if sha is not None:
         d["size"] = source.size
-    _check_signatures(root, raw, name, path, d, digest.digest(), source)
+    if mode == "fast":
+        signature = root.find(SIGNATURE)
+        qname = (f"{signature.prefix}:Signature" if signature.prefix else "Signature") if signature is not None else ""
+        streamed = fast.finish(qname) if signature is not None else None
+        if streamed is None:
+            streamed = _second_pass(path, name, DEFAULT_TRANSFORM)
+    else:
+        streamed = digest.digest()
+    _check_signatures(root, raw, name, path, d, streamed, exact=(mode != "fast"))
 
 
-def _check_signatures(root, raw, name: LedgerName, path, d, streamed: bytes, source) -> None:
+def _canonical_alone(el, stream: StreamingC14N) -> bytes:
+    """The entry as Canonical XML renders it inside the whole document."""
+    scope = {(b"xmlns:" + p.encode() if p else b"xmlns"): u.encode() for p, u in el.getparent().nsmap.items()}
+    start, rest, _ = stream._reduce_start(etree.tostring(el, method="c14n"), scope)
+    return start + rest
+
+
+def _check_signatures(root, raw, name: LedgerName, path, d, streamed: bytes, exact: bool = True) -> None:
     top_value = root.find(SIGNATURE_VALUE)
     if top_value is not None:
         d["certified_value"] = xmldsig.b64_text(top_value)
@@ -254,7 +286,14 @@ def _check_signatures(root, raw, name: LedgerName, path, d, streamed: bytes, sou
         digests = {DEFAULT_TRANSFORM: streamed}
         if transform is not None and transform not in digests:
             digests[transform] = _second_pass(path, name, transform)
-        d["signer"] = xmldsig.verify(signature, digests)
+        try:
+            d["signer"] = xmldsig.verify(signature, digests)
+        except xmldsig.DocumentChanged:
+            if exact:
+                raise
+            # the raw-bytes shortcut missed: canonicalise the exact way before saying anything
+            digests[DEFAULT_TRANSFORM] = _second_pass(path, name, DEFAULT_TRANSFORM)
+            d["signer"] = xmldsig.verify(signature, digests)
         d["signature_ok"] = True
     except xmldsig.SignatureInvalid as exc:
         d["signature_ok"] = False

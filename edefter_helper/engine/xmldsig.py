@@ -59,6 +59,10 @@ class SignatureInvalid(Exception):
     """Carries a Turkish reason."""
 
 
+class DocumentChanged(SignatureInvalid):
+    """The whole-document (URI="") digest does not match."""
+
+
 @dataclass(frozen=True)
 class WholeDocumentTransform:
     """How the URI="" reference wants the document canonicalised and digested."""
@@ -136,7 +140,7 @@ def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes]
                 raise SignatureInvalid("Belgenin tamamına ait imza özeti hesaplanamadı.")
             actual = whole_document_digest[transform]
             if actual != expected:
-                raise SignatureInvalid(
+                raise DocumentChanged(
                     "Belgenin içeriği imzalandıktan sonra değiştirilmiş (imza özeti tutmuyor).")
         elif uri and uri.startswith("#"):
             target = _find_by_id(root, uri[1:])
