@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,7 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / ms.key.package_name
     entries = []
-    with atomic_write(target, prefix=".paket-", suffix=".tmp") as raw:
+    with atomic_write(target, prefix=".paket-", suffix=".tmp") as raw, ThreadPoolExecutor(1) as hasher:
         sink = _HashingSink(raw)
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             for f in ms.files:
@@ -74,9 +75,11 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
                 size = 0
                 with open(f.path, "rb") as src, zf.open(zi, "w", force_zip64=f.size > 0x7FFFFFFF) as dst:
                     while chunk := src.read(1 << 20):
-                        sha.update(chunk)
+                        # hash on a second core while zlib compresses (both release the GIL)
+                        hashed = hasher.submit(sha.update, chunk)
                         size += len(chunk)
                         dst.write(chunk)
+                        hashed.result()
                 entries.append((name, size, sha.hexdigest()))
             manifest = {
                 "format": FORMAT, "vkn": ms.key.vkn, "branch": ms.key.branch, "period": ms.key.period,

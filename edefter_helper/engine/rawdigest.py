@@ -13,12 +13,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+from collections import deque
 
 from lxml import etree
 
 from edefter_helper.engine.xmlsafe import safe_parser
 
-WINDOW = 4 << 20  # the enveloped signature must lie in the last WINDOW bytes
+WINDOW = 2 << 20  # the enveloped signature must lie in the last WINDOW bytes
 HEAD_LIMIT = 1 << 20
 
 _ROOT_START = re.compile(
@@ -30,24 +31,33 @@ _ENCODING = re.compile(rb"encoding\s*=\s*[\"']([^\"']+)[\"']")
 class RawDigest:
     def __init__(self):
         self.sha = hashlib.sha256()
-        self.buf = bytearray()
+        self.buf = bytearray()  # the head, until the root's start tag is found
+        self.body: deque[bytes] = deque()  # the last WINDOW-odd bytes, not hashed yet
+        self.held = 0
         self.state = "head"  # head -> body, or off
         self.root_qname = b""
 
     def disable(self) -> None:
         self.state = "off"
         self.buf = bytearray()
+        self.body.clear()
 
     def feed(self, data: bytes) -> None:
         if self.state == "off":
             return
-        self.buf += data
         if self.state == "head":
+            self.buf += data
             self._find_root()
-        if self.state == "body" and len(self.buf) > 2 * WINDOW:
-            cut = len(self.buf) - WINDOW
-            self.sha.update(memoryview(self.buf)[:cut])
-            del self.buf[:cut]
+            if self.state != "body":
+                return
+            data, self.buf = bytes(self.buf), bytearray()
+        self.body.append(data)
+        self.held += len(data)
+        # chunks, not one growing buffer: nothing is copied and at most WINDOW + a chunk is held
+        while self.held - len(self.body[0]) >= WINDOW:
+            old = self.body.popleft()
+            self.held -= len(old)
+            self.sha.update(old)
 
     def _find_root(self) -> None:
         head = bytes(self.buf[:HEAD_LIMIT])
@@ -103,14 +113,14 @@ class RawDigest:
 
     def holds(self, canonical: bytes) -> bool:
         """Is this canonical rendering (of the first entry) present verbatim in the raw bytes so far?"""
-        return self.state == "body" and bytes(canonical) in self.buf
+        return self.state == "body" and bytes(canonical) in b"".join(self.body)
 
     def finish(self, signature_qname: str) -> bytes | None:
         """The digest of the raw body without the enveloped signature, or None when the bytes do not
         have the expected shape (then the caller canonicalises the slow way)."""
         if self.state != "body":
             return None
-        tail = bytes(self.buf)
+        tail = b"".join(self.body)
         end = tail.rfind(b"</" + self.root_qname)
         if end < 0 or b"<?" in tail[end:]:
             return None
