@@ -77,9 +77,12 @@ class FileBook:
     def write_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
         ws = self._sheet(sheet, create=True)
         cols = self._columns(ws, sheet)
-        if ws.max_row > 1:
-            ws.delete_rows(2, ws.max_row - 1)
-        self._append(ws, sheet, cols, rows, start=2)
+        old_last = ws.max_row
+        # overwrite in place and drop only the surplus rows: deleting 10 000 rows first makes
+        # openpyxl shift every cell
+        self._append(ws, sheet, cols, rows, start=2, overwrite=True)
+        if old_last > len(rows) + 1:
+            ws.delete_rows(len(rows) + 2, old_last - len(rows) - 1)
 
     def append_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
         ws = self._sheet(sheet, create=True)
@@ -89,12 +92,15 @@ class FileBook:
             last -= 1
         self._append(ws, sheet, cols, rows, start=last + 1)
 
-    def _append(self, ws, sheet: L.Sheet, cols: dict[str, int], rows: list[dict], start: int) -> None:
+    def _append(self, ws, sheet: L.Sheet, cols: dict[str, int], rows: list[dict], start: int,
+                overwrite: bool = False) -> None:
         formats = {c.key: c.number_format for c in sheet.columns if c.number_format}
         for r, row in enumerate(rows, start=start):
             for key, c in cols.items():
                 value = row.get(key)
                 if value is None or value == "":
+                    if overwrite and ws.cell(row=r, column=c).value is not None:
+                        ws.cell(row=r, column=c).value = None
                     continue
                 cell = ws.cell(row=r, column=c, value=value)
                 fmt = formats.get(key)
