@@ -397,36 +397,27 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
         target = run.target_for(firm)
         package = _pack(run, ms)
     except (TargetError, OSError) as exc:
-        message = getattr(exc, "message", None) or f"Paket hazırlanamadı: {exc}"
+        message = getattr(exc, "message", None) or (
+            f"Paket hazırlanamadı: {getattr(exc, 'filename', '') or ''} okunamadı ({exc.strerror or exc}).")
         run.journal.record(key, target_name, "send", S.FAILED, message)
         run.log(key, firm.name, S.FAILED, message)
         return S.FAILED
+    # one attempt, opened before the network is touched and closed with the month's status
+    attempt = run.journal.begin(key, target_name, "send", package.sha256, package.files)
     try:
         # the target may already hold it (a run killed after sending): never send twice
-        attempt = run.journal.begin(key, target_name, "query", package.sha256, package.files)
-        try:
-            held = target.query(key)
-        except TargetError as exc:
-            run.journal.finish(attempt, key, target_name, S.FAILED, exc.message, "", package.sha256)
-            run.log(key, firm.name, S.FAILED, exc.message)
-            return S.FAILED
-        if held.state in (STORED, ACCEPTED) and held.sha256 == package.sha256:
-            return _confirmed(run, key, firm, attempt, package.sha256, held)
-        run.journal.finish(attempt, key, target_name, held.state, "Hedefte bu paket yok; gönderiliyor.", "",
-                           package.sha256, set_status=False)
-        cfg = run.targets[firm.target]
-        attempt = run.journal.begin(key, target_name, "send", package.sha256, package.files)
-        try:
-            receipt = target.send(package, cfg.description)
-        except TargetError as exc:
-            run.journal.finish(attempt, key, target_name, S.FAILED, exc.message, "", package.sha256)
-            run.log(key, firm.name, S.FAILED, exc.message)
-            return S.FAILED
-        if receipt.state == ACCEPTED and not receipt.sha256:
-            receipt.sha256 = package.sha256
-        return _confirmed(run, key, firm, attempt, package.sha256, receipt)
+        receipt = target.query(key)
+        if not (receipt.state in (STORED, ACCEPTED) and receipt.sha256 == package.sha256):
+            receipt = target.send(package, run.targets[firm.target].description)
+            if receipt.state == ACCEPTED and not receipt.sha256:
+                receipt.sha256 = package.sha256
+    except TargetError as exc:
+        run.journal.finish(attempt, key, target_name, S.FAILED, exc.message, "", package.sha256)
+        run.log(key, firm.name, S.FAILED, exc.message)
+        return S.FAILED
     finally:
         shutil.rmtree(package.path.parent, ignore_errors=True)
+    return _confirmed(run, key, firm, attempt, package.sha256, receipt)
 
 
 def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
