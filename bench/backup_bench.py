@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import MB, BenchError, Report, machine, markdown, mb  # noqa: E402  (bench/run.py's helpers)
+from run import MB, BenchError, Report, machine, mb, run_all  # noqa: E402  (bench/run.py's helpers)
 
 DEFAULT_WORK = HERE / "_work"
 TARGET = "Yerel Sunucu"
@@ -429,30 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     rep = Report()
     rep.say(f"e-Defter backup benchmarks ({'quick' if args.quick else 'full'} sizes) - {info['date']}")
     rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}")
-    failed = False
-    t0 = time.perf_counter()
-    for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    for name in names:
         if name not in BENCHES:
             ap.error(f"unknown benchmark {name!r}")
-        try:
-            BENCHES[name](rep, work, sizes, args.profile)
-        except BenchError as exc:
-            rep.say(f"FAILED {name}: {exc}")
-            failed = True
-        except Exception:  # noqa: BLE001 - report, go on with the other benchmarks
-            import traceback
-
-            rep.say(f"FAILED {name}:\n{traceback.format_exc()}")
-            failed = True
-        rep.say()
-    met = sum(1 for _, m in rep.targets if m)
-    rep.say(f"targets met: {met}/{len(rep.targets)}" + "".join(f"\n  NOT MET: {n}" for n, m in rep.targets if not m))
-    rep.say(f"total {time.perf_counter() - t0:.1f} s")
-    md = markdown(rep, info, argv).replace("python bench/run.py", "python bench/backup_bench.py")
-    (work / "backup-results.md").write_text(md)
-    (work / "backup-results.txt").write_text("\n".join(rep.lines) + "\n")
-    print(f"(table written to {work / 'backup-results.md'})")
-    return 1 if failed else 0
+    benches = [(n, lambda n=n: BENCHES[n](rep, work, sizes, args.profile)) for n in names]
+    return run_all(rep, benches, info, argv, work, "backup-results", "python bench/backup_bench.py")
 
 
 if __name__ == "__main__":

@@ -525,6 +525,33 @@ def markdown(rep: Report, info: dict, argv: list[str]) -> str:
     return "\n".join(out)
 
 
+def run_all(rep: Report, benches: list, info: dict, argv: list[str], work: Path, stem: str,
+            command: str = "python bench/run.py") -> int:
+    """Run (name, callable) benchmarks, report failures and the targets, write STEM.md / STEM.txt."""
+    failed = False
+    t0 = time.perf_counter()
+    for name, bench in benches:
+        try:
+            bench()
+        except BenchError as exc:
+            rep.say(f"FAILED {name}: {exc}")
+            failed = True
+        except Exception:  # noqa: BLE001 - report, go on with the other benchmarks
+            import traceback
+
+            rep.say(f"FAILED {name}:\n{traceback.format_exc()}")
+            failed = True
+        rep.say()
+    met = sum(1 for _, m in rep.targets if m)
+    rep.say(f"targets met: {met}/{len(rep.targets)}" + "".join(f"\n  NOT MET: {n}" for n, m in rep.targets if not m))
+    rep.say(f"total {time.perf_counter() - t0:.1f} s")
+    md = markdown(rep, info, argv).replace("python bench/run.py", command)
+    (work / f"{stem}.md").write_text(md)
+    (work / f"{stem}.txt").write_text("\n".join(rep.lines) + "\n")
+    print(f"(table written to {work / (stem + '.md')})")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -542,30 +569,11 @@ def main(argv: list[str] | None = None) -> int:
     rep = Report()
     rep.say(f"e-Defter engine benchmarks ({'quick' if args.quick else 'full'} sizes) - {info['date']}")
     rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}, {info['zip']}")
-    failed = False
-    t0 = time.perf_counter()
-    for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    for name in names:
         if name not in BENCHES:
             ap.error(f"unknown benchmark {name!r}")
-        try:
-            BENCHES[name](rep, work, sizes)
-        except BenchError as exc:
-            rep.say(f"FAILED {name}: {exc}")
-            failed = True
-        except Exception:  # noqa: BLE001 - report, go on with the other benchmarks
-            import traceback
-
-            rep.say(f"FAILED {name}:\n{traceback.format_exc()}")
-            failed = True
-        rep.say()
-    met = sum(1 for _, m in rep.targets if m)
-    rep.say(f"targets met: {met}/{len(rep.targets)}" + "".join(f"\n  NOT MET: {n}" for n, m in rep.targets if not m))
-    rep.say(f"total {time.perf_counter() - t0:.1f} s")
-    md = markdown(rep, info, argv)
-    (work / "results.md").write_text(md)
-    (work / "results.txt").write_text("\n".join(rep.lines) + "\n")
-    print(f"(table written to {work / 'results.md'})")
-    return 1 if failed else 0
+    return run_all(rep, [(n, lambda n=n: BENCHES[n](rep, work, sizes)) for n in names], info, argv, work, "results")
 
 
 if __name__ == "__main__":

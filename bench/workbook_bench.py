@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import BenchError, Report, machine, markdown, mb  # noqa: E402  (bench/run.py's helpers)
+from run import BenchError, Report, machine, mb, run_all  # noqa: E402  (bench/run.py's helpers)
 
 DEFAULT_WORK = HERE / "_work"
 
@@ -185,27 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     rep = Report()
     rep.say(f"e-Defter workbook benchmark ({'quick' if args.quick else 'full'}) - {info['date']}")
     rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}")
-    failed = False
-    t0 = time.perf_counter()
-    try:
-        bench_workbook(rep, work, rows, repeats, args.profile)
-    except BenchError as exc:
-        rep.say(f"FAILED workbook: {exc}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-
-        rep.say(f"FAILED workbook:\n{traceback.format_exc()}")
-        failed = True
-    rep.say()
-    met = sum(1 for _, m in rep.targets if m)
-    rep.say(f"targets met: {met}/{len(rep.targets)}" + "".join(f"\n  NOT MET: {n}" for n, m in rep.targets if not m))
-    rep.say(f"total {time.perf_counter() - t0:.1f} s")
-    md = markdown(rep, info, argv).replace("python bench/run.py", "python bench/workbook_bench.py")
-    (work / "workbook-results.md").write_text(md)
-    (work / "workbook-results.txt").write_text("\n".join(rep.lines) + "\n")
-    print(f"(table written to {work / 'workbook-results.md'})")
-    return 1 if failed else 0
+    return run_all(rep, [("workbook", lambda: bench_workbook(rep, work, rows, repeats, args.profile))], info, argv,
+                   work, "workbook-results", "python bench/workbook_bench.py")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ FIRMS = (
 TARGET = "Yerel Sunucu"
 
 
-class _ProcessKeyring(keyring.backend.KeyringBackend):
+class MemoryKeyring(keyring.backend.KeyringBackend):
     """Holds the demo's throw-away passwords in memory; never written anywhere."""
 
     priority = 1
@@ -74,7 +74,7 @@ def run_demo(base: Path | None = None) -> int:
     print(f"1) Örnek e-Defter ayları yazılıyor: {ledgers}")
     _write_months(ledgers)
 
-    keyring.set_keyring(_ProcessKeyring())
+    keyring.set_keyring(MemoryKeyring())
     logging.getLogger("waitress").setLevel(logging.ERROR)  # its queue notices are not for users
     print("2) Yedek depolama sunucusu başlatılıyor (yalnızca bu bilgisayar, 127.0.0.1)")
     handle = server.start_in_thread(store)

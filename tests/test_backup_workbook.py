@@ -12,11 +12,11 @@ import zipfile
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import openpyxl
 import pytest
 
 from edefter_helper import actions, credentials, server
+from edefter_helper.demo import MemoryKeyring
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.journal import Journal
@@ -26,23 +26,6 @@ from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
 VKN_A, VKN_B = "4810525636", "7420300220"
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1
-
-    def __init__(self):
-        super().__init__()
-        self.items = {}
-
-    def get_password(self, service, username):
-        return self.items.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.items[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.items.pop((service, username), None)
 
 
 @pytest.fixture
