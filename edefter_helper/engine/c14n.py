@@ -43,31 +43,13 @@ class StreamingC14N:
 
     # -- rendering -------------------------------------------------------------------------
 
-    def _reduce_start(self, rendered: bytes, scope: dict) -> tuple[bytes, bytes, dict]:
-        """Split libxml2's C14N of an element into (start tag reduced to this scope, rest, new scope)."""
-        end = _start_tag_end(rendered)
-        start, rest = rendered[:end], rendered[end:]
-        name_end = start.find(b" ")
-        if name_end < 0:
-            name_end = len(start) - 1
-        attrs_at = _attrs_start(start, name_end)
-        decls = dict(_NS_DECL.findall(start[name_end:attrs_at]))
-        new_scope = decls
-        kept = [(k, v) for k, v in decls.items() if scope.get(k) != v]
-        if b"xmlns" not in decls and scope.get(b"xmlns"):
-            # the output parent rendered a default namespace this element does not have
-            kept.insert(0, (b"xmlns", b""))
-            new_scope = {**decls, b"xmlns": b""}
-        ns_part = b"".join(b' %s="%s"' % kv for kv in kept)
-        return start[:name_end] + ns_part + start[attrs_at:], rest, new_scope
-
     def _emit_node(self, node, scope: dict) -> None:
         """A complete child node (element, comment or PI), without its tail."""
         if isinstance(node.tag, str):
             if self.excluded(node):
                 return
             rendered = etree.tostring(node, method="c14n", with_comments=self.with_comments)
-            start, rest, _ = self._reduce_start(rendered, scope)
+            start, rest, _ = reduce_start(rendered, scope)
             self.write(start)
             self.write(rest)
         elif node.tag is etree.Comment:
@@ -84,7 +66,7 @@ class StreamingC14N:
     def _open(self, el, scope: dict) -> None:
         lone = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
         rendered = etree.tostring(lone, method="c14n")
-        start, _, new_scope = self._reduce_start(rendered, scope)
+        start, _, new_scope = reduce_start(rendered, scope)
         self.write(start)
         if el.text:
             self.write(escape_text(el.text))
@@ -160,6 +142,25 @@ class StreamingC14N:
 
 
 _START_TAG = re.compile(rb'<[^\s>]+(?: [^\s=]+="[^"]*")*>')
+
+
+def reduce_start(rendered: bytes, scope: dict) -> tuple[bytes, bytes, dict]:
+    """Split libxml2's C14N of an element into (start tag reduced to this scope, rest, new scope)."""
+    end = _start_tag_end(rendered)
+    start, rest = rendered[:end], rendered[end:]
+    name_end = start.find(b" ")
+    if name_end < 0:
+        name_end = len(start) - 1
+    attrs_at = _attrs_start(start, name_end)
+    decls = dict(_NS_DECL.findall(start[name_end:attrs_at]))
+    new_scope = decls
+    kept = [(k, v) for k, v in decls.items() if scope.get(k) != v]
+    if b"xmlns" not in decls and scope.get(b"xmlns"):
+        # the output parent rendered a default namespace this element does not have
+        kept.insert(0, (b"xmlns", b""))
+        new_scope = {**decls, b"xmlns": b""}
+    ns_part = b"".join(b' %s="%s"' % kv for kv in kept)
+    return start[:name_end] + ns_part + start[attrs_at:], rest, new_scope
 
 
 def _start_tag_end(rendered: bytes) -> int:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from edefter_helper.engine import problems as P
 from edefter_helper.engine import xmldsig
-from edefter_helper.engine.c14n import StreamingC14N
+from edefter_helper.engine.c14n import StreamingC14N, reduce_start
 from edefter_helper.engine.names import LedgerName
 from edefter_helper.engine.rawdigest import RawDigest
 from edefter_helper.engine.xmlsafe import UnsafeXML, check_prolog, parser_options
@@ -207,7 +207,7 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
                 if not full:
                     raise _Stop
                 if mode == "undecided":
-                    mode = "fast" if fast.holds(_canonical_alone(el, stream)) else "slow"
+                    mode = "fast" if fast.holds(_canonical_alone(el)) else "slow"
                     if mode == "slow":
                         fast.disable()
                 if mode == "fast":
@@ -252,23 +252,24 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         d["size"] = source.size
     if mode == "fast":
         signature = root.find(SIGNATURE)
-        qname = (f"{signature.prefix}:Signature" if signature.prefix else "Signature") if signature is not None else ""
-        streamed = fast.finish(qname) if signature is not None else None
-        if streamed is None:
-            streamed = _second_pass(path, name, DEFAULT_TRANSFORM)
+        streamed = b""  # no signature: nothing to digest, _check_signatures reports it
+        if signature is not None:
+            streamed = fast.finish(f"{signature.prefix}:Signature" if signature.prefix else "Signature")
+            if streamed is None:
+                streamed = _second_pass(path, name, DEFAULT_TRANSFORM)
     else:
         streamed = digest.digest()
-    _check_signatures(root, raw, name, path, d, streamed, exact=(mode != "fast"))
+    _check_signatures(root, name, path, d, streamed, exact=(mode != "fast"))
 
 
-def _canonical_alone(el, stream: StreamingC14N) -> bytes:
+def _canonical_alone(el) -> bytes:
     """The entry as Canonical XML renders it inside the whole document."""
     scope = {(b"xmlns:" + p.encode() if p else b"xmlns"): u.encode() for p, u in el.getparent().nsmap.items()}
-    start, rest, _ = stream._reduce_start(etree.tostring(el, method="c14n"), scope)
+    start, rest, _ = reduce_start(etree.tostring(el, method="c14n"), scope)
     return start + rest
 
 
-def _check_signatures(root, raw, name: LedgerName, path, d, streamed: bytes, exact: bool = True) -> None:
+def _check_signatures(root, name: LedgerName, path, d, streamed: bytes, exact: bool = True) -> None:
     top_value = root.find(SIGNATURE_VALUE)
     if top_value is not None:
         d["certified_value"] = xmldsig.b64_text(top_value)
