@@ -116,10 +116,10 @@ def ensure_months(work: Path, sizes: Sizes) -> Path:
 def _use_memory_keyring() -> None:
     import keyring
 
-    from edefter_helper.demo import _ProcessKeyring
+    from edefter_helper.demo import MemoryKeyring
 
-    if not isinstance(keyring.get_keyring(), _ProcessKeyring):
-        keyring.set_keyring(_ProcessKeyring())
+    if not isinstance(keyring.get_keyring(), MemoryKeyring):
+        keyring.set_keyring(MemoryKeyring())
 
 
 def make_workbook(path: Path, root: Path, sizes: Sizes, url: str, users: dict[str, str]) -> None:
