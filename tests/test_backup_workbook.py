@@ -262,3 +262,27 @@ def test_bad_settings_and_bad_input(tmp_path, edefter):
     log = _sheet_rows(wb, L.LOG)
     assert any(r["status"] == "Uyarı" and "12345" in r["message"] for r in log)
     assert any(r["status"] == "Uyarı" and "ftp" in r["message"] for r in log)
+
+
+def test_workbook_backup_to_izibiz_through_the_documented_soap_api(tmp_path, edefter, memory_keyring):
+    """Tür = izibiz on the Hedefler sheet: the same actions, against the local server that speaks
+    İzibiz's documented e-Defter Saklama messages (no live account here)."""
+    from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer
+
+    write_month(tmp_path / "defter" / "a", VKN_A, "2024-01")
+    write_month(tmp_path / "defter" / "b", VKN_A, "2024-02")
+    credentials.set_password("İzibiz", "ali@firma", "doğru-şifre")
+    wb = _new_workbook(edefter, tmp_path / "k.xlsm")
+    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz")) as fake:
+        _fill(wb, [{"name": "Anadolu", "vkn": VKN_A, "folder": str(tmp_path / "defter"), "target": "İzibiz",
+                    "user": "ali@firma"}],
+              [{"name": "İzibiz", "kind": "izibiz", "address": fake.url}])
+        summary = actions.backup(FileBook(wb), options=_options(tmp_path))
+        assert summary.count(S.BACKED_UP) == 2 and summary.failed == 0, summary.results
+        rows = {r["period"]: r for r in _sheet_rows(wb, L.PERIODS)}
+        stored = fake.app.store
+        assert len(stored) == 2
+        for (vkn, donem), item in stored.items():
+            period = f"{donem[:4]}-{donem[4:]}"
+            assert item.sha256 == hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
+            assert item.sha256 == rows[period]["sha256"] and rows[period]["status"] == S.BACKED_UP
