@@ -215,6 +215,10 @@ def _extra_commands():
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # a Windows console or pipe in cp1254 cannot show every character (→, ✓): never crash on one
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "roots", None) is None and hasattr(args, "root"):
