@@ -38,7 +38,16 @@ def load(path: str | os.PathLike, **kwargs):
     """The workbook through openpyxl, keeping its VBA project and ribbon for `save`."""
     import openpyxl
 
-    return openpyxl.load_workbook(path, keep_vba=True, **kwargs)
+    wb = openpyxl.load_workbook(path, keep_vba=True, **kwargs)
+    archive = wb.vba_archive
+    if archive is not None and archive.mode != "r":
+        # openpyxl keeps the macro parts in an append-mode zip over a BytesIO; finish it and read it
+        # back read-only, so its late close at garbage collection never writes to a freed buffer
+        buffer = archive.fp
+        archive.close()
+        buffer.seek(0)
+        wb.vba_archive = zipfile.ZipFile(buffer, "r")
+    return wb
 
 
 def save(wb, path: str | os.PathLike, *, timestamp: dt.datetime | None = None) -> None:
