@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import MB, BenchError, Report, machine, mb, run_all  # noqa: E402  (bench/run.py's helpers)
+from run import MB, BenchError, Report, chosen, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
 DEFAULT_WORK = HERE / "_work"
 TARGET = "Yerel Sunucu"
@@ -423,16 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(args.firms or sizes.firms, args.periods or sizes.periods, args.repeats or sizes.repeats,
                   args.upload_mb or sizes.upload_mb)
-    work = args.work.resolve() / ("quick" if args.quick else "full")
-    work.mkdir(parents=True, exist_ok=True)
-    info = machine()
-    rep = Report()
-    rep.say(f"e-Defter backup benchmarks ({'quick' if args.quick else 'full'} sizes) - {info['date']}")
-    rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}")
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    for name in names:
-        if name not in BENCHES:
-            ap.error(f"unknown benchmark {name!r}")
+    work, info, rep = start("backup benchmarks", args.quick, args.work)
+    names = chosen(ap, args.only, BENCHES)
     benches = [(n, lambda n=n: BENCHES[n](rep, work, sizes, args.profile)) for n in names]
     return run_all(rep, benches, info, argv, work, "backup-results", "python bench/backup_bench.py")
 

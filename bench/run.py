@@ -525,6 +525,25 @@ def markdown(rep: Report, info: dict, argv: list[str]) -> str:
     return "\n".join(out)
 
 
+def start(title: str, quick: bool, work_root: Path, extra: str = "") -> tuple[Path, dict, Report]:
+    """The work folder, the machine and a report opened with the run's header."""
+    work = work_root.resolve() / ("quick" if quick else "full")
+    work.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    rep = Report()
+    rep.say(f"e-Defter {title} ({'quick' if quick else 'full'} sizes) - {info['date']}")
+    rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}{extra}")
+    return work, info, rep
+
+
+def chosen(ap: argparse.ArgumentParser, only: str, benches: dict) -> list[str]:
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    for name in names:
+        if name not in benches:
+            ap.error(f"unknown benchmark {name!r}")
+    return names
+
+
 def run_all(rep: Report, benches: list, info: dict, argv: list[str], work: Path, stem: str,
             command: str = "python bench/run.py") -> int:
     """Run (name, callable) benchmarks, report failures and the targets, write STEM.md / STEM.txt."""
@@ -563,16 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         sizes = Sizes(sizes.parts, sizes.part_mb, args.repeats, sizes.firms, sizes.months)
-    work = args.work.resolve() / ("quick" if args.quick else "full")
-    work.mkdir(parents=True, exist_ok=True)
-    info = machine()
-    rep = Report()
-    rep.say(f"e-Defter engine benchmarks ({'quick' if args.quick else 'full'} sizes) - {info['date']}")
-    rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}, {info['zip']}")
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
-    for name in names:
-        if name not in BENCHES:
-            ap.error(f"unknown benchmark {name!r}")
+    work, info, rep = start("engine benchmarks", args.quick, args.work, f", {machine()['zip']}")
+    names = chosen(ap, args.only, BENCHES)
     return run_all(rep, [(n, lambda n=n: BENCHES[n](rep, work, sizes)) for n in names], info, argv, work, "results")
 
 

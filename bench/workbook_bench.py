@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import BenchError, Report, machine, mb, run_all  # noqa: E402  (bench/run.py's helpers)
+from run import BenchError, Report, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
 DEFAULT_WORK = HERE / "_work"
 
@@ -179,12 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     rows = args.rows or (2_000 if args.quick else 10_000)
-    work = args.work.resolve() / ("quick" if args.quick else "full")
-    work.mkdir(parents=True, exist_ok=True)
-    info = machine()
-    rep = Report()
-    rep.say(f"e-Defter workbook benchmark ({'quick' if args.quick else 'full'}) - {info['date']}")
-    rep.say(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, Python {info['python']}")
+    work, info, rep = start("workbook benchmark", args.quick, args.work)
     return run_all(rep, [("workbook", lambda: bench_workbook(rep, work, rows, repeats, args.profile))], info, argv,
                    work, "workbook-results", "python bench/workbook_bench.py")
 
