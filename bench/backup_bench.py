@@ -44,9 +44,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import MB, BenchError, Report, chosen, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
+from run import MB, BenchError, Report, chosen, common_args, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
-DEFAULT_WORK = HERE / "_work"
 TARGET = "Yerel Sunucu"
 LIFTED = 10_000  # waitress connection_limit for the "limit lifted" runs (as shipped: 100)
 
@@ -411,10 +410,7 @@ BENCHES = {"bulk": bench_bulk, "upload": bench_upload}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
-    ap.add_argument("--only", default="bulk,upload", help="comma list of: bulk, upload")
-    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder (default bench/_work)")
-    ap.add_argument("--repeats", type=int, help="timed warm backups (best is kept)")
+    common_args(ap, BENCHES, "timed warm backups (best is kept)")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of a warm backup")
     ap.add_argument("--firms", type=int, help="firms (default 30, 5 with --quick)")
     ap.add_argument("--periods", type=int, help="months per firm (default 40, 8 with --quick)")

@@ -525,6 +525,14 @@ def markdown(rep: Report, info: dict, argv: list[str]) -> str:
     return "\n".join(out)
 
 
+def common_args(ap: argparse.ArgumentParser, benches: dict, repeats_help: str) -> None:
+    """--quick, --only, --work and --repeats, the same in every benchmark script."""
+    ap.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
+    ap.add_argument("--only", default=",".join(benches), help="comma list of: " + ", ".join(benches))
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder (default bench/_work)")
+    ap.add_argument("--repeats", type=int, help=repeats_help)
+
+
 def start(title: str, quick: bool, work_root: Path, extra: str = "") -> tuple[Path, dict, Report]:
     """The work folder, the machine and a report opened with the run's header."""
     work = work_root.resolve() / ("quick" if quick else "full")
@@ -574,10 +582,7 @@ def run_all(rep: Report, benches: list, info: dict, argv: list[str], work: Path,
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
-    ap.add_argument("--only", default="verify,pack,scan", help="comma list of: verify, pack, scan")
-    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder (default bench/_work)")
-    ap.add_argument("--repeats", type=int, help="timed runs per figure (best is kept)")
+    common_args(ap, BENCHES, "timed runs per figure (best is kept)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.repeats:

@@ -8,6 +8,7 @@ user name instead (`"izibiz:ali@firma"`). Messages name the target and the user,
 from __future__ import annotations
 
 import getpass
+from contextlib import contextmanager
 
 import keyring
 import keyring.errors
@@ -45,34 +46,35 @@ def check_length(password: str) -> None:
         )
 
 
+@contextmanager
+def _keyring_errors(target: str, user: str, failed: str):
+    """Keyring failures as a Turkish CredentialsError; `failed` ends the sentence ("kaydedilemedi")."""
+    try:
+        yield
+    except keyring.errors.NoKeyringError:
+        raise _no_backend(target, user) from None
+    except keyring.errors.PasswordDeleteError:
+        raise
+    except keyring.errors.KeyringError as exc:
+        # the backend's text may be cryptic but never holds the secret; keep only its class name
+        raise CredentialsError(
+            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi {failed} ({type(exc).__name__})."
+        ) from None
+
+
 def set_password(target: str, user: str, password: str) -> None:
     account = _account(target, user)
     if not password:
         raise CredentialsError(f"'{target}' hedefindeki '{user}' kullanıcısı için şifre boş olamaz.")
     check_length(password)  # before keyring: nothing is stored when too long
-    try:
+    with _keyring_errors(target, user, "anahtar zincirine kaydedilemedi"):
         keyring.set_password(SERVICE, account, password)
-    except keyring.errors.NoKeyringError:
-        raise _no_backend(target, user) from None
-    except keyring.errors.KeyringError as exc:
-        # the backend's text may be cryptic but never holds the secret; keep only its class name
-        raise CredentialsError(
-            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi anahtar zincirine "
-            f"kaydedilemedi ({type(exc).__name__})."
-        ) from None
 
 
 def get_password(target: str, user: str) -> str:
     account = _account(target, user)
-    try:
+    with _keyring_errors(target, user, "anahtar zincirinden okunamadı"):
         password = keyring.get_password(SERVICE, account)
-    except keyring.errors.NoKeyringError:
-        raise _no_backend(target, user) from None
-    except keyring.errors.KeyringError as exc:
-        raise CredentialsError(
-            f"'{target}' hedefindeki '{user}' kullanıcısının şifresi anahtar zincirinden "
-            f"okunamadı ({type(exc).__name__})."
-        ) from None
     if not password:
         raise CredentialsError(
             f"'{target}' hedefindeki '{user}' kullanıcısının şifresi kayıtlı değil. "
@@ -85,11 +87,10 @@ def delete_password(target: str, user: str) -> bool:
     """Remove the secret; False when there was none."""
     account = _account(target, user)
     try:
-        keyring.delete_password(SERVICE, account)
+        with _keyring_errors(target, user, "anahtar zincirinden silinemedi"):
+            keyring.delete_password(SERVICE, account)
     except keyring.errors.PasswordDeleteError:
         return False
-    except keyring.errors.NoKeyringError:
-        raise _no_backend(target, user) from None
     return True
 
 

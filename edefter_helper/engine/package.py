@@ -88,8 +88,3 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
             data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
             zf.writestr(_zipinfo(MANIFEST, ms.key.period, compress=True), data)
     return PackedMonth(target, sink.sha.hexdigest(), sink.size, tuple(entries))
-
-
-def read_manifest(zip_path: Path) -> dict:
-    with zipfile.ZipFile(zip_path) as zf:
-        return json.loads(zf.read(MANIFEST).decode("utf-8"))

@@ -20,6 +20,7 @@ from edefter_helper.engine.cache import FileCache, identity
 from edefter_helper.engine.model import LedgerFile, MonthKey, MonthSet
 from edefter_helper.engine.names import (BERAT_OF, DR_FROM_PERIOD, LEDGER_KINDS, NO_BRANCH, LedgerName,
                                          parse_name)
+from edefter_helper.fsutil import sha256_file
 
 DELETED_DIR = ".silinenler"
 
@@ -119,12 +120,6 @@ def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
     return candidates, ignored
 
 
-def file_sha256(path: Path) -> str:
-    from edefter_helper.fsutil import sha256_file
-
-    return sha256_file(path)
-
-
 def _header(c: Candidate, cache: FileCache) -> dict:
     facts = cache.get(c.path, c.ident, "header")
     if facts is None:
@@ -136,7 +131,7 @@ def _header(c: Candidate, cache: FileCache) -> dict:
 def _sha256(c: Candidate, cache: FileCache) -> str:
     digest = cache.get(c.path, c.ident, "sha256")
     if digest is None:
-        digest = file_sha256(Path(c.path))
+        digest = sha256_file(Path(c.path))
         cache.put(c.path, c.ident, sha256=digest)
     return digest
 

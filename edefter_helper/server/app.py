@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -157,6 +158,19 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
             return _error(403, "forbidden", f"Bu kullanıcının {vkn} VKN/TCKN'si için yetkisi yok.")
         return MonthKey(vkn, branch, period)
 
+    def month_route(view):
+        """Authenticate, parse /<vkn>/<branch>/<period> and check the user may see that VKN."""
+        @functools.wraps(view)
+        def wrapper(vkn, branch, period):
+            if (denied := authenticate()) is not None:
+                return denied
+            key = month_key(vkn, branch, period)
+            if isinstance(key, Response):
+                return key
+            return view(key)
+
+        return wrapper
+
     @app.get("/v1/health")
     def health():
         return jsonify({"status": "ok", "version": __version__, "max_size": max_size})
@@ -168,25 +182,17 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         return jsonify({"months": [r.as_json() for r in store.months_of(sorted(g.vkns))]})
 
     @app.get("/v1/months/<vkn>/<branch>/<period>")
-    def month_status(vkn, branch, period):
-        if (denied := authenticate()) is not None:
-            return denied
-        key = month_key(vkn, branch, period)
-        if isinstance(key, Response):
-            return key
+    @month_route
+    def month_status(key: MonthKey):
         rec = store.month(key)
         if rec is None:
-            return jsonify({"vkn": vkn, "branch": branch, "period": period, "state": MISSING,
+            return jsonify({"vkn": key.vkn, "branch": key.branch, "period": key.period, "state": MISSING,
                             "receipt": "", "sha256": "", "message": "", "stored_at": None})
         return jsonify(rec.as_json())
 
     @app.get("/v1/months/<vkn>/<branch>/<period>/package")
-    def download(vkn, branch, period):
-        if (denied := authenticate()) is not None:
-            return denied
-        key = month_key(vkn, branch, period)
-        if isinstance(key, Response):
-            return key
+    @month_route
+    def download(key: MonthKey):
         rec = store.live(key)
         if rec is None or rec.state != STORED:
             msg = ("Bu ay için saklanmış paket yok." if rec is None
@@ -200,12 +206,8 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         return resp
 
     @app.put("/v1/months/<vkn>/<branch>/<period>")
-    def upload(vkn, branch, period):
-        if (denied := authenticate()) is not None:
-            return denied
-        key = month_key(vkn, branch, period)
-        if isinstance(key, Response):
-            return key
+    @month_route
+    def upload(key: MonthKey):
         declared = (request.headers.get("X-Content-SHA256") or "").strip().lower()
         if not _SHA.match(declared):
             return _error(400, "bad_sha256", "X-Content-SHA256 başlığı eksik ya da hatalı (64 onaltılık karakter).")

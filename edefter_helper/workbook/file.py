@@ -29,7 +29,6 @@ class FileBook:
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc}") from None
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
-        self._dirty = False
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -106,7 +105,6 @@ class FileBook:
                 fmt = formats.get(key)
                 if fmt and (fmt == "@" or isinstance(value, datetime)):
                     cell.number_format = fmt
-        self._dirty = True
 
     def selected_keys(self) -> list[MonthKey] | None:
         return None
@@ -127,4 +125,3 @@ class FileBook:
                                 f"'edefter refresh' ile yeniden yazılabilir.") from None
         except OSError as exc:
             raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {exc.strerror or exc}") from None
-        self._dirty = False
