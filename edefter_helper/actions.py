@@ -21,6 +21,7 @@ from edefter_helper import paths
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey, MonthSet
 from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier
+from edefter_helper.engine.package import PackError
 from edefter_helper.journal import Journal
 from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, Package, Target, TargetError)
 from edefter_helper.workbook import layout as L
@@ -214,10 +215,17 @@ class _Run:
                 self.summary.notes.append(f"{f.name}: e-Defter Klasörü bulunamadı: {f.folder}")
             elif f.folder not in folders:
                 folders.append(f.folder)
+        from edefter_helper.engine.trust import TrustError, TrustList
+
+        try:
+            trust = TrustList.default()
+        except TrustError as exc:
+            self.summary.notes.append(f"{exc} GİB karşı imzaları bu çalışmada doğrulanamayacak.")
+            trust = TrustList()
         cache = FileCache(paths.cache_path())
         try:
             if folders:
-                result = verify_roots([Path(x) for x in folders], cache, progress=self.progress)
+                result = verify_roots([Path(x) for x in folders], cache, progress=self.progress, trust=trust)
                 for ms in result.sets:
                     if firm_for(ms.key, self.firms) is not None:
                         self.sets[ms.key] = ms
@@ -357,9 +365,20 @@ def _problems_text(ms: MonthSet) -> str:
 
 
 def _pack(run: _Run, ms: MonthSet) -> Package:
-    from edefter_helper.engine.package import pack
+    """Raises PackError (Turkish message) when a file is no longer the verified bytes; the cached
+    verdicts of those files are dropped so the next run reads them again."""
+    from edefter_helper.engine.cache import FileCache
+    from edefter_helper.engine.package import PackError, pack
 
-    packed = pack(ms, run.workdir / f"{ms.key.vkn}-{ms.key.branch}-{ms.key.period}")
+    try:
+        packed = pack(ms, run.workdir / f"{ms.key.vkn}-{ms.key.branch}-{ms.key.period}")
+    except PackError as exc:
+        cache = FileCache(paths.cache_path())
+        try:
+            cache.forget(exc.paths)
+        finally:
+            cache.close()
+        raise
     return Package(packed.path, ms.key, packed.sha256, packed.size, packed.files)
 
 
@@ -396,7 +415,7 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
     try:
         target = run.target_for(firm)
         package = _pack(run, ms)
-    except (TargetError, OSError) as exc:
+    except (TargetError, OSError, PackError) as exc:
         message = getattr(exc, "message", None) or (
             f"Paket hazırlanamadı: {getattr(exc, 'filename', '') or ''} okunamadı ({exc.strerror or exc}).")
         run.journal.record(key, target_name, "send", S.FAILED, message)
@@ -431,7 +450,7 @@ def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
             package = _pack(run, ms)
             sha = package.sha256
             shutil.rmtree(package.path.parent, ignore_errors=True)
-        except OSError:
+        except (OSError, PackError):
             sha = ""
     attempt = run.journal.begin(key, target_name, "query", sha or None)
     try:

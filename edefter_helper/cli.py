@@ -78,6 +78,9 @@ def _table(result, verified: bool) -> str:
         for prob in ms.problems:
             where = f" [{Path(prob.path).name}]" if prob.path else ""
             lines.append(f"    - {prob.message}{where}")
+        for warn in ms.warnings:
+            where = f" [{Path(warn.path).name}]" if warn.path else ""
+            lines.append(f"    ! Uyarı: {warn.message}{where}")
     if result.ignored:
         lines.append("")
         lines.append(f"Yok sayılan dosyalar: {len(result.ignored)}")
@@ -109,12 +112,15 @@ def cmd_scan(args) -> int:
 
 
 def _verify(args):
+    from edefter_helper.engine.trust import TrustError, TrustList
     from edefter_helper.engine.verify import SchemaError, verify_roots
 
     cache = _cache(args)
     try:
-        return verify_roots(_roots(args.roots), cache, Path(args.schemas) if args.schemas else None, _progress)
-    except SchemaError as exc:
+        trust = TrustList.default()
+        return verify_roots(_roots(args.roots), cache, Path(args.schemas) if args.schemas else None, _progress,
+                            trust=trust)
+    except (SchemaError, TrustError) as exc:
         raise UsageError(str(exc)) from None
     finally:
         cache.close()
@@ -132,7 +138,7 @@ def cmd_verify(args) -> int:
 
 def cmd_pack(args) -> int:
     from edefter_helper.engine.names import valid_branch, valid_identifier, valid_period
-    from edefter_helper.engine.package import pack
+    from edefter_helper.engine.package import PackError, pack
 
     if not valid_identifier(args.vkn):
         raise UsageError(f"Geçersiz VKN/TCKN: {args.vkn} (VKN 10, TCKN 11 haneli olmalı).")
@@ -160,7 +166,16 @@ def cmd_pack(args) -> int:
         if args.json:
             _print_json({"packed": False, "set": ms.as_json()})
         return EXIT_PROBLEMS
-    packed = pack(ms, Path(args.out))
+    try:
+        packed = pack(ms, Path(args.out))
+    except PackError as exc:
+        cache = _cache(args)
+        try:
+            cache.forget(exc.paths)
+        finally:
+            cache.close()
+        print(f"edefter: {exc.message}", file=sys.stderr)
+        return EXIT_PROBLEMS
     if args.json:
         _print_json({"packed": True, "path": str(packed.path), "size": packed.size, "sha256": packed.sha256,
                      "files": [{"name": n, "size": s, "sha256": h} for n, s, h in packed.files]})

@@ -160,7 +160,9 @@ def assert_backed_up_is_true(journal: Path, server_dir: Path, when: str) -> int:
 
 
 def workbook_periods(path: Path) -> dict[tuple[str, str, str], dict]:
-    openpyxl.load_workbook(path, keep_vba=True).close()  # a valid xlsx/xlsm file
+    wb = openpyxl.load_workbook(path, keep_vba=True)  # a valid xlsx/xlsm file
+    wb.vba_archive.close()  # openpyxl leaves this append-mode zip open; closed late it writes to a freed buffer
+    wb.close()
     rows = FileBook(path).read_rows(L.PERIODS)
     out = {}
     for r in rows:

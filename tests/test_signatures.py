@@ -26,7 +26,9 @@ C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
 
 
 def _cert(key):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Deneme Mali Mühür")])
+    # a mali mühür names its holder's VKN in the subject serialNumber
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Deneme Mali Mühür"),
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, "4810525636")])
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(7).not_valid_before(datetime.datetime(2020, 1, 1))
             .not_valid_after(datetime.datetime(2035, 1, 1)).sign(key, hashes.SHA256()))

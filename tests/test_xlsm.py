@@ -25,6 +25,7 @@ def test_openpyxl_alone_loses_the_2009_ribbon(tmp_path):
 
     wb = openpyxl.load_workbook(TEMPLATE, keep_vba=True)
     wb.save(tmp_path / "plain.xlsm")
+    wb.vba_archive.close()  # closed now, not at garbage collection (it would write to a freed buffer)
     rels, _ = _ribbon(tmp_path / "plain.xlsm")
     assert (xlsm.RIBBON_2009, "customUI/customUI14.xml") not in rels
 

@@ -80,6 +80,21 @@ class FileCache:
             rows[str(path)] = row
             self._pending.append((str(path), *row))
 
+    def forget(self, paths) -> None:
+        """Drop what is known of these files (their bytes were found to differ from a verdict)."""
+        with self._lock:
+            rows = self._load()
+            gone = [str(p) for p in paths]
+            for p in gone:
+                rows.pop(p, None)
+            self._pending = [r for r in self._pending if r[0] not in gone]
+            if self._db is not None:
+                try:
+                    self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
+                    self._db.commit()
+                except sqlite3.Error:
+                    pass
+
     def flush(self) -> None:
         with self._lock:
             if self._db is None or not self._pending:

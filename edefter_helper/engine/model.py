@@ -43,6 +43,7 @@ class LedgerFile:
     size: int
     branch: str
     also_at: list[str] = field(default_factory=list)  # identical copies elsewhere
+    sha256: str | None = None  # of the bytes verify read (set by verify; pack refuses other bytes)
 
     @property
     def path(self) -> Path:
@@ -69,6 +70,7 @@ class MonthSet:
     key: MonthKey
     files: list[LedgerFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # worth knowing, not a reason to refuse
     stage: str = "ledger-only"
     complete: bool = False
     valid: bool | None = None  # set by verify
@@ -83,6 +85,7 @@ class MonthSet:
             "complete": self.complete,
             "files": [f.as_json() for f in self.files],
             "problems": [p.as_json() for p in self.problems],
+            "warnings": [p.as_json() for p in self.warnings],
         }
         if self.company:
             out["company"] = self.company

@@ -1,5 +1,9 @@
 """One deterministic zip per month: every file under its original name with its exact bytes,
-plus manifest.json (name, size, sha256 of each). The same files give the same zip bytes."""
+plus manifest.json (name, size, sha256 of each). The same files give the same zip bytes.
+
+Only the bytes that were verified are packed: each file is hashed while it is zipped, and a file
+whose sha256 or size differs from what verify read makes the whole package refused (nothing is
+left behind), so a file changed between check and use is never sent."""
 
 from __future__ import annotations
 
@@ -15,6 +19,15 @@ from edefter_helper.fsutil import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT = "edefter-yedekleme/1"
+
+
+class PackError(Exception):
+    """The month cannot be packed as verified; `message` is Turkish, `paths` the files at fault."""
+
+    def __init__(self, message: str, paths: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.paths = paths or []
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,12 @@ def _zipinfo(name: str, period: str, compress: bool) -> zipfile.ZipInfo:
 
 
 def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
-    """Write `VKN-YYYYMM-ŞŞŞŞ.zip` into out_dir atomically. The caller has verified the set."""
+    """Write `VKN-YYYYMM-ŞŞŞŞ.zip` into out_dir atomically, from a verified set (every file carries
+    the sha256 verify read). Raises PackError when any file's bytes are not the verified ones."""
+    unverified = [f.location for f in ms.files if not f.sha256]
+    if unverified or not ms.valid:
+        raise PackError("Dönem doğrulanmadan paketlenemez: " + ", ".join(Path(x).name for x in unverified),
+                        unverified)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / ms.key.package_name
@@ -80,6 +98,11 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
                         size += len(chunk)
                         dst.write(chunk)
                         hashed.result()
+                if sha.hexdigest() != f.sha256 or size != f.size:
+                    # raised inside atomic_write: the half-written package is removed, never renamed
+                    raise PackError(f"{name} doğrulandıktan sonra değişti (okunan baytlar doğrulananlarla aynı "
+                                    f"değil); paket hazırlanmadı, hiçbir şey gönderilmedi. Dosyayı yazan "
+                                    f"program işini bitirdikten sonra yeniden deneyin.", [f.location])
                 entries.append((name, size, sha.hexdigest()))
             manifest = {
                 "format": FORMAT, "vkn": ms.key.vkn, "branch": ms.key.branch, "period": ms.key.period,

@@ -164,3 +164,46 @@ def schema_invalid(detail: str, path) -> Problem:
 
 def unreadable(detail: str, path) -> Problem:
     return p("unreadable", f"Dosya okunamadı: {detail}", path)
+
+
+# -- what is signed, and by whom ------------------------------------------------------------
+
+def unsigned_content(detail: str, path) -> Problem:
+    return p("unsigned-content", f"İmzalanmamış içerik: {detail}. İmzanın kapsamadığı bu içerik "
+             f"sonradan eklenmiş olabilir; dosya güvenilir değil.", path)
+
+
+def duplicate_id(detail: str, path) -> Problem:
+    return p("duplicate-id", f"İmza doğrulanamadı: {detail}", path)
+
+
+def duplicate_fact(what: str, path) -> Problem:
+    return p("duplicate-fact", f"Belgede {what} birden çok kez var; hangisinin geçerli olduğu belirsiz.", path)
+
+
+def signer_mismatch(subject: str, found: str | None, vkn: str | None, path) -> Problem:
+    return p("signer-mismatch", f"İmzalayan sertifika bu mükellefe ait değil: belgedeki VKN/TCKN "
+             f"{vkn or 'yok'}, sertifikadaki seri numarası {found or 'yok'} ({subject}).", path)
+
+
+def signing_certificate_mismatch(reason: str, path) -> Problem:
+    return p("signing-certificate-mismatch", f"İmza doğrulanamadı: {reason}", path)
+
+
+def signing_time_invalid(reason: str, path) -> Problem:
+    return p("signing-time-invalid", f"İmza doğrulanamadı: {reason}", path)
+
+
+def countersigner_untrusted(subject: str, path) -> Problem:
+    """A warning, not a problem: no GİB certificate is on this computer's trust list."""
+    return p("countersigner-untrusted", f"Karşı imza GİB'e ait olarak doğrulanamadı: imzalayan "
+             f"sertifika ({subject}) GİB sertifikaları listesinde yok.", path)
+
+
+def changed_while_checked(path) -> Problem:
+    return p("changed-while-checked", "Dosya doğrulanırken değişti; okunan baytlar tutarlı değil. "
+             "Dosyayı yazan program işini bitirdikten sonra yeniden deneyin.", path)
+
+
+def read_failed(detail: str, path) -> Problem:
+    return p("unreadable", f"Dosya okunamadı: {detail}", path)

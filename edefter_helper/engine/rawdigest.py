@@ -3,9 +3,22 @@
 Many signers write the ledger exactly as Canonical XML renders it (that is what they hash). For
 such a file the signed octets are the raw bytes between the root's start and end tags, minus the
 enveloped ds:Signature, so they can be hashed as they stream by instead of being canonicalised
-entry by entry. This is only ever a shortcut to a *match*: a digest computed here that does not
-match the signature is recomputed the slow, exact way before anything is reported (reader.py),
-so a non-canonical file can cost time but never a wrong verdict.
+entry by entry.
+
+Why this is the standard computation, not an approximation (reader.py takes it only then):
+- Line ends are normalised here (CRLF and CR to LF) exactly as an XML parser does before anything
+  else, so a CRLF file hashes as the parser sees it.
+- The reader takes this path only when the parsed tree holds exactly one ds:Signature outside the
+  countersignatures inside it, as the root's last child, followed by whitespace only, and nothing
+  before or after the root but the declaration, comments and whitespace.
+- The bytes cut out are checked to be exactly that element: they must parse, in the root's
+  namespace context, as a single element whose canonical form (comments included) equals the
+  parsed signature's. So the cut is the one the enveloped-signature transform makes; every other
+  byte (the signature's whitespace tail included) is hashed.
+- A canonical document re-canonicalises to itself (no DTD is ever accepted). So if these bytes
+  hash to the signed digest, they *are* the signed canonical octets, and the standard verifier's
+  digest is the same. When they do not match, the reader recomputes the exact way before any
+  verdict: a non-canonical file costs time, never a wrong verdict.
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ class RawDigest:
         self.held = 0
         self.state = "head"  # head -> body, or off
         self.root_qname = b""
+        self.root_start = b""  # the root's start tag as written (its namespace context)
+        self.cr = False  # the last chunk ended in CR: its LF may start the next one
 
     def disable(self) -> None:
         self.state = "off"
@@ -45,6 +60,13 @@ class RawDigest:
     def feed(self, data: bytes) -> None:
         if self.state == "off":
             return
+        if self.cr:
+            data = b"\r" + data
+            self.cr = False
+        if b"\r" in data:
+            if data.endswith(b"\r"):
+                data, self.cr = data[:-1], True
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self.state == "head":
             self.buf += data
             self._find_root()
@@ -103,6 +125,7 @@ class RawDigest:
             rendered = etree.tostring(lone, method="c14n")
             self.sha.update(rendered[: -len(b"</" + qname + b">")])
             self.root_qname = qname
+            self.root_start = m.group(0)
             del self.buf[: m.end()]
             self.state = "body"
             return
@@ -115,22 +138,38 @@ class RawDigest:
         """Is this canonical rendering (of the first entry) present verbatim in the raw bytes so far?"""
         return self.state == "body" and bytes(canonical) in b"".join(self.body)
 
-    def finish(self, signature_qname: str) -> bytes | None:
-        """The digest of the raw body without the enveloped signature, or None when the bytes do not
-        have the expected shape (then the caller canonicalises the slow way)."""
+    def finish(self, signature) -> bytes | None:
+        """The digest of the raw body without `signature` (the parsed enveloped ds:Signature, which
+        the caller has checked is the root's last child), or None when the bytes do not provably
+        hold it where expected (then the caller canonicalises the exact way)."""
         if self.state != "body":
             return None
+        if self.cr:
+            self.feed(b"\n")
         tail = b"".join(self.body)
         end = tail.rfind(b"</" + self.root_qname)
-        if end < 0 or b"<?" in tail[end:]:
+        if end < 0 or not re.fullmatch(rb"</" + re.escape(self.root_qname) + rb"\s*>\s*", tail[end:]):
             return None
-        name = signature_qname.encode()
-        start = re.search(rb"<" + re.escape(name) + rb"[\s>]", tail)
-        close = b"</" + name + b">"
-        stop = tail.rfind(close, 0, end)
-        if start is None or stop < start.start():
+        name = (f"{signature.prefix}:Signature" if signature.prefix else "Signature").encode()
+        close = re.search(rb"</" + re.escape(name) + rb"\s*>(\s*)\Z", tail[:end])
+        start = re.search(rb"<" + re.escape(name) + rb"[\s/>]", tail)
+        if close is None or start is None or start.start() >= close.start():
+            return None
+        stop = close.end() - len(close.group(1))
+        if not self._is_the_signature(tail[start.start():stop], signature):
             return None
         self.sha.update(tail[: start.start()])
-        self.sha.update(tail[stop + len(close): end])
+        self.sha.update(tail[stop:end])
         self.sha.update(b"</" + self.root_qname + b">")
         return self.sha.digest()
+
+    def _is_the_signature(self, cut: bytes, signature) -> bool:
+        """Are the bytes to be cut exactly one element, equal to the parsed signature?"""
+        try:
+            wrapper = etree.fromstring(self.root_start + cut + b"</" + self.root_qname + b">", safe_parser())
+        except etree.XMLSyntaxError:
+            return False
+        if len(wrapper) != 1 or wrapper.text or wrapper[0].tail:
+            return False
+        return (etree.tostring(wrapper[0], method="c14n", with_comments=True)
+                == etree.tostring(signature, method="c14n", with_comments=True))

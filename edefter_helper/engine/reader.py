@@ -7,18 +7,20 @@ Facts are plain JSON-able dicts so they can be cached by file identity (cache.py
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from lxml import etree
 
 from edefter_helper.engine import problems as P
-from edefter_helper.engine import xmldsig
+from edefter_helper.engine import xades, xmldsig
 from edefter_helper.engine.c14n import StreamingC14N, reduce_start
 from edefter_helper.engine.names import LedgerName
 from edefter_helper.engine.rawdigest import RawDigest
-from edefter_helper.engine.xmlsafe import UnsafeXML, check_prolog, parser_options
+from edefter_helper.engine.xmlsafe import PROLOG_LIMIT, UnsafeXML, check_prolog, parser_options, prolog_complete
 
 EDEFTER = "http://www.edefter.gov.tr"
 XBRLI = "http://www.xbrl.org/2003/instance"
@@ -26,6 +28,8 @@ GL_COR = "http://www.xbrl.org/int/gl/cor/2006-10-25"
 GL_BUS = "http://www.xbrl.org/int/gl/bus/2006-10-25"
 DS = xmldsig.DS
 
+XBRL = f"{{{XBRLI}}}xbrl"
+ACCOUNTING_ENTRIES = f"{{{GL_COR}}}accountingEntries"
 ENTRY = f"{{{GL_COR}}}entryHeader"
 CONTEXT = f"{{{XBRLI}}}context"
 DOC_INFO = f"{{{GL_COR}}}documentInfo"
@@ -40,6 +44,10 @@ EXPECTED_ENTRIES = {"Y": "journal", "K": "ledger", "DR": "trialbalance", "YB": "
                     "GIB-YB": "journal", "KB": "ledger", "GIB-KB": "ledger"}
 
 READ_SIZE = 1 << 20
+# GİB's .zip download of a berat holds one small XML file; anything far bigger is refused unread
+ZIP_MAX_BYTES = 16 << 20
+ZIP_MEMBER_MAX = 64 << 20
+ZIP_RATIO_MAX = 200
 DEFAULT_TRANSFORM = xmldsig.WholeDocumentTransform("sha256", False, False)
 
 
@@ -77,37 +85,85 @@ def _text(el, path: str) -> str | None:
     return found.text.strip()
 
 
-def _org_identifiers(entity_info) -> dict[str, str]:
-    out = {}
-    for org in entity_info.iterfind(f"{{{GL_BUS}}}organizationIdentifiers"):
-        desc = _text(org, f"{{{GL_BUS}}}organizationDescription")
-        value = _text(org, f"{{{GL_BUS}}}organizationIdentifier")
-        if desc and value is not None:
-            out[desc] = value
-    return out
+def _texts(el, path: str) -> list[str]:
+    return [(found.text or "").strip() for found in el.iterfind(path)]
+
+
+def _is_root(el) -> bool:
+    return el is not None and el.getparent() is None
+
+
+def _in_xbrl(el) -> bool:
+    """A direct child of the root's xbrli:xbrl: where GİB's schema puts contexts."""
+    parent = el.getparent()
+    return parent is not None and parent.tag == XBRL and _is_root(parent.getparent())
+
+
+def _in_entries(el) -> bool:
+    """A direct child of root/xbrli:xbrl/gl-cor:accountingEntries."""
+    parent = el.getparent()
+    return parent is not None and parent.tag == ACCOUNTING_ENTRIES and _in_xbrl(parent)
 
 
 class _Facts:
-    def __init__(self):
+    """Facts are read only at their schema position (so never from inside a ds:Signature, where
+    nothing is signed but what its references cover); a fact found twice is a problem."""
+
+    def __init__(self, path):
         self.d: dict = {"problems": []}
+        self.path = path
+        self.seen: set[str] = set()
+
+    def _once(self, what: str, label: str) -> bool:
+        if what in self.seen:
+            self.d["problems"].append(P.duplicate_fact(label, self.path).as_json())
+            return False
+        self.seen.add(what)
+        return True
+
+    def _one(self, el, path: str, what: str, label: str) -> str | None:
+        values = _texts(el, path)
+        if len(values) > 1:
+            self._once(what, label)
+            self._once(what, label)
+        return values[0] if values else None
 
     def on_context(self, el) -> None:
-        if "vkn" not in self.d:
-            self.d["vkn"] = _text(el, f"{{{XBRLI}}}entity/{{{XBRLI}}}identifier")
-        seg = el.find(f"{{{XBRLI}}}entity/{{{XBRLI}}}segment")
-        if seg is not None:
-            self.d["berat_uuid"] = _text(seg, f"{{{GL_COR}}}uniqueID")
-            self.d["entries_count"] = _text(seg, f"{{{GL_BUS}}}numberOfEntries")
-            self.d["measurable_quantity"] = _text(seg, f"{{{GL_BUS}}}measurableQuantity")
+        if not _in_xbrl(el) or not self._once("context", "xbrli:context (mükellef ve dönem bağlamı)"):
+            return
+        self.d["vkn"] = self._one(el, f"{{{XBRLI}}}entity/{{{XBRLI}}}identifier", "vkn", "xbrli:identifier (VKN/TCKN)")
+        segs = el.findall(f"{{{XBRLI}}}entity/{{{XBRLI}}}segment")
+        if len(segs) > 1:
+            self._once("segment", "xbrli:segment")
+            self._once("segment", "xbrli:segment")
+        if segs:
+            seg = segs[0]
+            self.d["berat_uuid"] = self._one(seg, f"{{{GL_COR}}}uniqueID", "uuid", "gl-cor:uniqueID (berat)")
+            self.d["entries_count"] = self._one(seg, f"{{{GL_BUS}}}numberOfEntries", "entries",
+                                                "gl-bus:numberOfEntries")
+            self.d["measurable_quantity"] = self._one(seg, f"{{{GL_BUS}}}measurableQuantity", "size",
+                                                      "gl-bus:measurableQuantity (defter boyutu)")
 
     def on_doc_info(self, el) -> None:
-        self.d["entries_type"] = _text(el, f"{{{GL_COR}}}entriesType")
-        self.d["unique_id"] = _text(el, f"{{{GL_COR}}}uniqueID")
-        start = _text(el, f"{{{GL_COR}}}periodCoveredStart")
+        if not _in_entries(el) or not self._once("docinfo", "gl-cor:documentInfo"):
+            return
+        self.d["entries_type"] = self._one(el, f"{{{GL_COR}}}entriesType", "etype", "gl-cor:entriesType")
+        self.d["unique_id"] = self._one(el, f"{{{GL_COR}}}uniqueID", "uid", "gl-cor:uniqueID")
+        start = self._one(el, f"{{{GL_COR}}}periodCoveredStart", "pstart", "gl-cor:periodCoveredStart (dönem)")
         self.d["period"] = start[:7] if start and re.match(r"\d{4}-\d{2}", start) else None
 
     def on_entity_info(self, el) -> None:
-        orgs = _org_identifiers(el)
+        if not _in_entries(el) or not self._once("entity", "gl-cor:entityInformation"):
+            return
+        orgs: dict[str, str] = {}
+        for org in el.iterfind(f"{{{GL_BUS}}}organizationIdentifiers"):
+            desc = _text(org, f"{{{GL_BUS}}}organizationDescription")
+            value = _text(org, f"{{{GL_BUS}}}organizationIdentifier")
+            if desc and value is not None:
+                if desc in orgs and orgs[desc] != value:
+                    self._once("org:" + desc, f"'{desc}' bilgisi")
+                    self._once("org:" + desc, f"'{desc}' bilgisi")
+                orgs.setdefault(desc, value)
         self.d["branch"] = orgs.get("Şube No")
         self.d["branch_name"] = orgs.get("Şube Adı")
         self.d["company"] = orgs.get("Kurum Unvanı") or orgs.get("Adı Soyadı")
@@ -119,68 +175,106 @@ def read_header(path: Path, name: LedgerName) -> dict:
 
 
 def read_full(path: Path, name: LedgerName, schema=None) -> dict:
-    """Everything verify needs, file-intrinsic problems included."""
+    """Everything verify needs, file-intrinsic problems included. Never raises for the file's sake:
+    whatever goes wrong reading one file is a problem of that file."""
     return _read(path, name, full=True, schema=schema)
 
 
 def _read(path: Path, name: LedgerName, *, full: bool, schema=None) -> dict:
-    facts = _Facts()
+    facts = _Facts(path)
     d = facts.d
-    sha = hashlib.sha256() if full else None
     try:
         with open(path, "rb") as raw:
             if name.zipped:
-                if full:
-                    d["sha256"], d["size"] = _hash_file(raw)
-                    raw.seek(0)
-                member = _open_zip_member(raw, name, path, d)
+                member = _read_zip(raw, name, path, d)
                 if member is None:
                     return d
-                with member:
-                    _parse(member, name, path, facts, full=full, schema=schema, sha=None)
+                reopen = lambda: io.BytesIO(member)  # noqa: E731  (the bytes already read: one read)
+                _parse(io.BytesIO(member), name, path, facts, full=full, schema=schema, sha=None, reopen=reopen)
             else:
-                _parse(raw, name, path, facts, full=full, schema=schema, sha=sha)
-                if sha is not None and "size" not in d:
-                    d["sha256"] = sha.hexdigest()
+                sha = hashlib.sha256() if full else None
+                _parse(raw, name, path, facts, full=full, schema=schema, sha=sha,
+                       reopen=lambda: open(path, "rb"))
     except OSError as exc:
         d["problems"].append(P.unreadable(exc.strerror or str(exc), path).as_json())
+        d["malformed"] = True
+    except Exception as exc:  # noqa: BLE001  one odd file must never stop the run
+        detail = f"{type(exc).__name__}: {exc}"
+        d["problems"].append(P.read_failed(detail[:300], path).as_json())
+        d["malformed"] = True
     if full:
         _check_inside(name, path, d)
     return d
 
 
-def _hash_file(raw) -> tuple[str, int]:
-    sha = hashlib.sha256()
-    size = 0
-    while chunk := raw.read(READ_SIZE):
-        sha.update(chunk)
-        size += len(chunk)
-    return sha.hexdigest(), size
-
-
-def _open_zip_member(raw, name: LedgerName, path, d):
+def _read_zip(raw, name: LedgerName, path, d) -> bytes | None:
+    """GİB's .zip berat, read once with size and ratio limits: the member's bytes, or None."""
+    data = raw.read(ZIP_MAX_BYTES + 1)
+    if len(data) > ZIP_MAX_BYTES:
+        d["problems"].append(P.bad_zip(f"dosya {ZIP_MAX_BYTES >> 20} MB sınırından büyük", path).as_json())
+        return None
+    d["sha256"], d["size"] = hashlib.sha256(data).hexdigest(), len(data)
     try:
-        zf = zipfile.ZipFile(raw)
+        zf = zipfile.ZipFile(io.BytesIO(data))
         members = [i for i in zf.infolist() if not i.is_dir()]
-    except zipfile.BadZipFile:
-        d["problems"].append(P.bad_zip("zip dosyası bozuk", path).as_json())
+        if len(members) != 1:
+            d["problems"].append(P.bad_zip(f"{len(members)} dosya var", path).as_json())
+            return None
+        info = members[0]
+        inner = info.filename.rsplit("/", 1)[-1]
+        if inner.lower() != name.xml_name.lower():
+            d["problems"].append(P.bad_zip(f"içindeki dosya {inner}, beklenen {name.xml_name}", path).as_json())
+            return None
+        if info.file_size > ZIP_MEMBER_MAX or info.file_size > ZIP_RATIO_MAX * max(info.compress_size, 1024):
+            d["problems"].append(P.bad_zip("açılınca boyutu ya da sıkıştırma oranı sınırı aşıyor "
+                                           "(zip bombası olabilir)", path).as_json())
+            return None
+        with zf.open(info) as member:  # never trust the declared size: stop at the limit
+            content = member.read(ZIP_MEMBER_MAX + 1)
+        if len(content) > ZIP_MEMBER_MAX:
+            d["problems"].append(P.bad_zip("açılınca boyutu sınırı aşıyor (zip bombası olabilir)", path).as_json())
+            return None
+        return content
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
+            zlib.error, ValueError) as exc:
+        d["problems"].append(P.bad_zip(f"zip dosyası bozuk ({exc})", path).as_json())
         return None
-    if len(members) != 1:
-        d["problems"].append(P.bad_zip(f"{len(members)} dosya var", path).as_json())
-        return None
-    inner = members[0].filename.rsplit("/", 1)[-1]
-    if inner.lower() != name.xml_name.lower():
-        d["problems"].append(P.bad_zip(f"içindeki dosya {inner}, beklenen {name.xml_name}", path).as_json())
-        return None
-    return zf.open(members[0])
 
 
-def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sha) -> None:
-    d = facts.d
+def _read_prolog(raw) -> bytes:
+    """At least 64 KiB, and on until the root element starts (a DOCTYPE may hide after padding)."""
     head = raw.read(65536)
+    while head and not prolog_complete(head) and len(head) < PROLOG_LIMIT:
+        more = raw.read(65536)
+        if not more:
+            break
+        head += more
+    return head
+
+
+class _Enveloped:
+    """The enveloped-signature transform removes exactly one element: the root-level ds:Signature
+    that is verified (the first one). Any other signature element is digested like content."""
+
+    def __init__(self):
+        self.chosen = None
+
+    def __call__(self, el) -> bool:
+        if el.tag != SIGNATURE or not _is_root(el.getparent()):
+            return False
+        if self.chosen is None:
+            self.chosen = el
+        return el is self.chosen
+
+
+def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sha, reopen) -> None:
+    d = facts.d
+    head = _read_prolog(raw)
     if not head:
         d["problems"].append(P.empty_file(path).as_json())
         d["size"] = 0
+        if sha is not None:
+            d["sha256"] = sha.hexdigest()
         return
     try:
         check_prolog(head)
@@ -190,33 +284,42 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         return
     fast = RawDigest() if full else None
     source = _Source(raw, head, sha, fast.feed if fast else None)
-    tags = (ENTRY, CONTEXT, DOC_INFO, ENTITY_INFO)
+    tags = (ENTRY, CONTEXT, DOC_INFO, ENTITY_INFO, SIGNATURE)
     options = parser_options()
     if schema is not None:
         options["schema"] = schema
     it = etree.iterparse(source, events=("end",), tag=tags, remove_blank_text=False, **options)
-    # the enveloped signature: ds:Signature directly under the root
-    excluded = lambda el: el.tag == SIGNATURE and el.getparent() is not None and el.getparent().getparent() is None  # noqa: E731
     digest = hashlib.sha256()
-    stream = StreamingC14N(digest.update, excluded) if full else None
+    stream = StreamingC14N(digest.update, _Enveloped()) if full else None
     mode = "undecided"  # -> "fast" (raw bytes are canonical) or "slow" (canonicalise each entry)
+    entries_parent = None  # root/xbrli:xbrl/gl-cor:accountingEntries, once seen
+    top_signatures = stray_signatures = 0
     try:
         for _, el in it:
             tag = el.tag
             if tag == ENTRY:
                 if not full:
                     raise _Stop
+                parent = el.getparent()
+                if parent is not entries_parent:
+                    if not _in_entries(el):
+                        continue  # not a journal entry of this document; stays in the outline
+                    entries_parent = parent
                 if mode == "undecided":
                     mode = "fast" if fast.holds(_canonical_alone(el)) else "slow"
                     if mode == "slow":
                         fast.disable()
                 if mode == "fast":
                     el.clear(keep_tail=True)
-                    parent = el.getparent()
                     while el.getprevious() is not None:
                         del parent[0]
                 else:
                     stream.chunk_done(el)
+            elif tag == SIGNATURE:
+                if _is_root(el.getparent()):
+                    top_signatures += 1
+                elif not any(a.tag == SIGNATURE and _is_root(a.getparent()) for a in el.iterancestors()):
+                    stray_signatures += 1  # a signature outside the one signature: never ours to trust
             elif tag == CONTEXT:
                 facts.on_context(el)
             elif tag == DOC_INFO:
@@ -248,18 +351,31 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
     d["root"] = qn.localname if qn.namespace == EDEFTER else root.tag
     if not full:
         return
+    d.setdefault("size", source.size)  # a .zip berat's size is the .zip's (set when it was read)
     if sha is not None:
-        d["size"] = source.size
-    if mode == "fast":
-        signature = root.find(SIGNATURE)
-        streamed = b""  # no signature: nothing to digest, _check_signatures reports it
-        if signature is not None:
-            streamed = fast.finish(f"{signature.prefix}:Signature" if signature.prefix else "Signature")
+        d["sha256"] = sha.hexdigest()  # of exactly the bytes parsed and digested
+    signature = root.find(SIGNATURE)
+    streamed = b""  # no signature: nothing to digest, _check_signatures reports it
+    exact = True
+    if signature is not None:
+        if mode == "fast":
+            streamed = _fast_digest(root, signature, fast, top_signatures, stray_signatures)
+            exact = False
             if streamed is None:
-                streamed = _second_pass(path, name, DEFAULT_TRANSFORM)
-    else:
-        streamed = digest.digest()
-    _check_signatures(root, name, path, d, streamed, exact=(mode != "fast"))
+                streamed, exact = _second_pass(reopen, DEFAULT_TRANSFORM, d, path), True
+        else:
+            streamed = digest.digest()
+    _check_signatures(root, name, path, d, streamed, reopen, top_signatures, stray_signatures, exact)
+
+
+def _fast_digest(root, signature, fast: RawDigest, top: int, stray: int) -> bytes | None:
+    """The raw-bytes digest, only for the shape where it is provably the standard one (rawdigest.py):
+    one signature, the root's last child, followed by whitespace only, nothing after the root."""
+    if top != 1 or stray or root[-1] is not signature or (signature.tail or "").strip():
+        return None
+    if next(root.itersiblings(), None) is not None or next(root.itersiblings(preceding=True), None) is not None:
+        return None
+    return fast.finish(signature)
 
 
 def _canonical_alone(el) -> bytes:
@@ -269,52 +385,107 @@ def _canonical_alone(el) -> bytes:
     return start + rest
 
 
-def _check_signatures(root, name: LedgerName, path, d, streamed: bytes, exact: bool = True) -> None:
-    top_value = root.find(SIGNATURE_VALUE)
-    if top_value is not None:
-        d["certified_value"] = xmldsig.b64_text(top_value)
+def _check_signatures(root, name: LedgerName, path, d, streamed: bytes, reopen, top: int, stray: int,
+                      exact: bool) -> None:
+    problems = d["problems"]
+    certified = root.findall(SIGNATURE_VALUE)
+    if certified:
+        d["certified_value"] = xmldsig.b64_text(certified[0])
+        if len(certified) > 1:
+            problems.append(P.duplicate_fact("ds:SignatureValue (beratın onayladığı defter imzası)", path).as_json())
     signature = root.find(SIGNATURE)
     if signature is None:
-        d["problems"].append(P.signature_missing(path).as_json())
+        problems.append(P.signature_missing(path).as_json())
         return
+    if top > 1 or stray:
+        problems.append(P.unsigned_content("belgede ikinci bir ds:Signature öğesi var", path).as_json())
     own_value = signature.find(SIGNATURE_VALUE)
     d["signature_value"] = xmldsig.b64_text(own_value)
     method = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}SignatureMethod")
     if method is not None and str(method.get("Algorithm", "")).endswith("sha1"):
-        d["problems"].append(P.sha1_used(path).as_json())
+        problems.append(P.sha1_used(path).as_json())
     try:
         transform = xmldsig.whole_document_transform(signature)
         digests = {DEFAULT_TRANSFORM: streamed}
         if transform is not None and transform not in digests:
-            digests[transform] = _second_pass(path, name, transform)
+            digests[transform] = _second_pass(reopen, transform, d, path)
         try:
-            d["signer"] = xmldsig.verify(signature, digests)
+            verified = xmldsig.verify(signature, digests)
         except xmldsig.DocumentChanged:
             if exact:
                 raise
-            # the raw-bytes shortcut missed: canonicalise the exact way before saying anything
-            digests[DEFAULT_TRANSFORM] = _second_pass(path, name, DEFAULT_TRANSFORM)
-            d["signer"] = xmldsig.verify(signature, digests)
+            # the raw bytes were not the canonical ones: canonicalise the exact way before a verdict
+            digests[DEFAULT_TRANSFORM] = _second_pass(reopen, DEFAULT_TRANSFORM, d, path)
+            verified = xmldsig.verify(signature, digests)
+        d["signer"] = verified.subject
+        d["signer_id"] = xades.subject_identifier(verified.cert)
         d["signature_ok"] = True
+        _check_xades(signature, verified, path, problems, P.signing_certificate_mismatch, P.signing_time_invalid)
+        unsigned = xades.unsigned_content(signature, verified)
+        if unsigned:
+            problems.append(P.unsigned_content("; ".join(unsigned[:5]), path).as_json())
+    except xmldsig.DuplicateId as exc:
+        d["signature_ok"] = False
+        problems.append(P.duplicate_id(str(exc), path).as_json())
     except xmldsig.SignatureInvalid as exc:
         d["signature_ok"] = False
-        d["problems"].append(P.signature_invalid(str(exc), path).as_json())
-    counter = xmldsig.counter_signature(signature)
-    d["countersigned"] = counter is not None
-    if counter is not None:
-        try:
-            d["countersigner"] = xmldsig.verify(counter, None)
-            d["countersignature_ok"] = True
-        except xmldsig.SignatureInvalid as exc:
-            d["countersignature_ok"] = False
-            d["problems"].append(P.countersignature_invalid(str(exc), path).as_json())
+        problems.append(P.signature_invalid(str(exc), path).as_json())
+    counters = xades.counter_signatures(signature)
+    d["countersigned"] = bool(counters)
+    for counter in counters:
+        _check_countersignature(counter, own_value, path, d)
 
 
-def _second_pass(path: Path, name: LedgerName, transform) -> bytes:
-    """Digest with a canonicalisation other than the default streamed one."""
+def _check_xades(signature, verified, path, problems, cert_problem, time_problem) -> None:
+    reason = xades.signing_certificate_problem(signature, verified)
+    if reason:
+        problems.append(cert_problem(reason, path).as_json())
+    reason = xades.signing_time_problem(verified)
+    if reason:
+        problems.append(time_problem(reason, path).as_json())
+
+
+def _check_countersignature(counter, own_value, path, d) -> None:
+    """GİB's countersignature must sign *this* berat's ds:SignatureValue element."""
+    problems = d["problems"]
+    ok = d.get("countersignature_ok", True)
+    try:
+        verified = xmldsig.verify(counter, None)
+        if own_value is None or not any(el is own_value for el in verified.covered):
+            raise xmldsig.SignatureInvalid("karşı imza bu beratın imza değerini (ds:SignatureValue) imzalamıyor.")
+        invalid = lambda reason, where: P.countersignature_invalid(reason, where)  # noqa: E731
+        before = len(problems)
+        _check_xades(counter, verified, path, problems, invalid, invalid)
+        ok = ok and len(problems) == before
+        d["countersigner"] = verified.subject
+        d["countersigner_cert"] = xades.cert_b64(verified.cert)
+    except xmldsig.DuplicateId as exc:
+        ok = False
+        problems.append(P.duplicate_id(str(exc), path).as_json())
+    except xmldsig.SignatureInvalid as exc:
+        ok = False
+        problems.append(P.countersignature_invalid(str(exc), path).as_json())
+    d["countersignature_ok"] = ok
+
+
+class _HashingReader:
+    def __init__(self, raw):
+        self.raw = raw
+        self.sha = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        return data
+
+
+def _second_pass(reopen, transform, d: dict, path) -> bytes:
+    """Digest with a canonicalisation other than the one streamed. The bytes read again must be
+    the bytes read first (their sha256 is compared), or the verdict would be about other bytes."""
     digest = hashlib.new(transform.digest)
-    with open(path, "rb") as raw:
-        src = _open_zip_member(raw, name, path, {"problems": []}) if name.zipped else raw
+    with reopen() as raw:
+        rereads_file = not isinstance(raw, io.BytesIO)
+        src = _HashingReader(raw)
         if transform.exclusive:
             # exclusive C14N cannot be split into chunks; such files are small berats in practice
             tree = etree.parse(src, etree.XMLParser(**parser_options()))
@@ -324,13 +495,18 @@ def _second_pass(path: Path, name: LedgerName, transform) -> bytes:
                 _remove_keep_tail(sig)
             digest.update(etree.tostring(tree, method="c14n", exclusive=True,
                                          with_comments=transform.with_comments))
-            return digest.digest()
-        it = etree.iterparse(src, events=("end",), tag=ENTRY, **parser_options())
-        excluded = lambda el: el.tag == SIGNATURE and el.getparent() is not None and el.getparent().getparent() is None  # noqa: E731
-        stream = StreamingC14N(digest.update, excluded, with_comments=transform.with_comments)
-        for _, el in it:
-            stream.chunk_done(el)
-        stream.finish(it.root)
+        else:
+            it = etree.iterparse(src, events=("end",), tag=ENTRY, **parser_options())
+            stream = StreamingC14N(digest.update, _Enveloped(), with_comments=transform.with_comments)
+            for _, el in it:
+                if _in_entries(el):
+                    stream.chunk_done(el)
+            stream.finish(it.root)
+        while src.read(READ_SIZE):
+            pass
+    if rereads_file and src.sha.hexdigest() != d.get("sha256"):
+        d["problems"].append(P.changed_while_checked(path).as_json())
+        raise xmldsig.SignatureInvalid("Dosya doğrulanırken değişti.")
     return digest.digest()
 
 
@@ -346,7 +522,7 @@ def _remove_keep_tail(el) -> None:
 
 
 def _check_inside(name: LedgerName, path, d: dict) -> None:
-    """What the file says about itself must agree with its name."""
+    """What the file says about itself must agree with its name, and with who signed it."""
     if d.get("unsafe") or d.get("malformed") or d.get("size") == 0 or "root" not in d:
         return
     problems = d["problems"]
@@ -363,3 +539,5 @@ def _check_inside(name: LedgerName, path, d: dict) -> None:
     expected_type = EXPECTED_ENTRIES.get(name.kind)
     if expected_type and d.get("entries_type") != expected_type:
         problems.append(P.wrong_entries_type(name.kind, expected_type, d.get("entries_type"), path).as_json())
+    if d.get("signature_ok") and d.get("signer_id") != d.get("vkn"):
+        problems.append(P.signer_mismatch(d.get("signer", ""), d.get("signer_id"), d.get("vkn"), path).as_json())

@@ -16,6 +16,7 @@ from edefter_helper.engine.cache import FileCache, identity
 from edefter_helper.engine.model import LedgerFile, MonthSet, Problem
 from edefter_helper.engine.names import BERAT_OF
 from edefter_helper.engine.scan import ScanResult, scan
+from edefter_helper.engine.trust import TrustList
 
 # files this large are read in worker processes, one per core
 PARALLEL_BYTES = 32 * 1024 * 1024
@@ -61,7 +62,11 @@ def _worker_read(args) -> dict:
         if _worker_schema is None:
             _worker_schema = load_schema(Path(schema_dir))
         schema = _worker_schema
-    return reader.read_full(Path(path), name, schema=schema)
+    try:
+        return reader.read_full(Path(path), name, schema=schema)
+    except Exception as exc:  # noqa: BLE001  a fault in one file is that file's problem
+        return {"problems": [P.read_failed(f"{type(exc).__name__}: {exc}"[:300], path).as_json()],
+                "malformed": True}
 
 
 def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None,
@@ -120,7 +125,7 @@ def _size_matches(quantity: str | None, size: int) -> bool:
     return abs(value - size / 1048576) <= 0.0051 or abs(value - size / 1e6) <= 0.0051
 
 
-def check_set(ms: MonthSet, facts: dict[str, dict]) -> None:
+def check_set(ms: MonthSet, facts: dict[str, dict], trust: TrustList | None = None) -> None:
     """Add file and cross-file problems to a scanned set; sets ms.valid."""
     found: list[Problem] = []
     by_part = {(f.kind, f.part): f for f in ms.files}
@@ -130,6 +135,12 @@ def check_set(ms: MonthSet, facts: dict[str, dict]) -> None:
             found.append(Problem(prob["code"], prob["message"], prob.get("path")))
         if not ms.company and d.get("company"):
             ms.company = d["company"]
+        f.sha256 = d.get("sha256")
+        if d.get("size") is not None and d["size"] != f.size:
+            found.append(P.changed_while_checked(f.path))  # the bytes read are not those listed
+        if d.get("countersigner") and d.get("countersignature_ok") and \
+                not (trust or TrustList()).trusts(d.get("countersigner_cert")):
+            ms.warnings.append(P.countersigner_untrusted(d["countersigner"], f.path))
     for f in ms.files:
         ledger_kind = BERAT_OF.get(f.kind)
         if ledger_kind is None:
@@ -147,7 +158,7 @@ def check_set(ms: MonthSet, facts: dict[str, dict]) -> None:
         ledger_value = ld.get("signature_value")
         if ledger_value and certified != ledger_value:
             found.append(P.berat_mismatch(f.name.filename, ledger.name.filename, f.path))
-        if ledger_value and not _size_matches(d.get("measurable_quantity"), ledger.size):
+        if ledger_value and not _size_matches(d.get("measurable_quantity"), ld.get("size", ledger.size)):
             found.append(P.size_mismatch(f.name.filename, d.get("measurable_quantity"),
                                          ledger.name.filename, ledger.size, f.path))
     ms.problems.extend(found)
@@ -155,17 +166,21 @@ def check_set(ms: MonthSet, facts: dict[str, dict]) -> None:
 
 
 def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> ScanResult:
+                progress: Callable[[str], None] | None = None, trust: TrustList | None = None) -> ScanResult:
+    """`trust`: GİB's countersigning certificates (default: TrustList.default(), which raises
+    TrustError with a Turkish message when a configured list cannot be read)."""
     cache = cache or FileCache(None)
+    trust = trust if trust is not None else TrustList.default()
     files = [f for ms in result.sets for f in ms.files]
     facts = _read_all(files, cache, schema_dir, progress)
     for ms in result.sets:
-        check_set(ms, facts)
+        check_set(ms, facts, trust)
     return result
 
 
 def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> ScanResult:
+                 progress: Callable[[str], None] | None = None, trust: TrustList | None = None) -> ScanResult:
     """Scan and verify: the engine's whole check, as the CLI, the server and backups use it."""
     cache = cache or FileCache(None)
-    return verify_sets(scan(roots, cache, progress), cache, schema_dir, progress)
+    trust = trust if trust is not None else TrustList.default()
+    return verify_sets(scan(roots, cache, progress), cache, schema_dir, progress, trust)

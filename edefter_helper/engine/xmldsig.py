@@ -63,6 +63,23 @@ class DocumentChanged(SignatureInvalid):
     """The whole-document (URI="") digest does not match."""
 
 
+class DuplicateId(SignatureInvalid):
+    """Two elements carry the Id a reference points at."""
+
+    def __init__(self, ident: str):
+        super().__init__(f"Belgede aynı Id ({ident}) birden çok öğede var; imzanın neyi gösterdiği belirsiz.")
+        self.ident = ident
+
+
+@dataclass
+class Verified:
+    """What a verified signature proved: its certificate and the elements its references covered."""
+
+    cert: object  # cryptography x509.Certificate
+    subject: str
+    covered: list  # elements signed through a same-document "#Id" reference
+
+
 @dataclass(frozen=True)
 class WholeDocumentTransform:
     """How the URI="" reference wants the document canonicalised and digested."""
@@ -101,19 +118,22 @@ def _ref_transform(ref) -> WholeDocumentTransform:
     return WholeDocumentTransform(digest, exclusive, comments)
 
 
-def _find_by_id(root, ident: str):
-    for el in root.iter():
-        if isinstance(el.tag, str) and ident in (el.get("Id"), el.get("ID"), el.get("id")):
-            return el
-    return None
+def find_by_id(root, ident: str):
+    """The one element carrying Id `ident`; a duplicate Id is refused (a standard verifier might
+    resolve it to the other one)."""
+    found = [el for el in root.iter() if isinstance(el.tag, str)
+             and ident in (el.get("Id"), el.get("ID"), el.get("id"))]
+    if len(found) > 1:
+        raise DuplicateId(ident)
+    return found[0] if found else None
 
 
 def _c14n(el, exclusive: bool, with_comments: bool) -> bytes:
     return etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments)
 
 
-def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes] | None = None) -> str:
-    """Check every reference and the signature value; returns the signing certificate's subject.
+def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes] | None = None) -> Verified:
+    """Check every reference and the signature value; returns the certificate and what was covered.
 
     `whole_document_digest` maps a transform to the digest the stream computed for URI="".
     Raises SignatureInvalid with a Turkish reason.
@@ -131,6 +151,7 @@ def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes]
     refs = signed_info.findall(q(DS, "Reference"))
     if not refs:
         raise SignatureInvalid("İmzada ds:Reference yok.")
+    covered = []
     for ref in refs:
         uri = ref.get("URI")
         transform = _ref_transform(ref)
@@ -143,13 +164,14 @@ def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes]
                 raise DocumentChanged(
                     "Belgenin içeriği imzalandıktan sonra değiştirilmiş (imza özeti tutmuyor).")
         elif uri and uri.startswith("#"):
-            target = _find_by_id(root, uri[1:])
+            target = find_by_id(root, uri[1:])
             if target is None:
                 raise SignatureInvalid(f"İmzanın gösterdiği {uri} öğesi belgede yok.")
             actual = hashlib.new(transform.digest,
                                  _c14n(target, transform.exclusive, transform.with_comments)).digest()
             if actual != expected:
                 raise SignatureInvalid(f"İmzalı {uri} öğesi değiştirilmiş (özet tutmuyor).")
+            covered.append(target)
         else:
             raise SignatureInvalid("Belge dışını gösteren imza referansı desteklenmiyor.")
 
@@ -185,7 +207,7 @@ def verify(signature, whole_document_digest: dict[WholeDocumentTransform, bytes]
             raise SignatureInvalid("İmza algoritması sertifikanın anahtarına uymuyor.")
     except InvalidSignature:
         raise SignatureInvalid("İmza değeri sertifikayla doğrulanamadı.") from None
-    return cert.subject.rfc4514_string()
+    return Verified(cert, cert.subject.rfc4514_string(), covered)
 
 
 def counter_signature(signature):

@@ -13,6 +13,10 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 
 
+# a prolog (declaration, comments, whitespace) longer than this is not an e-Defter file
+PROLOG_LIMIT = 1 << 20
+
+
 class UnsafeXML(ValueError):
     """The document declares a DTD or entities."""
 
@@ -37,13 +41,21 @@ def _to_utf8(head: bytes) -> bytes:
     return head
 
 
+def prolog_complete(head: bytes) -> bool:
+    """Does `head` reach the root element's start (so check_prolog sees the whole prolog)?"""
+    return _FIRST_ELEMENT.search(_to_utf8(head)) is not None
+
+
 def check_prolog(head: bytes) -> None:
-    """Raise UnsafeXML when the prolog (bytes before the root element) holds a DOCTYPE."""
+    """Raise UnsafeXML when the prolog (bytes before the root element) holds a DOCTYPE, or when
+    no root element starts within PROLOG_LIMIT bytes."""
     text = _to_utf8(head)
     first = _FIRST_ELEMENT.search(text)
     prolog = text[: first.start()] if first else text
     if _DOCTYPE.search(prolog):
         raise UnsafeXML("DOCTYPE")
+    if first is None and len(head) >= PROLOG_LIMIT:
+        raise UnsafeXML("prolog")
 
 
 def parse_bytes(data: bytes) -> etree._Element:
