@@ -15,16 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures process trees through /proc")
 def test_quick_benchmarks_run_and_report_ratios(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--work", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     ratios = re.findall(r"^RATIO (.+?): .* = ([\d.]+)x$", out, re.M)
     names = {name for name, _ in ratios}
-    assert {"verify/sha256sum", "pack warm/zip", "pack cold/zip", "pure pack/zip", "pack size/zip size"} <= names
+    assert {"verify/sha256sum", "verify-crlf/sha256sum", "verify-windows/sha256sum", "pack warm/zip",
+            "pack cold/zip", "pure pack/zip", "pack size/zip size"} <= names
     assert any(n.startswith("scan warm/find") for n in names)
     assert all(float(v) > 0 for _, v in ratios)
     targets = re.findall(r"^TARGET .+ -> (MET|NOT MET)$", out, re.M)
-    assert len(targets) == 6
+    assert len(targets) == 10  # verify, verify-crlf, verify-windows: time + memory each; pack 2; scan 2
     assert "FAILED" not in out
     assert (tmp_path / "quick" / "results.md").read_text().count("|") > 20
 
