@@ -5,6 +5,9 @@ touched (outcome NULL = under way) and closed in one transaction with the month'
 a run killed at any point leaves either the old status or the new one, never half of each;
 an attempt left open is resolved by asking the target on the next run. WAL mode and a busy
 timeout let two runs overlap. No secret is ever stored here.
+
+Statuses are stored as stable English codes (status.CODES) and given back as the words users know;
+journals written before codes (schema version 0) are migrated when opened.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
-from edefter_helper.status import NOT_SENT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -29,7 +32,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     files TEXT,                      -- JSON [[name, size, sha256], ...]
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    outcome TEXT,                    -- a status word; NULL while under way
+    outcome TEXT,                    -- a status code (status.CODES) or 'interrupted'; NULL while under way
     message TEXT,
     receipt TEXT
 );
@@ -37,7 +40,7 @@ CREATE INDEX IF NOT EXISTS attempts_month ON attempts (vkn, branch, period, targ
 CREATE TABLE IF NOT EXISTS months (
     vkn TEXT NOT NULL, branch TEXT NOT NULL, period TEXT NOT NULL,
     target TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL,            -- a status code (status.CODES)
     message TEXT,
     package_sha256 TEXT,             -- the package last sent (or confirmed) for this month
     receipt TEXT,
@@ -63,7 +66,7 @@ class MonthStatus:
 
     def as_json(self) -> dict:
         return {"vkn": self.key.vkn, "branch": self.key.branch, "period": self.key.period,
-                "target": self.target, "status": self.status, "message": self.message,
+                "target": self.target, "status": self.status, "state": S.code(self.status), "message": self.message,
                 "package_sha256": self.package_sha256, "receipt": self.receipt, "updated_at": self.updated_at}
 
 
@@ -73,6 +76,16 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._db().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._conn() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1:  # display words were stored: store codes
+                for word, code in S.CODES.items():
+                    db.execute("UPDATE months SET status=? WHERE status=?", (code, word))
+                    db.execute("UPDATE attempts SET outcome=? WHERE outcome=?", (code, word))
+                db.execute("PRAGMA user_version = 1")
 
     def _conn(self) -> "_Tx":
         return _Tx(self._db())
@@ -112,7 +125,7 @@ class Journal:
         stamp = now()
         with self._conn() as db:
             db.execute("UPDATE attempts SET finished_at=?, outcome=?, message=?, receipt=? WHERE id=?",
-                       (stamp, status, message, receipt, attempt))
+                       (stamp, S.code(status), message, receipt, attempt))
             if not set_status:
                 return
             if package_sha256 is None:
@@ -129,7 +142,7 @@ class Journal:
                 " message=excluded.message, package_sha256=excluded.package_sha256,"
                 " receipt=CASE WHEN excluded.receipt != '' THEN excluded.receipt ELSE months.receipt END,"
                 " updated_at=excluded.updated_at",
-                (key.vkn, key.branch, key.period, target, status, message, package_sha256, receipt, stamp))
+                (key.vkn, key.branch, key.period, target, S.code(status), message, package_sha256, receipt, stamp))
 
     def record(self, key: MonthKey, target: str, action: str, status: str, message: str,
                package_sha256: str | None = None, files=(), receipt: str = "") -> None:
@@ -178,12 +191,16 @@ class Journal:
             else:
                 rows = db.execute(f"SELECT {', '.join(cols)} FROM attempts WHERE vkn=? AND branch=? AND period=?"
                                   " ORDER BY id", (key.vkn, key.branch, key.period)).fetchall()
-        return [dict(zip(cols, r)) for r in rows]
+        out = [dict(zip(cols, r)) for r in rows]
+        for a in out:
+            if a["outcome"] in S.WORDS:
+                a["outcome"] = S.word(a["outcome"])
+        return out
 
 
 def _status(row) -> MonthStatus:
     vkn, branch, period, target, status, message, sha, receipt, updated = row
-    return MonthStatus(MonthKey(vkn, branch, period), target, status or NOT_SENT, message or "", sha or "",
+    return MonthStatus(MonthKey(vkn, branch, period), target, S.word(status), message or "", sha or "",
                        receipt or "", updated)
 
 

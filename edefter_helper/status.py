@@ -1,10 +1,28 @@
-"""The four backup status words users know, and the confirmation sentence. Exact spelling matters."""
+"""The backup status words users know, and the confirmation sentence. Exact spelling matters.
+
+The journal stores stable English codes (CODES); these words are what every face shows."""
 
 NOT_SENT = "Entegratör'e Gönderilmedi"
 ACCEPTED = "Entegratör'e İşlendi"
 FAILED = "Yedeklenemedi"
 BACKED_UP = "Yedeklendi"
 STATUSES = (NOT_SENT, ACCEPTED, FAILED, BACKED_UP)
+
+# the word shown <-> the code stored
+CODES = {NOT_SENT: "not-sent", ACCEPTED: "accepted", FAILED: "failed", BACKED_UP: "backed-up"}
+WORDS = {code: word for word, code in CODES.items()}
+
+
+def code(word: str) -> str:
+    """The stored code of a status word (codes pass through unchanged)."""
+    return CODES.get(word, word)
+
+
+def word(code_or_word: str | None) -> str:
+    """The word users know for a stored code (a word passes through; nothing stored = not sent)."""
+    if not code_or_word:
+        return NOT_SENT
+    return WORDS.get(code_or_word, code_or_word)
 
 MONTHS_TR = (
     "Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran",
