@@ -23,7 +23,8 @@ from edefter_helper.engine.model import MonthKey, MonthSet
 from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier
 from edefter_helper.engine.package import PackError
 from edefter_helper.journal import Journal
-from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, Package, Target, TargetError)
+from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, ConfigurationError, Package, Target,
+                                         TargetError, UnreachableError)
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
 
@@ -44,6 +45,7 @@ class Options:
     poll: float = 0.5  # first pause between status queries
     retry_backoff: float = field(default_factory=lambda: _env_float("EDEFTER_RETRY_BACKOFF", 2.0))
     journal: Path | None = None
+    lock_wait: float = 5.0  # seconds to wait for another run on the same journal or workbook
 
 
 @dataclass
@@ -71,6 +73,7 @@ class MonthResult:
     firm: str
     status: str
     message: str
+    blocked: bool = False  # not tried: its target's settings are unusable
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Summary:
     results: list[MonthResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # settings problems etc.
     found: int = 0
+    blocked: int = 0  # months not tried because their target's settings are unusable
 
     @property
     def failed(self) -> int:
@@ -96,10 +100,13 @@ class Summary:
         else:
             parts = []
             for st, word in ((S.BACKED_UP, "yedeklendi"), (S.ACCEPTED, "entegratöre işlendi (onay bekliyor)"),
-                             (S.FAILED, "yedeklenemedi"), (S.NOT_SENT, "gönderilmedi")):
-                n = self.count(st)
+                             (S.FAILED, "yedeklenemedi"), (S.CHANGED, "yedeği güncel değil"),
+                             (S.NOT_SENT, "gönderilmedi")):
+                n = sum(1 for r in self.results if r.status == st and not r.blocked)
                 if n:
                     parts.append(f"{n} dönem {word}")
+            if self.blocked:
+                parts.append(f"{self.blocked} dönem hedef ayarları yüzünden denenmedi")
             text = ", ".join(parts)
         if self.notes:
             text += f" ({len(self.notes)} uyarı: Günlük sayfasına bakın)"
@@ -108,6 +115,40 @@ class Summary:
 
 class SettingsError(Exception):
     """The workbook cannot be used as it is; Turkish message."""
+
+
+class RunBusy(Exception):
+    """Another run holds the journal or the workbook; Turkish message."""
+
+
+class _RunLock:
+    """One run at a time per journal and per workbook file: two at once would send every package
+    twice and lose one run's Günlük rows. OS file locks (filelock), released even if killed."""
+
+    def __init__(self, journal: Path, workbook: Path | None, wait: float):
+        from filelock import FileLock, Timeout
+
+        self.locks = []
+        paths_ = [Path(str(journal) + ".lock")]
+        if workbook is not None:
+            paths_.append(workbook.with_name(f".~{workbook.name}.edefter-lock"))
+        try:
+            for p in paths_:
+                lock = FileLock(str(p))
+                lock.acquire(timeout=wait)
+                self.locks.append(lock)
+        except Timeout:
+            self.release()
+            raise RunBusy("Başka bir yedekleme sürüyor (aynı günlük ya da çalışma kitabı kullanılıyor); o bitince "
+                          "yeniden deneyin.") from None
+        except OSError as exc:
+            self.release()
+            raise RunBusy(f"Çalışma kilidi alınamadı ({exc.strerror or exc}).") from None
+
+    def release(self) -> None:
+        for lock in reversed(self.locks):
+            lock.release()
+        self.locks = []
 
 
 # -- reading the workbook -----------------------------------------------------------------------
@@ -177,9 +218,19 @@ class _Run:
         self.book = book
         self.action = action
         self.options = options or Options()
-        self.firms, self.targets, notes = read_settings(book)
+        journal_path = paths.journal_path(self.options.journal)
+        journal_path.parent.mkdir(parents=True, exist_ok=True)
+        book_path = getattr(book, "path", None)
+        self._run_lock = _RunLock(journal_path, Path(book_path) if book_path else None, self.options.lock_wait)
+        try:
+            if hasattr(book, "reload"):
+                book.reload()  # another run may have written it while this one waited
+            self.firms, self.targets, notes = read_settings(book)
+        except BaseException:
+            self._run_lock.release()
+            raise
         self.summary = Summary(action, notes=notes)
-        self.journal = Journal(paths.journal_path(self.options.journal))
+        self.journal = Journal(journal_path)
         self.sets: dict[MonthKey, MonthSet] = {}
         self.log_rows: list[dict] = []
         self._open_targets: dict[tuple[str, str], Target] = {}
@@ -190,6 +241,64 @@ class _Run:
         (self.workdir / "pid").write_text(str(os.getpid()))
         # a killed earlier run: its open attempts are closed; the target is asked again below
         self.journal.close_stale("Önceki çalışma yarıda kesildi; durum hedefe yeniden sorulacak.")
+        self._config_reported: set[tuple] = set()
+        self._unusable: dict[tuple[str, str], TargetError] = {}  # for the rest of this run
+        self._not_tried: dict[tuple[str, str], int] = {}
+        self._adopt_legacy_rows()
+
+    def identity(self, firm: Firm) -> str:
+        return target_identity(self.targets.get(firm.target), firm)
+
+    def _adopt_legacy_rows(self) -> None:
+        """Journals from before target identities keyed a month by the Hedef's name: move those rows
+        to the identity that name has now (the address is assumed unchanged since)."""
+        for st in self.journal.statuses():
+            if "|" in st.target:
+                continue
+            firm = firm_for(st.key, self.firms)
+            if firm is not None and (firm.target or "-") == st.target and firm.target in self.targets:
+                self.journal.retarget(st.key, st.target, self.identity(firm))
+
+    def config_problem(self, firm: Firm, exc: TargetError) -> None:
+        """A target that cannot be used: said once per run (Günlük), not on every month."""
+        key = (firm.target, firm.user, exc.message)
+        with self._lock:
+            if key in self._config_reported:
+                return
+            self._config_reported.add(key)
+            self.summary.notes.append(f"{firm.target or '(Hedef boş)'} / {firm.user or '-'}: {exc.message}")
+
+    def give_up_on(self, firm: Firm, exc: TargetError) -> None:
+        """This target cannot be used for the rest of the run (settings, or nobody answers)."""
+        with self._lock:
+            self._unusable.setdefault((firm.target, firm.user), exc)
+        if isinstance(exc, ConfigurationError):
+            self.config_problem(firm, exc)
+
+    def not_tried(self, key: MonthKey, firm: Firm, status: str) -> bool:
+        """Skip a month whose target was given up on earlier in this run; True when skipped."""
+        exc = self._unusable.get((firm.target, firm.user))
+        if exc is None:
+            return False
+        if isinstance(exc, UnreachableError):
+            with self._lock:
+                self._not_tried[(firm.target, firm.user)] = self._not_tried.get((firm.target, firm.user), 0) + 1
+            self.skip(key, firm, status, "Denenmedi: sunucuya ulaşılamıyor (uyarılara bakın).")
+        else:
+            self.skip(key, firm, status, f"Gönderilmedi: '{firm.target}' hedefi kullanılamıyor (nedeni uyarılarda).")
+        return True
+
+    def unreachable_notes(self) -> None:
+        for (target, user), n in sorted(self._not_tried.items()):
+            exc = self._unusable[(target, user)]
+            self.summary.notes.append(f"{target}: {exc.message.split('Son hata: ')[-1]} Sunucuya ulaşılamıyor; "
+                                      f"{n} dönem denenmedi.")
+
+    def skip(self, key: MonthKey, firm: Firm, status: str, message: str) -> None:
+        """A month left as it was (not logged one by one: the reason is in the notes once)."""
+        with self._lock:
+            self.summary.results.append(MonthResult(key, firm.name, status, message, blocked=True))
+            self.summary.blocked += 1
 
     def close(self) -> None:
         for t in self._open_targets.values():
@@ -199,6 +308,7 @@ class _Run:
                 pass
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.journal.close()
+        self._run_lock.release()
 
     def progress(self, text: str) -> None:
         self.book.progress(text)
@@ -238,7 +348,7 @@ class _Run:
 
         cfg = self.targets.get(firm.target)
         if cfg is None:
-            raise TargetError(f"'{firm.target or '(boş)'}' hedefi Hedefler sayfasında tanımlı değil.")
+            raise ConfigurationError(f"'{firm.target or '(boş)'}' hedefi Hedefler sayfasında tanımlı değil.")
         with self._lock:
             key = (firm.target, firm.user)
             if key not in self._open_targets:
@@ -272,7 +382,8 @@ class _Run:
             self.summary.results.append(MonthResult(key, firm, status, message))
 
     def write_back(self) -> None:
-        rows = period_rows(self.sets, self.firms, self.journal)
+        self.unreachable_notes()
+        rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS))
         self.book.write_rows(L.PERIODS, rows)
         notes = [{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Uyarı",
                   "message": n} for n in self.summary.notes]
@@ -319,43 +430,114 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _target_name(firm: Firm) -> str:
-    return firm.target or "-"
+def target_identity(cfg: TargetConfig | None, firm: Firm) -> str:
+    """What a month's status belongs to: the target's kind, address and user — not the Hedef's
+    display name, so pointing a Hedef at another server or folder never carries a status over."""
+    if cfg is None:
+        return f"?|{firm.target or '-'}|"
+    if cfg.kind == "klasör":
+        address = os.path.normcase(os.path.abspath(cfg.address)) if cfg.address else ""
+        return f"klasör|{address}|"
+    return f"{cfg.kind}|{' '.join(_normal_url(a) for a in cfg.address.split())}|{firm.user}"
 
 
-def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal) -> list[dict]:
+def _normal_url(address: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return address
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def _describe(identity: str) -> str:
+    kind, address, user = (identity.split("|") + ["", ""])[:3]
+    return f"{kind} {address}" + (f" ({user})" if user else "")
+
+
+def changed_files(journal: Journal, key: MonthKey, identity: str, package_sha256: str,
+                  ms: MonthSet | None) -> list[str] | None:
+    """Names of files whose bytes on disk differ from the package backed up (added or gone
+    included); None when it cannot be told (nothing recorded, or the month not verified)."""
+    if ms is None or not package_sha256 or not all(f.sha256 for f in ms.files):
+        return None
+    backed = journal.files_backed_up(key, identity, package_sha256)
+    if backed is None:
+        return None
+    now = sorted((Path(f.location).name, f.sha256) for f in ms.files)
+    return sorted({n for n, _ in set(now) ^ set(backed)})
+
+
+def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | None, st=None):
+    """(status, message, journal status) of a month for one target, files on disk considered."""
+    st = st if st is not None else journal.status(key, identity)
+    if st is None:
+        return S.NOT_SENT, "", None
+    if st.status in (S.BACKED_UP, S.ACCEPTED):
+        changed = changed_files(journal, key, identity, st.package_sha256, ms)
+        if changed:
+            shown = ", ".join(changed[:4]) + (f" ve {len(changed) - 4} dosya daha" if len(changed) > 4 else "")
+            return (S.CHANGED, f"Diskteki dosyalar yedeklenenden farklı ({shown}); yedek bu dosyaları içermiyor, "
+                    f"ay yeniden gönderilmeli.", st)
+    return st.status, st.message, st
+
+
+NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma kitabından korunuyor. Durum Sorgula "
+                   "hedefe sorup doğrular.")
+
+
+def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
+                identity_of: Callable[[Firm], str], previous: list[dict] | None = None) -> list[dict]:
     """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
-    files disappeared after a backup stays visible)."""
+    files disappeared after a backup stays visible). A confirmed status the sheet shows but this
+    computer's journal does not know (another PC, a fresh journal) is kept, never downgraded."""
     rows = {}
-    known = {(st.key, st.target): st for st in journal.statuses()}
-    keys = set(sets)
-    for (key, _target) in known:
-        if firm_for(key, firms) is not None:
-            keys.add(key)
+    known: dict[tuple, object] = {}
+    by_key: dict[MonthKey, list] = {}
+    for st in journal.statuses():
+        known[(st.key, st.target)] = st
+        by_key.setdefault(st.key, []).append(st)
+    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): r for r in previous or []}
+    keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
     for key in keys:
         firm = firm_for(key, firms)
+        if firm is None:
+            continue
+        identity = identity_of(firm)
         ms = sets.get(key)
-        st = known.get((key, _target_name(firm)))
+        st = known.get((key, identity))
         if ms is None:
             stage, validation = "Klasörde bulunamadı", ""
         else:
             stage = S.STAGE_TR.get(ms.stage, ms.stage)
             validation = L.VALID if ms.valid else (L.INCOMPLETE if not ms.complete else L.INVALID)
-        status = st.status if st else S.NOT_SENT
-        message = st.message if st else ""
-        if ms is not None and not ms.valid and status != S.BACKED_UP:
+        status, message, st = month_state(journal, key, identity, ms, st) if st else (S.NOT_SENT, "", None)
+        sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
+        if st is None:
+            others = [o for o in by_key.get(key, []) if o.target != identity]
+            old = before.get((key.vkn, key.branch, key.period))
+            if others:
+                message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki hedef "
+                           f"{_describe(others[0].target)}: {others[0].status}).")
+            elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
+                status, message = old["status"], NO_LOCAL_RECORD
+                sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
+        if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
             message = "; ".join(p.message for p in ms.problems)
-        updated = None
-        if st and st.updated_at:
-            try:
-                updated = datetime.fromisoformat(st.updated_at).replace(tzinfo=None)
-            except ValueError:
-                updated = None
         rows[key] = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
                      "stage": stage, "validation": validation, "status": status, "message": message,
-                     "updated": updated, "sha256": st.package_sha256 if st else "",
-                     "reference": st.receipt if st else ""}
+                     "updated": updated, "sha256": sha, "reference": reference}
     return [rows[k] for k in sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))]
+
+
+def _stamp(text: str | None):
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        return None
 
 
 # -- one month ----------------------------------------------------------------------------------
@@ -382,11 +564,15 @@ def _pack(run: _Run, ms: MonthSet) -> Package:
     return Package(packed.path, ms.key, packed.sha256, packed.size, packed.files)
 
 
-def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, receipt) -> str:
+def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, receipt, sent_here: bool = True) -> str:
     """Finish an attempt from what the target says; returns the month's new status."""
-    target_name = _target_name(firm)
+    identity = run.identity(firm)
     if receipt.state == STORED and receipt.sha256 == sha:
         status, message = S.BACKED_UP, S.backed_up_message(key.period)
+    elif receipt.state == STORED and not sent_here:
+        status = S.CHANGED
+        message = (f"Hedefte bu ay için saklanan paket (sha256 {receipt.sha256[:12]}…) diskteki dosyalardan "
+                   f"farklı (diskteki paket {sha[:12]}…). Diskteki dosyalar yedeklenenden farklı.")
     elif receipt.state == STORED:
         status = S.FAILED
         message = (f"Hedefte bu ay için başka bir paket saklanıyor (sha256 {receipt.sha256[:12]}…, gönderilen "
@@ -399,30 +585,39 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
         status, message = S.FAILED, "Gönderilen paket hedefte bulunamadı; yeniden gönderilmeli."
     else:
         status, message = S.FAILED, f"Hedef beklenmeyen bir durum bildirdi: {receipt.state}"
-    run.journal.finish(attempt, key, target_name, status, message, receipt.reference, sha)
+    run.journal.finish(attempt, key, identity, status, message, receipt.reference,
+                       receipt.sha256 if status == S.CHANGED else sha)
     run.log(key, firm.name, status, message)
     return status
 
 
 def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
     """Verify (already done), pack, ask the target, send if needed. Returns the new status."""
-    key, target_name = ms.key, _target_name(firm)
+    key, identity = ms.key, run.identity(firm)
     if not ms.valid:
         message = _problems_text(ms)
-        run.journal.record(key, target_name, "verify", S.FAILED, message)
+        run.journal.record(key, identity, "verify", S.FAILED, message)
         run.log(key, firm.name, S.FAILED, message)
         return S.FAILED
+    current = month_state(run.journal, key, identity, ms)[0]
+    if run.not_tried(key, firm, current):
+        return current
     try:
         target = run.target_for(firm)
+    except ConfigurationError as exc:
+        run.give_up_on(firm, exc)
+        run.not_tried(key, firm, current)
+        return current
+    try:
         package = _pack(run, ms)
-    except (TargetError, OSError, PackError) as exc:
+    except (OSError, PackError) as exc:
         message = getattr(exc, "message", None) or (
             f"Paket hazırlanamadı: {getattr(exc, 'filename', '') or ''} okunamadı ({exc.strerror or exc}).")
-        run.journal.record(key, target_name, "send", S.FAILED, message)
+        run.journal.record(key, identity, "send", S.FAILED, message)
         run.log(key, firm.name, S.FAILED, message)
         return S.FAILED
     # one attempt, opened before the network is touched and closed with the month's status
-    attempt = run.journal.begin(key, target_name, "send", package.sha256, package.files)
+    attempt = run.journal.begin(key, identity, "send", package.sha256, package.files)
     try:
         # the target may already hold it (a run killed after sending): never send twice
         receipt = target.query(key)
@@ -430,8 +625,15 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
             receipt = target.send(package, run.targets[firm.target].description)
             if receipt.state == ACCEPTED and not receipt.sha256:
                 receipt.sha256 = package.sha256
+    except ConfigurationError as exc:  # e.g. the password was refused: the same for every month
+        run.journal.finish(attempt, key, identity, current, exc.message, "", package.sha256, set_status=False)
+        run.give_up_on(firm, exc)
+        run.not_tried(key, firm, current)
+        return current
     except TargetError as exc:
-        run.journal.finish(attempt, key, target_name, S.FAILED, exc.message, "", package.sha256)
+        if isinstance(exc, UnreachableError):
+            run.give_up_on(firm, exc)
+        run.journal.finish(attempt, key, identity, S.FAILED, exc.message, "", package.sha256)
         run.log(key, firm.name, S.FAILED, exc.message)
         return S.FAILED
     finally:
@@ -440,10 +642,13 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
 
 
 def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
-    target_name = _target_name(firm)
-    known = run.journal.status(key, target_name)
-    sha = known.package_sha256 if known else ""
+    """Ask the target about one month, whether or not this computer's journal knows it; a status
+    is rebuilt from what the target holds. A failed question changes nothing and says so."""
+    identity = run.identity(firm)
+    known = run.journal.status(key, identity)
     ms = run.sets.get(key)
+    current = month_state(run.journal, key, identity, ms, known)[0] if known else S.NOT_SENT
+    sha = known.package_sha256 if known else ""
     if not sha and ms is not None and ms.valid:
         # never sent from here: the target may still hold exactly our files
         try:
@@ -452,24 +657,45 @@ def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
             shutil.rmtree(package.path.parent, ignore_errors=True)
         except (OSError, PackError):
             sha = ""
-    attempt = run.journal.begin(key, target_name, "query", sha or None)
+    if not sha:
+        why = _problems_text(ms) if ms is not None and not ms.valid else "Diskte doğrulanmış dosya yok."
+        run.log(key, firm.name, current, f"Hedefle karşılaştırılamadı: {why}")
+        return current
+    if run.not_tried(key, firm, current):
+        return current
     try:
         target = run.target_for(firm)
-        receipt = target.query(key)
-    except TargetError as exc:
-        run.journal.finish(attempt, key, target_name, known.status if known else S.NOT_SENT,
-                           f"Durum sorgulanamadı: {exc.message}", "", sha or None)
-        run.log(key, firm.name, known.status if known else S.NOT_SENT, f"Durum sorgulanamadı: {exc.message}")
-        return known.status if known else S.NOT_SENT
-    if receipt.state == MISSING and not (known and known.package_sha256):
-        # never sent from here and not there: keep what we know (e.g. why verification failed)
-        current = known.status if known else S.NOT_SENT
-        shown = known.message if known and known.message else "Hedefte bu ay için paket yok."
-        run.journal.finish(attempt, key, target_name, current, "Hedefte bu ay için paket yok.", "", sha or None,
-                           set_status=False)
-        run.log(key, firm.name, current, shown)
+    except ConfigurationError as exc:
+        run.give_up_on(firm, exc)
+        run.not_tried(key, firm, current)
         return current
-    return _confirmed(run, key, firm, attempt, sha, receipt)
+    attempt = run.journal.begin(key, identity, "query", sha)
+    try:
+        receipt = target.query(key)
+    except ConfigurationError as exc:
+        run.journal.finish(attempt, key, identity, current, exc.message, "", sha, set_status=False)
+        run.give_up_on(firm, exc)
+        run.not_tried(key, firm, current)
+        return current
+    except TargetError as exc:
+        if isinstance(exc, UnreachableError):
+            run.give_up_on(firm, exc)
+        message = f"Durum sorgulanamadı: {exc.message}"
+        run.journal.finish(attempt, key, identity, current, message, "", sha, set_status=False)
+        run.log(key, firm.name, current, message)
+        return current
+    if receipt.state == MISSING and not known:
+        # never sent from here and not there: nothing to record but the question
+        run.journal.finish(attempt, key, identity, current, "Hedefte bu ay için paket yok.", "", sha,
+                           set_status=False)
+        run.log(key, firm.name, current, "Hedefte bu ay için paket yok.")
+        return current
+    if known is None and receipt.state == ACCEPTED and receipt.sha256 != sha:
+        run.journal.finish(attempt, key, identity, current, "Hedefte bu ay için işlenmekte olan başka bir paket var.",
+                           "", sha, set_status=False)
+        run.log(key, firm.name, current, "Hedefte bu ay için işlenmekte olan başka bir paket var.")
+        return current
+    return _confirmed(run, key, firm, attempt, sha, receipt, sent_here=known is not None)
 
 
 # -- actions ------------------------------------------------------------------------------------
@@ -532,8 +758,7 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
             if ms is None:
                 run.log(key, firm.name, S.FAILED, "Bu ayın dosyaları klasörde bulunamadı.")
                 continue
-            known = run.journal.status(key, _target_name(firm))
-            if known and known.status == S.BACKED_UP:
+            if month_state(run.journal, key, run.identity(firm), ms)[0] == S.BACKED_UP:
                 run.log(key, firm.name, S.BACKED_UP, "Zaten yedeklendi; yeniden gönderilmedi.")
                 continue
             work.append((ms, firm))
@@ -544,13 +769,18 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
 
 def query(book: Book, keys: list[MonthKey] | None = None, options: Options | None = None,
           where: Callable[[MonthKey], bool] | None = None) -> Summary:
-    """Durum Sorgula: ask the target about the given months (all sent months when None)."""
+    """Durum Sorgula: ask the target about the given months (every listed month when None)."""
 
     def body(run: _Run) -> None:
         if keys is None:
-            work = [(st.key, firm_for(st.key, run.firms)) for st in run.journal.statuses()
-                    if firm_for(st.key, run.firms) is not None and (where is None or where(st.key))
-                    and st.target == _target_name(firm_for(st.key, run.firms))]
+            # every listed month: on disk, or known to this journal for its firm's current target
+            listed = set(run.sets)
+            for st in run.journal.statuses():
+                firm = firm_for(st.key, run.firms)
+                if firm is not None and st.target == run.identity(firm):
+                    listed.add(st.key)
+            work = [(k, firm_for(k, run.firms)) for k in sorted(listed)
+                    if firm_for(k, run.firms) is not None and (where is None or where(k))]
         else:
             work = [(k, firm_for(k, run.firms)) for k in _selected(run, keys, where)]
         _parallel(run, work, lambda item: query_month(run, *item))
@@ -572,8 +802,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None)
             if ms.stage != "gib-approved":
                 waiting += 1
                 continue
-            known = run.journal.status(key, _target_name(firm))
-            if known and known.status == S.BACKED_UP:
+            if month_state(run.journal, key, run.identity(firm), ms)[0] == S.BACKED_UP:
                 continue
             work.append((ms, firm))
         if waiting:

@@ -62,10 +62,15 @@ def render_summary(summary, as_json: bool = False) -> int:
         for r in sorted(summary.results, key=lambda r: (r.firm, r.key.branch, r.key.period)):
             print(f"{r.firm[:28]:<28} {r.key.branch:<5} {r.key.period:<8} {r.status:<26} {r.message}")
         print(summary.message)
-    return EXIT_PROBLEMS if any(r.status == FAILED for r in summary.results) else EXIT_OK
+    return EXIT_PROBLEMS if summary.blocked or any(r.status == FAILED for r in summary.results) else EXIT_OK
+
+
+# another run holds the journal or the workbook (refresh/send/query/backup)
+EXIT_BUSY = 3
 
 
 def _run(action, args, **kw) -> int:
+    from edefter_helper.actions import RunBusy
     from edefter_helper.workbook.file import WorkbookError
 
     book = _book(args)
@@ -74,6 +79,9 @@ def _run(action, args, **kw) -> int:
     except WorkbookError as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except RunBusy as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     return render_summary(summary, getattr(args, "json", False))
 
 
@@ -173,29 +181,7 @@ def _read_password(args, prompt: str) -> str:
     return credentials.prompt_password(prompt)
 
 
-def cmd_serve(args) -> int:
-    from edefter_helper import server
-
-    data = Path(args.data)
-    data.mkdir(parents=True, exist_ok=True)
-    kw = {"max_size": args.max_size} if args.max_size else {}
-    print(f"Depolama sunucusu: http://{args.host}:{args.port} (veri: {data}) — durdurmak için Ctrl+C",
-          file=sys.stderr)
-    server.serve(data, host=args.host, port=args.port, **kw)
-    return EXIT_OK
-
-
-def cmd_server_user_add(args) -> int:
-    from edefter_helper import server
-    from edefter_helper.engine.names import valid_identifier
-
-    for v in args.vkn:
-        if not valid_identifier(v):
-            raise UsageError(f"Geçersiz VKN/TCKN: {v}")
-    password = _read_password(args, f"{args.name} için şifre: ")
-    server.add_user(Path(args.data), args.name, password, args.vkn)
-    print(f"Kullanıcı eklendi: {args.name} ({', '.join(args.vkn)})")
-    return EXIT_OK
+# `edefter serve` and `edefter server ...` live beside the server: edefter_helper/server/cli.py
 
 
 # -- credentials ----------------------------------------------------------------------------
@@ -212,6 +198,10 @@ def cmd_credentials(args) -> int:
             gone = credentials.delete_password(args.target, args.user)
             print("Şifre silindi." if gone else "Kayıtlı şifre yoktu.")
         else:
+            if not credentials.keyring_available():
+                print("edefter: Bu bilgisayarda kullanılabilir bir anahtar zinciri (keyring) yok; şifreler "
+                      f"saklanamaz ve okunamaz. {credentials.NO_KEYRING_HINT}", file=sys.stderr)
+                return EXIT_PROBLEMS
             ok = credentials.check(args.target, args.user)
             print(f"Şifre kayıtlı: {args.target} / {args.user}" if ok
                   else f"Şifre kayıtlı değil: {args.target} / {args.user}")
@@ -277,22 +267,9 @@ def register(sub) -> None:
     p.add_argument("out", nargs="?", metavar="DOSYA")
     p.set_defaults(func=cmd_workbook_build)
 
-    p = sub.add_parser("serve", help="yedek depolama sunucusunu çalıştırır")
-    p.add_argument("--data", required=True, metavar="KLASÖR")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--max-size", type=int, metavar="BAYT")
-    p.set_defaults(func=cmd_serve)
+    from edefter_helper.server.cli import register as register_server
 
-    srv = sub.add_parser("server", help="depolama sunucusu yönetimi")
-    ssub = srv.add_subparsers(dest="srv_command", metavar="İŞLEM", parser_class=sub._parser_class)
-    ssub.required = True
-    p = ssub.add_parser("user-add", help="sunucuya kullanıcı ekler (şifre sorulur)")
-    p.add_argument("--data", required=True, metavar="KLASÖR")
-    p.add_argument("name", metavar="KULLANICI")
-    p.add_argument("--vkn", action="append", required=True, metavar="VKN")
-    p.add_argument("--password-stdin", action="store_true")
-    p.set_defaults(func=cmd_server_user_add)
+    register_server(sub)  # serve, server user-add | reindex | delete
 
     p = sub.add_parser("credentials", help="entegratör şifresini işletim sisteminin anahtar zincirinde tutar")
     p.add_argument("op", choices=("set", "delete", "check"))

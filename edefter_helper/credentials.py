@@ -31,8 +31,25 @@ def _no_backend(target: str, user: str) -> CredentialsError:
     return CredentialsError(
         f"'{target}' hedefindeki '{user}' kullanıcısının şifresi için bu bilgisayarda kullanılabilir "
         "bir anahtar zinciri (Windows Kimlik Bilgisi Yöneticisi, macOS Anahtar Zinciri veya "
-        "Secret Service) bulunamadı."
+        "Secret Service) bulunamadı. " + NO_KEYRING_HINT
     )
+
+
+NO_KEYRING_HINT = ("Linux'ta bir Secret Service gerekir (masaüstünde GNOME Anahtarlığı ya da KWallet; sunucuda "
+                   "örneğin `sudo apt install gnome-keyring` ile `gnome-keyring-daemon`), ya da şifreli dosyada "
+                   "saklayan bir keyring arka ucu (`pip install keyrings.cryptfile`, PYTHON_KEYRING_BACKEND ile "
+                   "seçilir).")
+
+
+def keyring_available() -> bool:
+    """Is there a usable keyring backend at all (not keyring's 'fail' or an empty chain)?"""
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return False
+    backends = getattr(backend, "backends", None)
+    return backends is None or bool(backends)
 
 
 def check_length(password: str) -> None:

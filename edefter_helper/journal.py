@@ -162,6 +162,30 @@ class Journal:
                                  (key.vkn, key.branch, key.period, target)).fetchone()
         return _status(row) if row else None
 
+    def files_backed_up(self, key: MonthKey, target: str, package_sha256: str) -> list[tuple[str, str]] | None:
+        """(name, sha256) of each file in the package `package_sha256` sent for this month, or None
+        when no attempt recorded them."""
+        with self._conn() as db:
+            row = db.execute("SELECT files FROM attempts WHERE vkn=? AND branch=? AND period=? AND target=?"
+                             " AND package_sha256=? AND files IS NOT NULL AND files != '[]' ORDER BY id DESC"
+                             " LIMIT 1", (key.vkn, key.branch, key.period, target, package_sha256)).fetchone()
+        if not row:
+            return None
+        return sorted((f[0], f[2]) for f in json.loads(row[0]))
+
+    def retarget(self, key: MonthKey, old: str, new: str) -> bool:
+        """Move a month's records from an old target key to a new one (an older journal keyed by the
+        Hedef's name); nothing moves when the new key already has a status."""
+        with self._conn() as db:
+            if db.execute("SELECT 1 FROM months WHERE vkn=? AND branch=? AND period=? AND target=?",
+                          (key.vkn, key.branch, key.period, new)).fetchone():
+                return False
+            where = " WHERE vkn=? AND branch=? AND period=? AND target=?"
+            args = (new, key.vkn, key.branch, key.period, old)
+            db.execute("UPDATE months SET target=?" + where, args)
+            db.execute("UPDATE attempts SET target=?" + where, args)
+            return True
+
     def statuses(self) -> list[MonthStatus]:
         with self._conn() as db:
             rows = db.execute("SELECT * FROM months ORDER BY vkn, branch, period, target").fetchall()

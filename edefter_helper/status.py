@@ -6,10 +6,12 @@ NOT_SENT = "Entegratör'e Gönderilmedi"
 ACCEPTED = "Entegratör'e İşlendi"
 FAILED = "Yedeklenemedi"
 BACKED_UP = "Yedeklendi"
-STATUSES = (NOT_SENT, ACCEPTED, FAILED, BACKED_UP)
+# backed up once, but the files on disk are no longer those bytes (e.g. GİB cancel and re-submission)
+CHANGED = "Yedek Güncel Değil"
+STATUSES = (NOT_SENT, ACCEPTED, FAILED, BACKED_UP, CHANGED)
 
 # the word shown <-> the code stored
-CODES = {NOT_SENT: "not-sent", ACCEPTED: "accepted", FAILED: "failed", BACKED_UP: "backed-up"}
+CODES = {NOT_SENT: "not-sent", ACCEPTED: "accepted", FAILED: "failed", BACKED_UP: "backed-up", CHANGED: "changed"}
 WORDS = {code: word for word, code in CODES.items()}
 
 

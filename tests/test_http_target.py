@@ -233,11 +233,41 @@ def test_tls_certificate_is_verified(canned, tmp_path):
     canned.socket = ctx.wrap_socket(canned.socket, server_side=True)
     _Canned.answers = {"2024-01": (200, {}, b'{"state": "missing"}')}
     url = f"https://127.0.0.1:{canned.server_port}"
-    with HttpTarget(url, "firma", PASSWORD, timeout=5) as target, pytest.raises(TransientError) as err:
+    with HttpTarget(url, "firma", PASSWORD, timeout=5) as target, pytest.raises(TargetError) as err:
         target.query(KEY)  # self-signed, not trusted: no request is made
     assert "sertifika" in err.value.message
+    assert not isinstance(err.value, TransientError)  # permanent: retrying cannot fix a certificate
     with HttpTarget(url, "firma", PASSWORD, timeout=5, ca_file=cert) as target:
         assert target.query(KEY).state == MISSING  # trusted explicitly: works
+
+
+def test_https_address_to_a_plain_http_server_is_named_and_not_retried(canned):
+    from edefter_helper.targets.retry import Retrying
+
+    _Canned.answers = {"2024-01": (200, {}, b'{"state": "missing"}')}
+    sleeps = []
+    target = Retrying(HttpTarget(f"https://127.0.0.1:{canned.server_port}", "firma", PASSWORD, timeout=5),
+                      sleep=sleeps.append)
+    with target, pytest.raises(TargetError) as err:
+        target.query(KEY)
+    assert "TLS konuşmuyor" in err.value.message and target.attempts == 1 and sleeps == []
+
+
+def test_refused_connection_is_unreachable_after_its_retries():
+    import socket
+
+    from edefter_helper.targets.base import UnreachableError
+    from edefter_helper.targets.retry import Retrying
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleeps = []
+    target = Retrying(HttpTarget(f"http://127.0.0.1:{port}", "firma", PASSWORD, timeout=5), sleep=sleeps.append)
+    with target, pytest.raises(UnreachableError) as err:
+        target.query(KEY)
+    assert "ulaşılamıyor" in err.value.message and "bağlantı reddedildi" in err.value.message
+    assert target.attempts == 5 and sleeps == [4.0, 8.0, 16.0]  # urllib3 retries the first at once
 
 
 # ---- memory: streamed on both sides ------------------------------------------------------------

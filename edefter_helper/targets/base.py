@@ -56,11 +56,21 @@ class TransientError(TargetError):
         self.status = status
 
 
+class UnreachableError(TransientError):
+    """Nobody answers at the address (connection refused, name not resolved): after its retries the
+    run stops trying that target's other months."""
+
+
 class RejectedError(TargetError):
     """The target refused this package; retrying will not help."""
 
 
-class CredentialsError(TargetError):
+class ConfigurationError(TargetError):
+    """The settings do not describe a usable target (unknown Hedef, empty address, no keyring…):
+    the same for every month of that target, so reported once per run, not stamped on each month."""
+
+
+class CredentialsError(ConfigurationError):
     """Missing or wrong user name / password."""
 
 

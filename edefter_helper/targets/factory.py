@@ -3,7 +3,7 @@ the retry policy."""
 
 from __future__ import annotations
 
-from edefter_helper.targets.base import CredentialsError, Target, TargetError
+from edefter_helper.targets.base import ConfigurationError, CredentialsError, Target
 
 
 def open_target(kind: str, address: str, target_name: str, user: str, *, backoff: float = 2.0,
@@ -12,7 +12,7 @@ def open_target(kind: str, address: str, target_name: str, user: str, *, backoff
     from edefter_helper.targets.retry import Retrying, default_retry
 
     if not address:
-        raise TargetError(f"'{target_name}' hedefinin Adres alanı boş.")
+        raise ConfigurationError(f"'{target_name}' hedefinin Adres alanı boş.")
     if kind == "klasör":
         from edefter_helper.targets.folder import FolderTarget
 
@@ -32,7 +32,7 @@ def open_target(kind: str, address: str, target_name: str, user: str, *, backoff
 
             inner = IzibizTarget(address, user, password, **_timeout(timeout))
     else:
-        raise TargetError(f"Bilinmeyen hedef türü: {kind}")
+        raise ConfigurationError(f"Bilinmeyen hedef türü: {kind}")
     return Retrying(inner, retry=default_retry().new(backoff_factor=backoff))
 
 

@@ -17,7 +17,7 @@ import requests
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.targets.base import (
     ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, Package, Receipt, RejectedError, Target,
-    TargetError, TransientError,
+    TargetError, TransientError, UnreachableError,
 )
 from edefter_helper.targets.retry import parse_retry_after
 
@@ -67,13 +67,16 @@ class HttpTarget(Target):
     def _request(self, method: str, url: str, **kw) -> requests.Response:
         try:
             resp = self._session.request(method, url, timeout=self.timeout, **kw)
-        except requests.exceptions.SSLError:
-            raise TransientError(
-                "Depolama sunucusunun TLS sertifikası doğrulanamadı; bağlantı kurulmadı.") from None
+        except requests.exceptions.SSLError as exc:
+            # permanent: retrying cannot make a certificate valid or an http server speak TLS
+            raise TargetError(_tls_reason(exc, self.base_url)) from None
         except requests.exceptions.Timeout:
             raise TransientError("Depolama sunucusu zamanında yanıt vermedi.") from None
-        except requests.exceptions.ConnectionError:
-            raise TransientError("Depolama sunucusuna bağlanılamadı.") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _nobody_there(exc):
+                raise UnreachableError(f"Depolama sunucusuna ulaşılamıyor ({self.base_url}): "
+                                       f"{_why_unreachable(exc)}.") from None
+            raise TransientError("Depolama sunucusuyla bağlantı koptu.") from None
         except requests.exceptions.RequestException as exc:
             raise TransientError(f"Depolama sunucusuyla iletişim hatası ({type(exc).__name__}).") from None
         if resp.status_code >= 400:
@@ -182,3 +185,31 @@ class HttpTarget(Target):
 
     def close(self) -> None:
         self._session.close()
+
+
+def _reason(exc) -> object:
+    inner = exc.args[0] if exc.args else None
+    return getattr(inner, "reason", inner)
+
+
+def _nobody_there(exc: requests.exceptions.ConnectionError) -> bool:
+    from urllib3.exceptions import NewConnectionError  # NameResolutionError is one of these
+
+    return isinstance(_reason(exc), NewConnectionError)
+
+
+def _why_unreachable(exc) -> str:
+    from urllib3.exceptions import NameResolutionError
+
+    return "sunucu adı çözümlenemedi" if isinstance(_reason(exc), NameResolutionError) else "bağlantı reddedildi"
+
+
+def _tls_reason(exc, base_url: str) -> str:
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return (f"Depolama sunucusu adresi https ile başlıyor ama sunucu TLS konuşmuyor ({base_url}); adres "
+                f"http mi olmalı, ya da önünde TLS sağlayan bir ters vekil (reverse proxy) mi eksik?")
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (f"Depolama sunucusunun TLS sertifikası doğrulanamadı ({base_url}); bağlantı kurulmadı. "
+                f"Sertifika süresi dolmuş, başka bir ada verilmiş ya da güvenilmeyen bir kuruluşça imzalanmış olabilir.")
+    return f"Depolama sunucusuyla TLS bağlantısı kurulamadı ({base_url}); bağlantı kurulmadı."

@@ -8,6 +8,7 @@ call, so a sweep over many months cannot hang on one unreachable target.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,8 @@ from urllib3.util import Retry
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.targets.base import Package, Receipt, Target, TransientError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TIME = 600.0  # seconds for one call, sleeps included
 
@@ -58,9 +61,10 @@ class Retrying(Target):
     def _call(self, name: str, key: MonthKey, fn: Callable):
         retry = self.retry.new()  # fresh counters for every call
         started = self.clock()
-        self.attempts = 0
+        attempts = 0  # per call: months run in parallel through one wrapper
         while True:
-            self.attempts += 1
+            attempts += 1
+            self.attempts = attempts
             try:
                 return fn()
             except TransientError as exc:
@@ -74,10 +78,12 @@ class Retrying(Target):
                 wait = max(wait, min(float(last.retry_after), retry.retry_after_max))
             if self.clock() - started + wait > self.max_time:
                 break
+            log.warning("%s %s: deneme %d başarısız (%s); %.1f s sonra yeniden denenecek.",
+                        name, key, attempts, last.message, wait)
             if wait > 0:
                 self.sleep(wait)
-        raise TransientError(
-            f"{self.attempts} denemeden sonra başarısız oldu. Son hata: {last.message}",
+        raise type(last)(
+            f"{attempts} denemeden sonra başarısız oldu. Son hata: {last.message}",
             retry_after=last.retry_after, status=last.status,
         ) from last
 

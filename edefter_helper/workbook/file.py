@@ -22,13 +22,17 @@ class WorkbookError(Exception):
 class FileBook:
     def __init__(self, path: str | Path, progress_stream=None):
         self.path = Path(path)
+        self.reload()
+        self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
+
+    def reload(self) -> None:
+        """Read the file again (a run that waited for another one must not write back a stale copy)."""
         if not self.path.is_file():
             raise WorkbookError(f"Çalışma kitabı bulunamadı: {self.path}")
         try:
             self.wb = xlsm.load(self.path)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc}") from None
-        self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
 
     # -- helpers ----------------------------------------------------------------------------
 
