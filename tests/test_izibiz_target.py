@@ -13,7 +13,7 @@ from edefter_helper.targets.base import (
 )
 from edefter_helper.targets.izibiz import IzibizTarget, StreamBody, check_url, read_soap
 from edefter_helper.targets.retry import Retrying
-from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer
+from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer, require_contract
 
 KEY = MonthKey("4840847211", "0000", "2024-01")
 USER, PASSWORD = "ali@firma", "doğru-şifre"
@@ -30,9 +30,14 @@ def make_package(tmp_path, key=KEY, text="ocak", name="a") -> Package:
 
 
 @pytest.fixture
-def server(tmp_path):
-    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz-disk")) as srv:
+def server(tmp_path, shared_dir):
+    """The fake İzibiz, validating every request against the real XSDs (skips without them)."""
+    contract = require_contract(shared_dir / "integrators" / "izibiz")
+    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz-disk", contract_dir=contract)) as srv:
         yield srv
+    # every request the client made was schema-valid, and every answer followed the real XSDs
+    assert srv.app.invalid_requests == []
+    assert srv.app.response_errors == []
 
 
 def target(server, password=PASSWORD, **kw):
@@ -146,8 +151,9 @@ def test_connection_refused_is_transient():
     port = s.getsockname()[1]
     s.close()
     t = IzibizTarget(f"http://127.0.0.1:{port}/x", USER, PASSWORD, timeout=2)
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError) as err:
         t.query(KEY)
+    assert "ulaşılamıyor" in err.value.message and "bağlantı reddedildi" in err.value.message
 
 
 def test_url_rules():
@@ -169,8 +175,10 @@ def test_doctype_in_answer_is_refused():
 def test_fake_refuses_doctype(server):
     body = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
             b"<s:Body/></s:Envelope>")
-    resp = requests.post(server.url, data=body, timeout=5)
+    resp = requests.post(server.auth_url, data=body, headers={"SOAPAction": '""'}, timeout=5)
     assert resp.status_code == 500 and b"DOCTYPE" in resp.content
+    assert [r[2] for r in server.app.invalid_requests] == ["DOCTYPE refused"]
+    server.app.invalid_requests.clear()
 
 
 def test_streaming_50mb_package_stays_small_in_memory(tmp_path, server):

@@ -1,32 +1,79 @@
-"""İzibiz "E-Defter Saklama Servisi" (SOAP) as a storage target.
+"""İzibiz e-Defter storage as a target, spoken as İzibiz's real WSDL/XSD contract says.
 
-What the public documentation (github.com/izibiz/api-documentation, e-Defter and Proxy sections)
-says, and what this module assumes where it is silent:
+Sources, strongest first:
+1. İzibiz's real interface files (WSDL + XSD of `AuthenticationWS` and `EIArchiveWS/EFaturaArchive`,
+   as captured by İzibiz's own client repositories; a copy lives in `../shared/integrators/izibiz/`).
+2. İzibiz's prose documentation (github.com/izibiz/api-documentation: "E-Dönüşüm Proxy" e-Defter
+   methods, the common error-code table).
+Where they differ, the WSDL/XSD wins.
 
-- One endpoint URL, given per customer (none is published). Login and Logout live in the same
-  "Proxy" service as the e-Defter methods, so every operation is posted to `url`.
-- Messages are document/literal SOAP 1.1. The operation element is in a target namespace; its
-  children (REQUEST_HEADER, USER_NAME, FILENAME, ...) are unqualified. Assumed namespace:
-  `http://schemas.i2i.com/ei/wsdl` (İzibiz's authentication and e-Fatura services use it; the
-  archive service uses `.../wsdl/archive`). Both are constructor arguments.
-- Assumed element names: `LoginRequest`, `LogoutRequest`, `ArchiveELedgerRequest`
-  (FILENAME, CONTENT), `GetELedgerRequest` (DONEM, VKN -> GEN_ARCHIVE_DOC),
-  `GetELedgerStatusRequest` (PERIOD, IDENTIFIER; PART_NO left out -> ELEDGER entries with
-  GIB_ARCHIVE_STATUS / GIB_ARCHIVE_STATUS_DESC), `CancelELedgerRequest` (DONEM, VKN).
-  REQUEST_HEADER carries SESSION_ID, APPLICATION_NAME, CHANNEL_NAME (documented as required)
-  and a fresh CLIENT_TXN_ID for support calls. The package description has no field: it stays in
-  the receipt only.
-- Answers are read liberally: elements are matched by local name in any namespace; errors arrive
-  either as ERROR_TYPE (ERROR_CODE, ERROR_SHORT_DESC) inside the response or as a SOAP Fault
-  (HTTP 500) whose detail may hold the same fields. An error mentioning "oturum"/"session" is taken
-  as an expired session: log in again once and repeat the call.
-- No hash is published: `query` fetches the stored package back and hashes it. That proves the
-  bytes only if İzibiz returns the zip exactly as sent (assumed). GetELedger and CancelELedger take
-  VKN and DONEM only, so a firm keeping e-Defter per branch can hold one package per month here
-  (assumed; the branch is only in FILENAME).
-- A period is stored once; the server refuses a second ArchiveELedger. The refusal is explained by
-  fetching what is stored: the same bytes give back the stored receipt, other bytes are a
-  RejectedError asking to cancel first.
+Two services, two endpoints, two namespaces (from the WSDLs):
+- authentication: `Login`, `Logout`; elements `LoginRequest` / `LogoutRequest` in
+  `http://schemas.i2i.com/ei/wsdl`; documented path `/AuthenticationWS`.
+- archive: `GetELedgerStatus`, `CancelEDefter`, `GetGenericArchiveByPeriod` (and `ArchiveELedger`,
+  see below); elements in `http://schemas.i2i.com/ei/wsdl/archive`; documented path
+  `/EIArchiveWS/EFaturaArchive`.
+Every operation is document/literal SOAP 1.1 with `soapAction=""`, so every request carries the HTTP
+header `SOAPAction: ""`. Children of the operation element are unqualified.
+
+The Hedefler sheet's Adres cell (one cell; the workbook layout is unchanged) accepts:
+1. a server address, e.g. `https://sunucu.ornek.com.tr`: the documented paths are added
+   (`…/AuthenticationWS` and `…/EIArchiveWS/EFaturaArchive`);
+2. two addresses separated by spaces (or `;`): first the authentication service, then the archive
+   service, each used as written;
+3. the full address of one service (path ending in `/AuthenticationWS` or
+   `/EIArchiveWS/EFaturaArchive`, a trailing `?wsdl` is dropped): the other is taken from the same
+   server and prefix;
+4. one address with any other path: every operation is posted there (İzibiz's "E-Dönüşüm Proxy",
+   which the prose documentation describes as one service holding Login and the e-Defter methods);
+5. `test`: İzibiz's documented test endpoints (`https://efaturatest.izibiz.com.tr/…`, as recorded in
+   the WSDLs' `soap:address`). No production address is published (the service is enabled per
+   customer), so there is no production default: İzibiz gives it.
+Addresses must be https (plain http only to this computer) and carry no user name or password.
+
+Messages, per the XSDs:
+- `REQUEST_HEADER` is an ordered sequence; this client sends SESSION_ID, CLIENT_TXN_ID (fresh for
+  every call, for İzibiz support), APPLICATION_NAME, CHANNEL_NAME, in that (the XSD's) order.
+  Login sends SESSION_ID `-1` (prose documentation).
+- `GetELedgerStatusRequest`: PERIOD (YYYYMM), IDENTIFIER (VKN/TCKN); PART_NO left out. Answer:
+  ELEDGER entries (PART_NO, IDENTIFIER, PERIOD, GIB_ARCHIVE_STATUS, GIB_ARCHIVE_STATUS_DESC, …).
+- `CancelEDefterRequest`: CancelEDefterContent (VKN, DONEM, SUBE_NO). SUBE_NO is optional in the XSD
+  and is sent for a branch (Şube No other than `0000`), left out for a firm without branches.
+- `GetGenericArchiveByPeriodRequest`: DONEM, VKN -> GEN_ARCHIVE_DOC (base64 zip). The XSD has no
+  SUBE_NO here, so a VKN keeping e-Defter per branch cannot name the branch when reading back: what
+  comes back is compared by sha256 with what was sent, so another branch's package can never be
+  taken for this one (it shows as a different package, never as `Yedeklendi`). `GenericRead` does
+  take SUBE_NO but reads single documents by DOC_NAME, not the package; it is not used.
+- Errors: `ERROR_TYPE` inside a response, or a SOAP Fault whose detail holds `RequestFault`
+  (REQUEST_ERRORType: INTL_TXN_ID, ERROR_CODE, ERROR_SHORT_DES, ERROR_LONG_DES?). Both spellings are
+  read: `ERROR_SHORT_DES` / `ERROR_LONG_DES` (XSD, what the service sends) and `ERROR_SHORT_DESC` /
+  `ERROR_LONG_DESC` (prose documentation). `RETURN_CODE` below 0 is a failure; above 0 is success
+  with warnings (XSD annotation).
+
+Where the real contract is silent (assumptions, none tried against the live service):
+- `ArchiveELedger` (upload; FILENAME = `VKN-YYYYMM-ŞŞŞŞ.zip`, CONTENT = base64 zip) is documented in
+  prose only, as a method of the "E-Dönüşüm Proxy"; no public WSDL or XSD declares it. Assumed:
+  element `ArchiveELedgerRequest` (REQUEST_HEADER, FILENAME, CONTENT), answered by
+  `ArchiveELedgerResponse` (REQUEST_RETURN / ERROR_TYPE), in the archive namespace, posted to the
+  archive endpoint. The real `ArchiveGenericDocument` is not used: its required ARCHIVE_TYPE,
+  FILE_TYPE, PARSE_FLAG and OVERRIDE have no documented values for e-Defter.
+- `GetELedger` and `CancelELedger` of the prose are not used: the WSDL declares
+  `GetGenericArchiveByPeriod` (the same DONEM, VKN -> GEN_ARCHIVE_DOC) and `CancelEDefter` (the same
+  VKN, DONEM, plus SUBE_NO) on the archive service, and the real contract wins.
+- An expired session: the XSD only says ERROR_CODE is an int. The prose's common error table lists
+  `10004 Geçersiz oturum. Lütfen tekrar oturum oluşturunuz ve tekrar deneyiniz`. So an error with
+  ERROR_CODE 10004, or whose ERROR_SHORT_DES / ERROR_LONG_DES / faultstring speaks of an
+  "oturum"/"session", is taken as an expired session: log in again once and repeat the call; a
+  second refusal is a credentials error. (Sessions last 8 hours per the prose.)
+- "Nothing stored": GetGenericArchiveByPeriod answering ERROR_CODE 10008 (`Belirtilen kriterlere
+  uygun kayıt bulunamamıştır`, the prose table) or an error text saying "bulunam…". Any other error
+  while reading back is reported as such (the month's state is unknown), never as "no package".
+- A period is stored once; a second ArchiveELedger is refused. The refusal is explained by reading
+  back what is stored: the same bytes give the stored receipt, other bytes ask to cancel first.
+- No hash is published: `query` reads the stored package back and hashes it. That proves the bytes
+  only if İzibiz returns the zip exactly as sent (assumed). GetELedgerStatus is used only when
+  nothing can be read back, to tell "still being processed" (ACCEPTED) from "not there".
+- The package description has no field in any message: it stays in the receipt only.
 
 Bodies stream both ways: CONTENT is base64-encoded from the file in chunks while the request is
 sent (with an exact Content-Length), and GEN_ARCHIVE_DOC is decoded chunk by chunk as it arrives.
@@ -40,12 +87,14 @@ import hashlib
 import ipaddress
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from lxml import etree
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.fsutil import atomic_write
@@ -54,16 +103,67 @@ from edefter_helper.targets.base import (
     ACCEPTED, MISSING, STORED, CredentialsError, Package, Receipt, RejectedError, Target,
     TargetError, TransientError,
 )
+from edefter_helper.targets import base as _base
 from edefter_helper.targets.retry import parse_retry_after
 
+# Being added to targets.base in parallel (a settings problem reported once per run; nobody answering
+# at the address): used when present, the plain kinds otherwise.
+ConfigurationError = getattr(_base, "ConfigurationError", TargetError)
+UnreachableError = getattr(_base, "UnreachableError", TransientError)
+
 NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-NS_DEFAULT = "http://schemas.i2i.com/ei/wsdl"
+NS_AUTH = "http://schemas.i2i.com/ei/wsdl"  # AuthenticationService.wsdl targetNamespace
+NS_ARCHIVE = "http://schemas.i2i.com/ei/wsdl/archive"  # EFaturaArchive.wsdl targetNamespace
+
+AUTH_PATH = "/AuthenticationWS"
+ARCHIVE_PATH = "/EIArchiveWS/EFaturaArchive"
+TEST_SERVER = "https://efaturatest.izibiz.com.tr"  # the WSDLs' soap:address and the docs' URL table
+
+# REQUEST_HEADERType's xs:sequence (archive/EFaturaArchive3.xsd; auth/AuthenticationWS1.xsd is the
+# same without API_KEY). Header children are always written in this order.
+HEADER_ORDER = ("SESSION_ID", "CLIENT_TXN_ID", "INTL_TXN_ID", "INTL_PARENT_TXN_ID", "ACTION_DATE",
+                "CHANGE_INFO", "REASON", "APPLICATION_NAME", "HOSTNAME", "CHANNEL_NAME",
+                "SIMULATION_FLAG", "COMPRESSED", "ATTRIBUTES", "API_KEY")
+
+SESSION_EXPIRED_CODES = {"10004"}  # "Geçersiz oturum. Lütfen tekrar oturum oluşturunuz…" (prose table)
+NOT_FOUND_CODES = {"10008"}  # "Belirtilen kriterlere uygun kayıt bulunamamıştır" (prose table)
+SESSION_WORDS = ("oturum", "session")
+NOT_FOUND_WORDS = ("bulunam",)  # bulunamadı / bulunamamıştır
 
 CHUNK = 3 * 256 * 1024  # a multiple of 3: chunked base64 then equals base64 of the whole
 READ_CHUNK = 64 * 1024
 MAX_SMALL_TEXT = 64 * 1024  # any other element's text is capped: a hostile answer cannot fill memory
 PACKAGE_NAME = re.compile(r"^\d{10,11}-\d{6}-\d{4}\.zip$")
-SESSION_WORDS = ("oturum", "session")
+
+ADDRESS_FORMS = (
+    "Adres için kabul edilen biçimler: (1) sunucu adresi, ör. https://sunucu.ornek.com.tr "
+    f"(kimlik doğrulama {AUTH_PATH}, arşiv {ARCHIVE_PATH} yolundan çağrılır); "
+    "(2) boşlukla ayrılmış iki adres: önce kimlik doğrulama, sonra arşiv servisi; "
+    f"(3) servislerden birinin tam adresi (…{AUTH_PATH} veya …{ARCHIVE_PATH}), diğeri aynı sunucudan "
+    "alınır; (4) başka yollu tek adres: tüm işlemler o adrese (İzibiz E-Dönüşüm Proxy) gönderilir; "
+    "(5) test: İzibiz'in test adresleri.")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One SOAP operation: where it is posted and which element carries it."""
+
+    name: str  # WSDL operation name
+    element: str  # the request element, in `namespace`
+    service: str  # "auth" or "archive"
+    prose_only: bool = False  # in no public WSDL: shape taken from the prose documentation
+
+    @property
+    def namespace(self) -> str:
+        return NS_AUTH if self.service == "auth" else NS_ARCHIVE
+
+
+LOGIN = Operation("Login", "LoginRequest", "auth")
+LOGOUT = Operation("Logout", "LogoutRequest", "auth")
+GET_STATUS = Operation("GetELedgerStatus", "GetELedgerStatusRequest", "archive")
+CANCEL = Operation("CancelEDefter", "CancelEDefterRequest", "archive")
+READ_BACK = Operation("GetGenericArchiveByPeriod", "GetGenericArchiveByPeriodRequest", "archive")
+ARCHIVE = Operation("ArchiveELedger", "ArchiveELedgerRequest", "archive", prose_only=True)
 
 
 class SoapReadError(ValueError):
@@ -216,51 +316,156 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - an impossible port raises here, not later in requests
+    except ValueError:
+        shown = "" if "@" in url else f": {url}"  # a mistyped user:password@ stays out of messages
+        raise ConfigurationError(f"İzibiz adresi okunamadı{shown}. {ADDRESS_FORMS}") from None
     if parts.username or parts.password:
-        raise TargetError("İzibiz adresine kullanıcı adı veya şifre yazılmamalı; şifre anahtar zincirinde tutulur.")
+        raise ConfigurationError("İzibiz adresine kullanıcı adı veya şifre yazılmamalı; "
+                                 "şifre anahtar zincirinde tutulur.")
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return url  # tests and local proxies only
-    raise TargetError("İzibiz adresi https:// ile başlamalı (şifresiz http yalnızca bu bilgisayar için kabul edilir).")
+    raise ConfigurationError(f"İzibiz adresi https:// ile başlamalı (şifresiz http yalnızca bu bilgisayar için kabul "
+                      f"edilir): {url}. {ADDRESS_FORMS}")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    auth: str
+    archive: str
+
+
+def _service_path(path: str) -> str | None:
+    low = path.rstrip("/").casefold()
+    for known in (AUTH_PATH, ARCHIVE_PATH):
+        if low.endswith(known.casefold()):
+            return known
+    return None
+
+
+def _clean_url(url: str) -> str:
+    """check_url, then drop a trailing `?wsdl` (copied from the documentation) and any fragment."""
+    parts = urlsplit(check_url(url))
+    query = "" if parts.query.casefold() == "wsdl" else parts.query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def parse_address(address: str) -> Endpoints:
+    """The Hedefler sheet's Adres cell -> the authentication and archive endpoints (module docstring)."""
+    text = (address or "").strip()
+    if not text:
+        raise ConfigurationError(f"İzibiz hedefinin Adres alanı boş. {ADDRESS_FORMS}")
+    if text.casefold() == "test":
+        return Endpoints(TEST_SERVER + AUTH_PATH, TEST_SERVER + ARCHIVE_PATH)
+    words = text.replace(";", " ").split()
+    if len(words) > 2:
+        raise ConfigurationError(f"İzibiz Adres alanında en çok iki adres olabilir ({len(words)} bulundu). "
+                                 f"{ADDRESS_FORMS}")
+    if len(words) == 2:
+        first, second = (_clean_url(w) for w in words)
+        if (_service_path(urlsplit(first).path), _service_path(urlsplit(second).path)) == (ARCHIVE_PATH, AUTH_PATH):
+            first, second = second, first  # both named by their documented paths: the order is clear
+        return Endpoints(first, second)
+    url = _clean_url(words[0])
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path:
+        root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        return Endpoints(root + AUTH_PATH, root + ARCHIVE_PATH)
+    known = _service_path(path)
+    if known is None:
+        return Endpoints(url, url)  # one proxy endpoint for every operation
+    prefix = urlunsplit((parts.scheme, parts.netloc, path[: len(path) - len(known)], "", ""))
+    return Endpoints(url if known == AUTH_PATH else prefix + AUTH_PATH,
+                     url if known == ARCHIVE_PATH else prefix + ARCHIVE_PATH)
+
+
+@dataclass(frozen=True)
+class IzibizError:
+    """An error answer, read from the real (…_DES) or the documented (…_DESC) field names."""
+
+    code: str
+    short: str
+    long: str = ""
+    fault: str = ""  # faultstring of a SOAP Fault
+
+    @property
+    def text(self) -> str:
+        parts = [p for p in (self.short, self.long) if p]
+        if len(parts) == 2 and (parts[1] in parts[0]):
+            parts = parts[:1]
+        if not parts and self.fault:
+            parts = [self.fault]
+        text = " — ".join(parts) or "ayrıntı verilmedi"
+        return f"{text} (hata kodu {self.code})" if self.code else text
+
+    def _words(self) -> str:
+        return " ".join((self.short, self.long, self.fault)).casefold()
+
+    @property
+    def session_expired(self) -> bool:
+        return self.code in SESSION_EXPIRED_CODES or any(w in self._words() for w in SESSION_WORDS)
+
+    @property
+    def not_found(self) -> bool:
+        return self.code in NOT_FOUND_CODES or any(w in self._words() for w in NOT_FOUND_WORDS)
 
 
 class IzibizTarget(Target):
     kind = "izibiz"
 
-    def __init__(self, url: str, user: str, password: str, app_name: str = "edefter-yedekleme",
-                 timeout: float | tuple = (15, 300), namespace: str = NS_DEFAULT,
-                 login_namespace: str | None = None, session: requests.Session | None = None):
-        self.url = check_url(url)
+    def __init__(self, address: str, user: str, password: str, app_name: str = "edefter-yedekleme",
+                 timeout: float | tuple = (15, 300), session: requests.Session | None = None):
+        """`address` is the Hedefler sheet's Adres cell; the accepted forms are in the module docstring."""
+        self.endpoints = parse_address(address)
         self.user = user
         self._password = password
         self.app_name = app_name
         self.timeout = timeout
-        self.ns = namespace
-        self.login_ns = login_namespace or namespace
         self.http = session or requests.Session()
         self.http.verify = True  # never turned off: the package and the password travel here
         self.session_id: str | None = None
         self.logins = 0
 
+    @property
+    def url(self) -> str:
+        """Both endpoints, as form (2) of the Adres cell would write them."""
+        return f"{self.endpoints.auth} {self.endpoints.archive}"
+
     def __repr__(self) -> str:  # keeps the password out of tracebacks and logs
-        return f"IzibizTarget(url={self.url!r}, user={self.user!r})"
+        return f"IzibizTarget(auth={self.endpoints.auth!r}, archive={self.endpoints.archive!r}, user={self.user!r})"
 
     # ---- messages -------------------------------------------------------------------------
 
-    def _envelope(self, ns: str, operation: str, session_id: str, fields: list[tuple[str, str]]):
-        env = etree.Element(f"{{{NS_SOAP}}}Envelope", nsmap={"soapenv": NS_SOAP, "ns": ns})
+    def _header(self, session_id: str) -> dict[str, str]:
+        return {"SESSION_ID": session_id, "CLIENT_TXN_ID": str(uuid.uuid4()),
+                "APPLICATION_NAME": self.app_name, "CHANNEL_NAME": self.app_name}
+
+    def _envelope(self, op: Operation, session_id: str, fields: list):
+        """fields: (name, text) pairs in XSD order; a list as the value makes a nested element."""
+        env = etree.Element(f"{{{NS_SOAP}}}Envelope", nsmap={"soapenv": NS_SOAP, "ns": op.namespace})
         etree.SubElement(env, f"{{{NS_SOAP}}}Header")
         body = etree.SubElement(env, f"{{{NS_SOAP}}}Body")
-        op = etree.SubElement(body, f"{{{ns}}}{operation}")
-        header = etree.SubElement(op, "REQUEST_HEADER")
-        for name, value in (("SESSION_ID", session_id), ("APPLICATION_NAME", self.app_name),
-                            ("CHANNEL_NAME", self.app_name), ("CLIENT_TXN_ID", str(uuid.uuid4()))):
-            etree.SubElement(header, name).text = value
-        for name, value in fields:
-            etree.SubElement(op, name).text = value
+        element = etree.SubElement(body, f"{{{op.namespace}}}{op.element}")
+        header = etree.SubElement(element, "REQUEST_HEADER")
+        values = self._header(session_id)
+        for name in HEADER_ORDER:  # the XSD's sequence, whatever order _header lists them in
+            if values.get(name):
+                etree.SubElement(header, name).text = values[name]
+        self._fields(element, fields)
         return env
+
+    def _fields(self, parent, fields: list) -> None:
+        for name, value in fields:
+            child = etree.SubElement(parent, name)
+            if isinstance(value, list):
+                self._fields(child, value)
+            else:
+                child.text = value
 
     def _serialize(self, env) -> bytes:
         return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
@@ -274,16 +479,30 @@ class IzibizTarget(Target):
 
     # ---- transport ------------------------------------------------------------------------
 
-    def _post(self, operation: str, body, stream_element: str | None = None,
+    def _post(self, op: Operation, body, stream_element: str | None = None,
               sink: Base64Sink | None = None) -> SoapReader:
-        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation}"'}
+        url = self.endpoints.auth if op.service == "auth" else self.endpoints.archive
+        service = "kimlik doğrulama" if op.service == "auth" else "arşiv"
+        # every operation of both WSDLs declares soapAction="": the header is two quote marks
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
         try:
-            resp = self.http.post(self.url, data=body, headers=headers, timeout=self.timeout,
+            resp = self.http.post(url, data=body, headers=headers, timeout=self.timeout,
                                   stream=True, verify=True, allow_redirects=False)
-        except requests.exceptions.SSLError:
-            raise TargetError("İzibiz sunucusunun TLS sertifikası doğrulanamadı.") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise TransientError(f"İzibiz'e bağlanılamadı ({type(exc).__name__}).") from None
+        except requests.exceptions.SSLError as exc:  # permanent: retrying cannot fix a certificate
+            text = str(exc)
+            if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+                raise TargetError(f"İzibiz adresi https ile başlıyor ama sunucu TLS konuşmuyor ({url}).") from None
+            raise TargetError(f"İzibiz sunucusunun TLS sertifikası doğrulanamadı ({url}); "
+                              "bağlantı kurulmadı.") from None
+        except requests.exceptions.Timeout as exc:
+            raise TransientError(f"İzibiz {service} servisi zamanında yanıt vermedi ({type(exc).__name__}).") from None
+        except requests.exceptions.ConnectionError as exc:
+            reason = exc.args[0] if exc.args else None
+            reason = getattr(reason, "reason", reason)
+            if isinstance(reason, NewConnectionError):  # refused, or the name does not resolve
+                why = "sunucu adı çözümlenemedi" if isinstance(reason, NameResolutionError) else "bağlantı reddedildi"
+                raise UnreachableError(f"İzibiz {service} servisine ulaşılamıyor ({url}): {why}.") from None
+            raise TransientError(f"İzibiz {service} servisiyle bağlantı koptu ({type(exc).__name__}).") from None
         with resp:
             status = resp.status_code
             if status in (401, 403):
@@ -295,45 +514,48 @@ class IzibizTarget(Target):
             if status not in (200, 500):
                 if status >= 500:
                     raise TransientError(f"İzibiz sunucu hatası (HTTP {status}).", status=status)
-                raise TargetError(f"İzibiz adresi bu isteği kabul etmedi (HTTP {status}); adres yanlış olabilir.")
+                raise TargetError(f"İzibiz {service} servisi ({url}) {op.name} isteğini kabul etmedi "
+                                  f"(HTTP {status}); Hedefler sayfasındaki Adres yanlış olabilir. {ADDRESS_FORMS}")
             try:
                 reader = read_soap(resp.iter_content(READ_CHUNK), stream_element, sink)
             except SoapReadError:
                 if status == 500:
                     raise TransientError("İzibiz sunucu hatası (HTTP 500).", status=500) from None
-                raise TargetError("İzibiz'den anlaşılamayan bir yanıt geldi.") from None
+                raise TargetError(f"İzibiz {service} servisinden ({url}) anlaşılamayan bir yanıt geldi; "
+                                  f"Adres yanlış olabilir. {ADDRESS_FORMS}") from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 raise TransientError(f"İzibiz yanıtı yarıda kesildi ({type(exc).__name__}).") from None
         return reader
 
     @staticmethod
-    def _error(reader: SoapReader) -> tuple[str, str] | None:
-        """(code, text) when the answer is an error, else None."""
+    def _error(reader: SoapReader) -> IzibizError | None:
+        """The error an answer carries (ERROR_TYPE, a SOAP Fault, a negative RETURN_CODE), else None."""
         v = reader.values
-        if reader.fault or "ERROR_TYPE" in reader.seen or "ERROR_SHORT_DESC" in v or "ERROR_CODE" in v:
-            text = v.get("ERROR_SHORT_DESC") or v.get("faultstring") or v.get("ERROR_LONG_DESC") or ""
-            return v.get("ERROR_CODE", v.get("faultcode", "")), text or "ayrıntı verilmedi"
+        short = v.get("ERROR_SHORT_DES") or v.get("ERROR_SHORT_DESC") or ""  # XSD, then prose spelling
+        long = v.get("ERROR_LONG_DES") or v.get("ERROR_LONG_DESC") or ""
+        if reader.fault or "ERROR_TYPE" in reader.seen or short or long or "ERROR_CODE" in v:
+            return IzibizError(code=v.get("ERROR_CODE", "") or "", short=short, long=long,
+                               fault=v.get("faultstring", "") if reader.fault else "")
         code = v.get("RETURN_CODE")
-        if code is not None and code != "0":
-            return code, f"dönüş kodu {code}"
+        if code is not None:
+            try:
+                failed = int(code) < 0  # XSD: 0 success, negative failure, positive success with warnings
+            except ValueError:
+                failed = True
+            if failed:
+                return IzibizError(code=code, short=f"dönüş kodu {code}")
         return None
-
-    @staticmethod
-    def _is_session_error(text: str) -> bool:
-        low = text.casefold()
-        return any(w in low for w in SESSION_WORDS)
 
     # ---- session --------------------------------------------------------------------------
 
     def login(self) -> str:
-        env = self._envelope(self.login_ns, "LoginRequest", "-1",
-                             [("USER_NAME", self.user), ("PASSWORD", self._password)])
-        reader = self._post("Login", self._serialize(env))
+        env = self._envelope(LOGIN, "-1", [("USER_NAME", self.user), ("PASSWORD", self._password)])
+        reader = self._post(LOGIN, self._serialize(env))
         err = self._error(reader)
         if err:
             raise CredentialsError(
-                f"İzibiz girişi başarısız ('{self.user}'): {self._clean(err[1])}. "
+                f"İzibiz girişi başarısız ('{self.user}'): {self._clean(err.text)}. "
                 "Kullanıcı adı ve şifre kontrol edilmeli.")
         sid = reader.values.get("SESSION_ID")
         if not sid or sid == "-1":
@@ -342,28 +564,29 @@ class IzibizTarget(Target):
         self.logins += 1
         return sid
 
-    def _call(self, operation: str, make_body: Callable[[str], object],
-              stream_element: str | None = None, make_sink: Callable[[], Base64Sink] | None = None):
-        """Call with the session; on an expired session log in again once. Returns (reader, error)."""
+    def _call(self, op: Operation, make_body: Callable[[str], object],
+              stream_element: str | None = None, make_sink: Callable[[], Base64Sink] | None = None
+              ) -> tuple[SoapReader, IzibizError | None]:
+        """Call with the session; on an expired session log in again once and repeat."""
         for attempt in (1, 2):
             if self.session_id is None:
                 self.login()
             sink = make_sink() if make_sink else None
-            reader = self._post(operation, make_body(self.session_id), stream_element, sink)
+            reader = self._post(op, make_body(self.session_id), stream_element, sink)
             err = self._error(reader)
-            if err and attempt == 1 and self._is_session_error(err[1]):
-                self.session_id = None
-                continue
-            if err and self._is_session_error(err[1]):
-                raise CredentialsError(f"İzibiz oturumu yeniden açıldı ama kabul edilmedi: {self._clean(err[1])}")
-            return reader, err
+            if err is None or not err.session_expired:
+                return reader, err
+            self.session_id = None
+            if attempt == 2:
+                raise CredentialsError(f"İzibiz oturumu yeniden açıldı ama {op.name} için kabul edilmedi: "
+                                       f"{self._clean(err.text)}")
         raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self.session_id is not None:
             sid, self.session_id = self.session_id, None
             try:
-                self._post("Logout", self._serialize(self._envelope(self.login_ns, "LogoutRequest", sid, [])))
+                self._post(LOGOUT, self._serialize(self._envelope(LOGOUT, sid, [])))
             except TargetError:
                 pass  # the session ends by itself after 8 hours
         self.http.close()
@@ -374,8 +597,8 @@ class IzibizTarget(Target):
     def _donem(key: MonthKey) -> str:
         return key.period.replace("-", "")
 
-    def _rejected(self, key: MonthKey, text: str) -> RejectedError:
-        return RejectedError(f"İzibiz {month_label(key.period)} paketini reddetti: {self._clean(text)}")
+    def _rejected(self, key: MonthKey, err: IzibizError) -> RejectedError:
+        return RejectedError(f"İzibiz {month_label(key.period)} paketini reddetti: {self._clean(err.text)}")
 
     def send(self, package: Package, description: str) -> Receipt:
         key = package.key
@@ -388,12 +611,12 @@ class IzibizTarget(Target):
         bodies: list[StreamBody] = []
 
         def make_body(sid: str) -> StreamBody:
-            env = self._envelope(self.ns, "ArchiveELedgerRequest", sid, [("FILENAME", name), ("CONTENT", marker)])
+            env = self._envelope(ARCHIVE, sid, [("FILENAME", name), ("CONTENT", marker)])
             prefix, suffix = self._serialize(env).split(marker.encode(), 1)
             bodies.append(StreamBody(prefix, package.path, suffix))
             return bodies[-1]
 
-        reader, err = self._call("ArchiveELedger", make_body)
+        reader, err = self._call(ARCHIVE, make_body)
         if err is None:
             sent = bodies[-1].sha256.hexdigest()
             if sent != package.sha256:
@@ -405,32 +628,36 @@ class IzibizTarget(Target):
                            extra={"description": description, "client_txn_id": v.get("CLIENT_TXN_ID", ""),
                                   "filename": name})
         # a refusal may mean "this period is already stored": look at what is there
-        held = self.query(key)
+        try:
+            held = self.query(key)
+        except CredentialsError:
+            raise
+        except TargetError:
+            raise self._rejected(key, err) from None
         if held.state == STORED and held.sha256 == package.sha256:
             held.message = "Bu paket İzibiz'de zaten saklanıyor."
             return held
         if held.state in (STORED, ACCEPTED):
             raise RejectedError(
                 f"{month_label(key.period)} dönemi İzibiz'de farklı bir paketle zaten saklanıyor; bir dönem "
-                f"bir kez saklanır, yeni paket gönderilmeden önce iptal edilmeli. (İzibiz: {self._clean(err[1])})")
-        raise self._rejected(key, err[1])
+                f"bir kez saklanır, yeni paket gönderilmeden önce iptal edilmeli. (İzibiz: {self._clean(err.text)})")
+        raise self._rejected(key, err)
 
-    def _get(self, key: MonthKey, write: Callable[[bytes], None]):
+    def _read_back(self, key: MonthKey, write: Callable[[bytes], None]):
         def body(sid):
-            return self._serialize(self._envelope(self.ns, "GetELedgerRequest", sid,
-                                                  [("DONEM", self._donem(key)), ("VKN", key.vkn)]))
-        return self._call("GetELedger", body, "GEN_ARCHIVE_DOC", lambda: Base64Sink(write))
+            return self._serialize(self._envelope(READ_BACK, sid, [("DONEM", self._donem(key)), ("VKN", key.vkn)]))
+        return self._call(READ_BACK, body, "GEN_ARCHIVE_DOC", lambda: Base64Sink(write))
 
-    def _status(self, key: MonthKey) -> list[dict]:
+    def _status(self, key: MonthKey) -> tuple[list[dict], IzibizError | None]:
         def body(sid):
-            return self._serialize(self._envelope(self.ns, "GetELedgerStatusRequest", sid,
+            return self._serialize(self._envelope(GET_STATUS, sid,
                                                   [("PERIOD", self._donem(key)), ("IDENTIFIER", key.vkn)]))
-        reader, err = self._call("GetELedgerStatus", body)
+        reader, err = self._call(GET_STATUS, body)
         if err:
-            return []
+            return [], err
         return [e for e in reader.ledgers
                 if e.get("PERIOD", self._donem(key)).replace("-", "") == self._donem(key)
-                and e.get("IDENTIFIER", key.vkn) == key.vkn]
+                and e.get("IDENTIFIER", key.vkn) == key.vkn], None
 
     def query(self, key: MonthKey) -> Receipt:
         hasher = hashlib.sha256()
@@ -440,36 +667,46 @@ class IzibizTarget(Target):
             hasher.update(data)
             total[0] += len(data)
 
-        reader, err = self._get(key, write)
+        label = month_label(key.period)
+        reader, err = self._read_back(key, write)
         if err is None and reader.streamed and total[0] > 0:
             return Receipt(state=STORED, reference=reader.values.get("INTL_TXN_ID", ""), sha256=hasher.hexdigest(),
                            message="İzibiz'de saklanan paket geri alınıp doğrulandı.",
                            extra={"size": total[0]})
-        ledgers = self._status(key)
+        if err is not None and not err.not_found:
+            # not "nothing there": the month's state is unknown, and saying "no package" could send twice
+            raise TargetError(f"İzibiz {label} paketini geri veremedi, ayın durumu bilinmiyor: "
+                              f"{self._clean(err.text)}")
+        ledgers, status_err = self._status(key)
         if ledgers:
             desc = ledgers[0].get("GIB_ARCHIVE_STATUS_DESC", "")
             return Receipt(state=ACCEPTED, message="İzibiz paketi işliyor; henüz geri alınamıyor."
                            + (f" (İzibiz: {self._clean(desc)})" if desc else ""),
                            extra={"status": ledgers[0]})
-        note = f" (İzibiz: {self._clean(err[1])})" if err else ""
+        note = f" (İzibiz: {self._clean(err.text)})" if err else ""
+        if status_err is not None:
+            note += f" (Durum sorgusu yanıtı: {self._clean(status_err.text)})"
         return Receipt(state=MISSING, message=f"İzibiz'de bu aya ait paket yok.{note}")
 
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(dest) as out:
-            reader, err = self._get(key, out.write)
+            reader, err = self._read_back(key, out.write)
             if err is not None or not reader.streamed or out.tell() == 0:
-                text = self._clean(err[1]) if err else "paket boş döndü"
+                text = self._clean(err.text) if err else "paket boş döndü"
                 raise TargetError(f"{key.package_name} İzibiz'den alınamadı: {text}")
         return dest
 
     def cancel(self, key: MonthKey) -> Receipt:
+        content = [("VKN", key.vkn), ("DONEM", self._donem(key))]
+        if key.branch and key.branch != "0000":
+            content.append(("SUBE_NO", key.branch))  # optional in the XSD; 0000 = no branch
+
         def body(sid):
-            return self._serialize(self._envelope(self.ns, "CancelELedgerRequest", sid,
-                                                  [("DONEM", self._donem(key)), ("VKN", key.vkn)]))
-        reader, err = self._call("CancelELedger", body)
+            return self._serialize(self._envelope(CANCEL, sid, [("CancelEDefterContent", content)]))
+        reader, err = self._call(CANCEL, body)
         if err:
-            raise RejectedError(f"İzibiz {month_label(key.period)} iptalini kabul etmedi: {self._clean(err[1])}")
+            raise RejectedError(f"İzibiz {month_label(key.period)} iptalini kabul etmedi: {self._clean(err.text)}")
         return Receipt(state=MISSING, reference=reader.values.get("INTL_TXN_ID", ""),
                        message=f"{month_label(key.period)} paketi İzibiz'de iptal edildi.")
