@@ -104,7 +104,8 @@ def _rebuild(start: str, headers: list[tuple[str, str]], drop: tuple[str, ...], 
 class FaultProxy:
     def __init__(self, upstream: str, *, fault_rate: float = 0.3, faults=FAULTS, seed: int = 0,
                  stall: float = 5.0, io_timeout: float = 60.0, max_connections: int = 64,
-                 only_methods: tuple[str, ...] | None = None, latency: float = 0.0):
+                 only_methods: tuple[str, ...] | None = None, latency: float = 0.0,
+                 max_consecutive: int | None = None):
         self.fault_rate = fault_rate
         self.latency = latency  # seconds added to every forwarded request, half before, half after
         self.faults = tuple(faults)
@@ -112,6 +113,10 @@ class FaultProxy:
         self.io_timeout = io_timeout
         self.only_methods = only_methods  # None = every request may be hit
         self.log = FaultLog()
+        # at most this many faults in a row for one (method, path): a client with more retries than
+        # that cannot run out of them by chance, whatever order the threads draw in
+        self.max_consecutive = max_consecutive
+        self._streak: dict[tuple[str, str], int] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._upstream = self._parse(upstream)
@@ -146,12 +151,18 @@ class FaultProxy:
         with self._lock:
             self._upstream = addr
 
-    def _choose(self, method: str) -> str:
+    def _choose(self, method: str, path: str = "") -> str:
         with self._lock:
             roll, pick = self._rng.random(), self._rng.choice(self.faults)  # always two draws: reproducible
-        if not self.enabled or (self.only_methods is not None and method not in self.only_methods):
-            return PASS
-        return pick if roll < self.fault_rate else PASS
+            if not self.enabled or (self.only_methods is not None and method not in self.only_methods):
+                return PASS
+            fault = pick if roll < self.fault_rate else PASS
+            if self.max_consecutive is not None:
+                streak = self._streak.get((method, path), 0)
+                if fault != PASS and streak >= self.max_consecutive:
+                    fault = PASS
+                self._streak[(method, path)] = streak + 1 if fault != PASS else 0
+            return fault
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -199,7 +210,7 @@ class FaultProxy:
             if not chunk:
                 raise _Closed("eof in body")
             body += chunk
-        fault = self._choose(method)
+        fault = self._choose(method, path)
         with self._lock:
             self.log.counts[fault] += 1
             self.log.events.append((fault, method, path))
