@@ -43,6 +43,7 @@ STATUS_COLORS = {  # Yedekleme Durumu -> (fill, font)
     "Entegratör'e İşlendi": ("FFEB9C", "9C5700"),
     "Yedeklenemedi": ("FFC7CE", "9C0006"),
     "Entegratör'e Gönderilmedi": ("E7E6E6", "595959"),
+    "Yedek Güncel Değil": ("F8CBAD", "833C0B"),
 }
 
 HELP_LINES = (
@@ -63,6 +64,12 @@ HELP_LINES = (
     "   Sarı: Entegratör'e İşlendi — gönderildi, henüz doğrulanmadı; 'Durum Sorgula' ile kontrol edin.",
     "   Kırmızı: Yedeklenemedi — Mesaj sütunundaki nedeni giderip yeniden gönderin.",
     "   Gri: Entegratör'e Gönderilmedi — henüz gönderilmedi.",
+    "   Turuncu: Yedek Güncel Değil — dönem yedeklenmişti ama diskteki dosyalar artık yedeklenenlerden "
+    "farklı (ör. GİB'de iptal ve yeniden gönderim); dönemi yeniden gönderin.",
+    "",
+    "Durum, hedefin türü, adresi ve kullanıcısına bağlıdır: Hedefler'de adres değişirse dönemler yeni hedefe "
+    "yeniden gönderilir. Başka bir bilgisayarda açılan çalışma kitabında 'Durum Sorgula' her dönemi hedefe "
+    "sorar ve durumu hedefin sakladığına göre yeniden kurar.",
     "",
     "Kurulum: bu dosya Python'daki 'edefter-yedekleme' paketine xlwings ile bağlanır. xlwings.conf "
     "sayfasındaki INTERPRETER_WIN (Windows) veya INTERPRETER_MAC (macOS) paketin kurulu olduğu "
