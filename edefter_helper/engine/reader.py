@@ -20,6 +20,7 @@ from edefter_helper.engine import xades, xmldsig
 from edefter_helper.engine.c14n import StreamingC14N, reduce_start
 from edefter_helper.engine.names import LedgerName
 from edefter_helper.engine.rawdigest import RawDigest
+from edefter_helper.engine.schema import schema_problem
 from edefter_helper.engine.xmlsafe import PROLOG_LIMIT, UnsafeXML, check_prolog, parser_options, prolog_complete
 
 EDEFTER = "http://www.edefter.gov.tr"
@@ -288,12 +289,14 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
     options = parser_options()
     if schema is not None:
         options["schema"] = schema
+        tags += (f"{{{EDEFTER}}}*",)  # to see the root close (see after the loop)
     it = etree.iterparse(source, events=("end",), tag=tags, remove_blank_text=False, **options)
     digest = hashlib.sha256()
     stream = StreamingC14N(digest.update, _Enveloped()) if full else None
     mode = "undecided"  # -> "fast" (raw bytes are canonical) or "slow" (canonicalise each entry)
     entries_parent = None  # root/xbrli:xbrl/gl-cor:accountingEntries, once seen
     top_signatures = stray_signatures = 0
+    root_closed = False
     try:
         for _, el in it:
             tag = el.tag
@@ -328,7 +331,15 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
                 facts.on_entity_info(el)
                 if not full and EXPECTED_ROOT.get(name.kind) != "berat":
                     raise _Stop
+            elif el.getparent() is None:
+                root_closed = True
         root = it.root
+        if schema is not None and not root_closed and root is not None and etree.QName(root).namespace == EDEFTER:
+            # lxml (6.1, libxml2 2.14) with schema= and resolve_entities=False raises nothing for a
+            # file cut short: the parse just ends with the root still open
+            d["problems"].append(P.malformed_xml(path, "kök öğe kapanmadan dosya bitiyor").as_json())
+            d["malformed"] = True
+            return
         if full and mode != "fast":
             fast.disable()
             stream.finish(root)
@@ -337,8 +348,9 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         return
     except etree.XMLSyntaxError as exc:
         msg = str(exc)
-        if schema is not None and ("Schemas validity" in msg or "validity error" in msg):
-            d["problems"].append(P.schema_invalid(msg, path).as_json())
+        detail = schema_problem(exc, it.error_log) if schema is not None else None
+        if detail is not None:
+            d["problems"].append(P.schema_invalid(detail, path).as_json())
         else:
             d["problems"].append(P.malformed_xml(path, msg).as_json())
         d["malformed"] = True

@@ -4,7 +4,6 @@ certifies its ledger part's signature value and size; GİB's countersignature)."
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -16,39 +15,11 @@ from edefter_helper.engine.cache import FileCache, identity
 from edefter_helper.engine.model import LedgerFile, MonthSet, Problem
 from edefter_helper.engine.names import BERAT_OF
 from edefter_helper.engine.scan import ScanResult, scan
+from edefter_helper.engine.schema import SchemaError, load_schema, schema_id  # noqa: F401 (cli imports SchemaError from here)
 from edefter_helper.engine.trust import TrustList
 
 # files this large are read in worker processes, one per core
 PARALLEL_BYTES = 32 * 1024 * 1024
-
-
-class SchemaError(Exception):
-    """The --schemas folder cannot be used; Turkish message."""
-
-
-def load_schema(folder: Path):
-    """GİB's edefter.xsd from a folder as users download it (with the taxonomy beside it)."""
-    from lxml import etree
-
-    from edefter_helper.engine.xmlsafe import safe_parser
-
-    xsd = Path(folder) / "edefter.xsd"
-    if not xsd.is_file():
-        raise SchemaError(f"Şema klasöründe edefter.xsd bulunamadı: {folder}")
-    try:
-        return etree.XMLSchema(etree.parse(str(xsd), safe_parser()))
-    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
-        raise SchemaError(f"GİB şeması yüklenemedi ({xsd}): {exc}") from None
-
-
-def schema_id(folder: Path | None) -> str:
-    if folder is None:
-        return ""
-    h = hashlib.sha256()
-    for f in sorted(Path(folder).rglob("*.xsd")):
-        st = f.stat()
-        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
 
 
 _worker_schema = None
