@@ -83,10 +83,11 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # settings problems etc.
     found: int = 0
     blocked: int = 0  # months not tried because their target's settings are unusable
+    extra: dict = field(default_factory=dict)  # what an action adds for its caller (restore: folder, report)
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.results if r.status == S.FAILED)
+        return sum(1 for r in self.results if r.status in (S.FAILED, S.DAMAGED, "Geri Yüklenemedi"))
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -95,13 +96,21 @@ class Summary:
     def message(self) -> str:
         if self.action == ACTION_SCAN:
             text = f"{self.found} dönem bulundu"
+        elif self.action == "Geri Yükle":
+            ok = self.count("Geri Yüklendi")
+            text = f"{ok} dönem geri yüklendi"
+            if len(self.results) - ok:
+                text += f", {len(self.results) - ok} dönem geri yüklenemedi"
+            if self.extra.get("report"):
+                text += f"; İbraz Raporu: {self.extra['report']}"
         elif not self.results:
             text = "İşlenecek dönem yok"
         else:
             parts = []
             for st, word in ((S.BACKED_UP, "yedeklendi"), (S.ACCEPTED, "entegratöre işlendi (onay bekliyor)"),
                              (S.FAILED, "yedeklenemedi"), (S.CHANGED, "yedeği güncel değil"),
-                             (S.NOT_SENT, "gönderilmedi")):
+                             ("Doğrulandı", "hedefteki kopyası doğrulandı"),
+                             (S.DAMAGED, "hedefteki kopyası bozuk"), (S.NOT_SENT, "gönderilmedi")):
                 n = sum(1 for r in self.results if r.status == st and not r.blocked)
                 if n:
                     parts.append(f"{n} dönem {word}")
@@ -495,6 +504,7 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     rows = {}
     known: dict[tuple, object] = {}
     by_key: dict[MonthKey, list] = {}
+    drills = journal.last_drills()
     for st in journal.statuses():
         known[(st.key, st.target)] = st
         by_key.setdefault(st.key, []).append(st)
@@ -525,9 +535,14 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
         if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
             message = "; ".join(p.message for p in ms.problems)
+        drilled = drills.get((key, identity))
+        drill = ""
+        if drilled:
+            when, ok, why = drilled
+            drill = f"{when[:10]} {'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'}"
         rows[key] = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
                      "stage": stage, "validation": validation, "status": status, "message": message,
-                     "updated": updated, "sha256": sha, "reference": reference}
+                     "updated": updated, "sha256": sha, "reference": reference, "drill": drill}
     return [rows[k] for k in sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))]
 
 
@@ -567,7 +582,13 @@ def _pack(run: _Run, ms: MonthSet) -> Package:
 def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, receipt, sent_here: bool = True) -> str:
     """Finish an attempt from what the target says; returns the month's new status."""
     identity = run.identity(firm)
-    if receipt.state == STORED and receipt.sha256 == sha:
+    before = run.journal.status(key, identity)
+    if receipt.state == STORED and receipt.sha256 == sha and before is not None and before.status == S.DAMAGED:
+        # the target's index says stored, but the last drill found the bytes damaged: the drill decides
+        status = S.DAMAGED
+        message = ("Hedef paketi sakladığını bildiriyor, ancak son Yedek Doğrulama kopyayı bozuk buldu: "
+                   f"{before.message} Yedek Doğrulama'yı yeniden çalıştırın.")
+    elif receipt.state == STORED and receipt.sha256 == sha:
         status, message = S.BACKED_UP, S.backed_up_message(key.period)
     elif receipt.state == STORED and not sent_here:
         status = S.CHANGED

@@ -55,14 +55,14 @@ def render_summary(summary, as_json: bool = False) -> int:
         _print_json({"action": summary.action, "message": summary.message, "notes": summary.notes,
                      "results": [{"vkn": r.key.vkn, "branch": r.key.branch, "period": r.key.period,
                                   "firm": r.firm, "status": r.status, "message": r.message}
-                                 for r in summary.results]})
+                                 for r in summary.results], **summary.extra})
     else:
         for note in summary.notes:
             print(f"Uyarı: {note}")
         for r in sorted(summary.results, key=lambda r: (r.firm, r.key.branch, r.key.period)):
             print(f"{r.firm[:28]:<28} {r.key.branch:<5} {r.key.period:<8} {r.status:<26} {r.message}")
         print(summary.message)
-    return EXIT_PROBLEMS if summary.blocked or any(r.status == FAILED for r in summary.results) else EXIT_OK
+    return EXIT_PROBLEMS if summary.blocked or summary.failed else EXIT_OK
 
 
 # another run holds the journal or the workbook (refresh/send/query/backup)
@@ -95,6 +95,64 @@ def cmd_send(args) -> int:
     from edefter_helper import actions
 
     return _run(actions.send, args, where=_where(args))
+
+
+def cmd_restore(args) -> int:
+    from datetime import date
+
+    from edefter_helper import restore
+    from edefter_helper.actions import RunBusy
+    from edefter_helper.engine.model import MonthKey
+    from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier, valid_period
+    from edefter_helper.workbook.file import WorkbookError
+
+    if args.firm and not valid_identifier(args.firm):
+        raise UsageError(f"Geçersiz VKN/TCKN: {args.firm}")
+    if args.branch and (not args.firm or not valid_branch(args.branch)):
+        raise UsageError("--branch 4 haneli bir şube kodu olmalı ve --firm ile birlikte verilmeli.")
+    for value in (args.start, args.end):
+        if value and not valid_period(value):
+            raise UsageError(f"Geçersiz dönem: {value} (YYYY-AA biçiminde olmalı, ör. 2024-01).")
+    end = args.end or date.today().strftime("%Y-%m")
+    if args.start and args.start > end:
+        raise UsageError(f"--from ({args.start}) --to'dan ({end}) sonra olamaz.")
+
+    def where(key: MonthKey) -> bool:
+        return ((not args.firm or key.vkn == args.firm) and (not args.branch or key.branch == args.branch)
+                and (not args.start or key.period >= args.start) and (not args.end or key.period <= args.end))
+
+    book = _book(args)
+    discover = None
+    if args.start:  # after a loss neither the disk nor this journal may know the months: ask the target
+        from edefter_helper.actions import read_settings
+
+        firms, _, _ = read_settings(book)
+        pairs = {(f.vkn, f.branch or NO_BRANCH) for f in firms if args.all or f.vkn == args.firm}
+        if args.branch:
+            pairs = {(args.firm, args.branch)}
+        discover = [MonthKey(v, b, p) for v, b in sorted(pairs) for p in restore.periods_between(args.start, end)]
+    try:
+        summary = restore.restore(book, out=Path(args.out), source=args.source, into_existing=args.into_existing,
+                                  discover=discover, options=_options(args), where=where)
+    except restore.RestoreError as exc:
+        raise UsageError(str(exc)) from None
+    except WorkbookError as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except RunBusy as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    return render_summary(summary, getattr(args, "json", False))
+
+
+def cmd_drill(args) -> int:
+    from edefter_helper import drill
+
+    if not 0 < args.sample <= 100:
+        raise UsageError("--sample 0'dan büyük ve en çok 100 olmalı.")
+    if args.recent < 0:
+        raise UsageError("--recent negatif olamaz.")
+    return _run(drill.drill, args, sample_pct=args.sample, recent_days=args.recent)
 
 
 def cmd_query(args) -> int:
@@ -247,6 +305,27 @@ def register(sub) -> None:
     p.add_argument("--parallel", type=int, metavar="N", help="aynı anda yükleme sayısı (4)")
     p.add_argument("--wait", type=float, metavar="SANİYE", help="onay için en çok bekleme (120)")
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="dönemleri hedeften geri yükler, doğrular, İbraz Raporu yazar (Geri Yükle)")
+    _workbook_arg(p)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--firm", metavar="VKN", help="bu VKN/TCKN'nin dönemleri")
+    who.add_argument("--all", action="store_true", help="bütün firmaların dönemleri")
+    p.add_argument("--branch", metavar="ŞŞŞŞ", help="yalnız bu şube (--firm ile)")
+    p.add_argument("--from", dest="start", metavar="YYYY-AA", help="bu dönemden başlayarak (hedefe de sorulur)")
+    p.add_argument("--to", dest="end", metavar="YYYY-AA", help="bu döneme kadar")
+    p.add_argument("--source", metavar="HEDEF", help="firmanın hedefi yerine bu Hedef'ten")
+    p.add_argument("--out", required=True, metavar="KLASÖR", help="dosyaların yazılacağı klasör (boş olmalı)")
+    p.add_argument("--into-existing", action="store_true",
+                   help="dolu klasöre ekle (var olan, içeriği farklı dosyaya asla yazılmaz)")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("drill", help="hedeflerdeki kopyalardan örnek alır, geri indirip doğrular (Yedek Doğrulama)")
+    _workbook_arg(p)
+    p.add_argument("--sample", type=float, default=2.0, metavar="YÜZDE", help="her hedeften örnek oranı (2)")
+    p.add_argument("--recent", type=float, default=7.0, metavar="GÜN",
+                   help="son bu kadar günde saklanan her ay da doğrulanır (7)")
+    p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("status", help="günlükteki yedekleme durumları")
     p.add_argument("--json", action="store_true")

@@ -13,6 +13,7 @@ import datetime as _dt
 import re
 import sys
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from edefter_helper.workbook import layout
@@ -298,6 +299,23 @@ def _ask_password(prompt: str) -> str | None:
         root.destroy()
 
 
+def _ask_folder(prompt: str) -> str | None:
+    """Ask for a destination folder; None when cancelled (tests replace this)."""
+    try:
+        import tkinter as tk
+        from tkinter import filedialog
+    except ImportError:
+        raise UserMessage("Klasör penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut "
+                          "satırından yapın: edefter restore") from None
+    root = tk.Tk()
+    root.withdraw()
+    root.attributes("-topmost", True)
+    try:
+        return filedialog.askdirectory(title=prompt, mustexist=False, parent=root) or None
+    finally:
+        root.destroy()
+
+
 def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str) -> str | None:
     """Run one button's work against the calling workbook; returns the message shown."""
     try:
@@ -361,6 +379,24 @@ def backup() -> str | None:
         return _summary(actions.backup(book, all_months=True))
 
     return _run(task, "e-Defter: toplu yedekleme…")
+
+
+def restore() -> str | None:
+    """Geri Yükle / İbraz Paketi: the selected months (all visible ones when nothing is selected) into a
+    folder the user picks, verified, with the İbraz Raporu."""
+    def task(book):
+        folder = _ask_folder("Geri yüklenecek dosyalar için boş bir klasör seçin")
+        if not folder:
+            return "Klasör seçilmedi; hiçbir şey geri yüklenmedi.", False
+        from edefter_helper import restore as r
+
+        try:
+            summary = r.restore(book, keys=book.selected_keys(), out=Path(folder))
+        except r.RestoreError as exc:
+            raise UserMessage(str(exc)) from None
+        return _summary(summary)
+
+    return _run(task, "e-Defter: geri yükleniyor…")
 
 
 def store_password() -> str | None:

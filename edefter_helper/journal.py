@@ -47,6 +47,15 @@ CREATE TABLE IF NOT EXISTS months (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (vkn, branch, period, target)
 );
+CREATE TABLE IF NOT EXISTS drills (  -- restore drills: a stored copy fetched back and verified
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    vkn TEXT NOT NULL, branch TEXT NOT NULL, period TEXT NOT NULL,
+    target TEXT NOT NULL,
+    drilled_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS drills_month ON drills (vkn, branch, period, target);
 """
 
 
@@ -185,6 +194,20 @@ class Journal:
             db.execute("UPDATE months SET target=?" + where, args)
             db.execute("UPDATE attempts SET target=?" + where, args)
             return True
+
+    def record_drill(self, key: MonthKey, target: str, ok: bool, message: str) -> None:
+        with self._conn() as db:
+            db.execute("INSERT INTO drills (vkn, branch, period, target, drilled_at, ok, message)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (key.vkn, key.branch, key.period, target, now(), int(ok), message))
+
+    def last_drills(self) -> dict[tuple[MonthKey, str], tuple[str, bool, str]]:
+        """(month, target) -> (when, ok, message) of the latest drill."""
+        with self._conn() as db:
+            rows = db.execute("SELECT vkn, branch, period, target, drilled_at, ok, message FROM drills"
+                              " WHERE id IN (SELECT MAX(id) FROM drills GROUP BY vkn, branch, period, target)"
+                              ).fetchall()
+        return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows}
 
     def statuses(self) -> list[MonthStatus]:
         with self._conn() as db:

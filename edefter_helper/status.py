@@ -8,10 +8,13 @@ FAILED = "Yedeklenemedi"
 BACKED_UP = "Yedeklendi"
 # backed up once, but the files on disk are no longer those bytes (e.g. GİB cancel and re-submission)
 CHANGED = "Yedek Güncel Değil"
-STATUSES = (NOT_SENT, ACCEPTED, FAILED, BACKED_UP, CHANGED)
+# a restore drill found the target's copy damaged or gone
+DAMAGED = "Hedefteki Kopya Bozuk"
+STATUSES = (NOT_SENT, ACCEPTED, FAILED, BACKED_UP, CHANGED, DAMAGED)
 
 # the word shown <-> the code stored
-CODES = {NOT_SENT: "not-sent", ACCEPTED: "accepted", FAILED: "failed", BACKED_UP: "backed-up", CHANGED: "changed"}
+CODES = {NOT_SENT: "not-sent", ACCEPTED: "accepted", FAILED: "failed", BACKED_UP: "backed-up", CHANGED: "changed",
+         DAMAGED: "copy-damaged"}
 WORDS = {code: word for word, code in CODES.items()}
 
 

@@ -69,3 +69,36 @@ def test_ribbon_buttons_back_up_through_the_real_actions(tmp_path, monkeypatch):
                                                                      "2024-02": S.FAILED}
     log = _rows(book, layout.LOG)
     assert {"Tara", "Toplu Yedekle", "Durum Sorgula"} <= {r["action"] for r in log}
+
+
+def test_ribbon_restore_button_brings_the_months_back(tmp_path, monkeypatch):
+    """Geri Yükle / İbraz Paketi through the ribbon's Python path: the folder is asked for, the
+    selected months (here: all) come back verified with the report."""
+    import shutil
+
+    month = write_month(tmp_path / "defter" / "a", VKN, "2024-01")
+    original = {p.name: p.read_bytes() for p in month}
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    book = FakeBook()
+    _put(book, layout.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(tmp_path / "defter"),
+                                "target": "NAS", "auto": "Evet"}])
+    _put(book, layout.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    _put(book, layout.PERIODS, [])
+    _put(book, layout.LOG, [])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    assert excel.backup() == "1 dönem yedeklendi."
+    shutil.rmtree(tmp_path / "defter")
+
+    monkeypatch.setattr(excel, "_ask_folder", lambda prompt: None)  # cancelled: nothing happens
+    assert "hiçbir şey geri yüklenmedi" in excel.restore()
+    out = tmp_path / "ibraz"
+    monkeypatch.setattr(excel, "_ask_folder", lambda prompt: str(out))
+    message = excel.restore()
+    assert message.startswith("1 dönem geri yüklendi") and "ibraz-raporu.html" in message
+    back = {p.name: p.read_bytes() for p in out.rglob("*.xml")}
+    assert back == original
+    assert (out / "ibraz-raporu.html").is_file()
+    # a second click into the same, now full, folder is refused in Turkish
+    message = excel.restore()
+    assert "boş değil" in message and book.app.alerts[-1][2] == "critical"

@@ -44,6 +44,7 @@ STATUS_COLORS = {  # Yedekleme Durumu -> (fill, font)
     "Yedeklenemedi": ("FFC7CE", "9C0006"),
     "Entegratör'e Gönderilmedi": ("E7E6E6", "595959"),
     "Yedek Güncel Değil": ("F8CBAD", "833C0B"),
+    "Hedefteki Kopya Bozuk": ("C00000", "FFFFFF"),
 }
 
 HELP_LINES = (
@@ -66,6 +67,8 @@ HELP_LINES = (
     "   Gri: Entegratör'e Gönderilmedi — henüz gönderilmedi.",
     "   Turuncu: Yedek Güncel Değil — dönem yedeklenmişti ama diskteki dosyalar artık yedeklenenlerden "
     "farklı (ör. GİB'de iptal ve yeniden gönderim); dönemi yeniden gönderin.",
+    "   Koyu kırmızı: Hedefteki Kopya Bozuk — Yedek Doğrulama hedefteki kopyayı indirip bozuk ya da eksik "
+    "buldu; Mesaj sütunu nedenini yazar. Hedefin yöneticisine haber verin ve başka bir kopyadan geri yükleyin.",
     "",
     "Durum, hedefin türü, adresi ve kullanıcısına bağlıdır: Hedefler'de adres değişirse dönemler yeni hedefe "
     "yeniden gönderilir. Başka bir bilgisayarda açılan çalışma kitabında 'Durum Sorgula' her dönemi hedefe "

@@ -75,6 +75,8 @@ class MonthSet:
     complete: bool = False
     valid: bool | None = None  # set by verify
     company: str | None = None  # Kurum Unvanı / Adı Soyadı when known
+    signers: set[str] = field(default_factory=set)  # certificate subjects that signed its files (verify)
+    countersigners: set[str] = field(default_factory=set)
 
     def as_json(self) -> dict:
         out = {

@@ -107,6 +107,10 @@ def check_set(ms: MonthSet, facts: dict[str, dict], trust: TrustList | None = No
         if not ms.company and d.get("company"):
             ms.company = d["company"]
         f.sha256 = d.get("sha256")
+        if d.get("signer") and d.get("signature_ok"):
+            ms.signers.add(d["signer"])
+        if d.get("countersigner") and d.get("countersignature_ok"):
+            ms.countersigners.add(d["countersigner"])
         if d.get("size") is not None and d["size"] != f.size:
             found.append(P.changed_while_checked(f.path))  # the bytes read are not those listed
         if d.get("countersigner") and d.get("countersignature_ok") and \

@@ -61,6 +61,10 @@ class UnreachableError(TransientError):
     run stops trying that target's other months."""
 
 
+class IntegrityError(TargetError):
+    """The bytes the target gave back are not the bytes it says it holds (a damaged stored copy)."""
+
+
 class RejectedError(TargetError):
     """The target refused this package; retrying will not help."""
 

@@ -16,8 +16,8 @@ import requests
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.targets.base import (
-    ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, Package, Receipt, RejectedError, Target,
-    TargetError, TransientError, UnreachableError,
+    ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, IntegrityError, Package, Receipt, RejectedError,
+    Target, TargetError, TransientError, UnreachableError,
 )
 from edefter_helper.targets.retry import parse_retry_after
 
@@ -179,7 +179,8 @@ class HttpTarget(Target):
             raise
         if want and digest.hexdigest() != want:
             part.unlink(missing_ok=True)
-            raise TransientError("İndirilen paketin SHA-256 özeti sunucununkiyle uyuşmuyor.")
+            raise IntegrityError("Hedefteki kopya bozuk: indirilen paketin sha256 özeti sunucunun kayıtlı "
+                                 "özetinden farklı.")
         os.replace(part, dest)
         return dest
 

@@ -67,6 +67,7 @@ PERIODS = Sheet("Dönemler", (
     Column("updated", "Son İşlem", 19, "yyyy-mm-dd hh:mm:ss"),
     Column("sha256", "Paket SHA-256", 20, "@"),
     Column("reference", "Referans", 24, "@"),
+    Column("drill", "Son Doğrulama", 30),
 ))
 
 LOG = Sheet("Günlük", (
