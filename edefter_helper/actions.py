@@ -87,7 +87,8 @@ class Summary:
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.results if r.status in (S.FAILED, S.DAMAGED, "Geri Yüklenemedi"))
+        return sum(1 for r in self.results
+                   if r.status in (S.FAILED, S.DAMAGED, "Geri Yüklenemedi", "Yerel Dosya Uyarısı"))
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -96,6 +97,9 @@ class Summary:
     def message(self) -> str:
         if self.action == ACTION_SCAN:
             text = f"{self.found} dönem bulundu"
+        elif self.action == "Yerel Dosya Kontrolü":
+            n = len(self.results)
+            text = (f"{n} dosya yedekten farklı" if n else "Yerel dosyalar yedeklerle aynı; sorun bulunmadı")
         elif self.action == "Geri Yükle":
             ok = self.count("Geri Yüklendi")
             text = f"{ok} dönem geri yüklendi"
@@ -253,6 +257,7 @@ class _Run:
         self._config_reported: set[tuple] = set()
         self._unusable: dict[tuple[str, str], TargetError] = {}  # for the rest of this run
         self._not_tried: dict[tuple[str, str], int] = {}
+        self.findings: list | None = None  # Yerel Dosya Kontrolü of this run, when already made
         self._adopt_legacy_rows()
 
     def identity(self, firm: Firm) -> str:
@@ -390,9 +395,40 @@ class _Run:
                                   "status": status, "message": message})
             self.summary.results.append(MonthResult(key, firm, status, message))
 
+    def local_findings(self, full: bool = False) -> list:
+        """Yerel Dosya Kontrolü: backed-up months whose files on disk are no longer those bytes."""
+        from edefter_helper import localcheck
+
+        recorded = self.journal.recorded_files()
+        backed = []
+        for st in self.journal.statuses():
+            firm = firm_for(st.key, self.firms)
+            if firm is None or st.target != self.identity(firm):
+                continue
+            if st.status not in (S.BACKED_UP, S.ACCEPTED, S.DAMAGED) or (st.key, st.target) not in recorded:
+                continue
+            backed.append((st.key, firm.name, recorded[(st.key, st.target)]))
+
+        def folder_of(key):
+            firm = firm_for(key, self.firms)
+            return firm.folder if firm and firm.folder and Path(firm.folder).is_dir() else None
+
+        return localcheck.check(backed, self.sets, folder_of, full=full)
+
     def write_back(self) -> None:
         self.unreachable_notes()
-        rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS))
+        findings = self.findings if self.findings is not None else self.local_findings()
+        by_month: dict[MonthKey, list] = {}
+        for f in findings:
+            by_month.setdefault(f.key, []).append(f)
+            self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
+                                  "name": f.firm, "vkn": f.key.vkn, "branch": f.key.branch, "period": f.key.period,
+                                  "status": "Yerel Dosya Uyarısı", "message": f.message})
+        if findings:
+            self.summary.notes.append(f"Yerel dosya kontrolü: {len(by_month)} dönemde {len(findings)} dosya yedekten "
+                                      f"farklı (Günlük'te dosya dosya).")
+        rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS),
+                           by_month)
         self.book.write_rows(L.PERIODS, rows)
         notes = [{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Uyarı",
                   "message": n} for n in self.summary.notes]
@@ -497,7 +533,8 @@ NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma
 
 
 def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
-                identity_of: Callable[[Firm], str], previous: list[dict] | None = None) -> list[dict]:
+                identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
+                local: dict[MonthKey, list] | None = None) -> list[dict]:
     """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
     files disappeared after a backup stays visible). A confirmed status the sheet shows but this
     computer's journal does not know (another PC, a fresh journal) is kept, never downgraded."""
@@ -535,6 +572,12 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
         if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
             message = "; ".join(p.message for p in ms.problems)
+        if local and local.get(key):
+            from edefter_helper.localcheck import month_message
+
+            if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
+                status = S.CHANGED
+            message = month_message(local[key])
         drilled = drills.get((key, identity))
         drill = ""
         if drilled:
@@ -760,6 +803,22 @@ def _parallel(run: _Run, work: list, fn) -> None:
         return
     with ThreadPoolExecutor(max_workers=run.options.parallel) as pool:
         list(pool.map(one, work))
+
+
+ACTION_LOCAL = "Yerel Dosya Kontrolü"
+
+
+def check_local(book: Book, full: bool = False, options: Options | None = None) -> Summary:
+    """Yerel Dosya Kontrolü: the files on disk against every backed-up month's recorded files
+    (`full`: hash every file again instead of trusting unchanged file identities)."""
+
+    def body(run: _Run) -> None:
+        run.findings = run.local_findings(full=full)
+        run.summary.extra = {"findings": [f.as_json() for f in run.findings]}
+        for f in run.findings:
+            run.summary.results.append(MonthResult(f.key, f.firm, "Yerel Dosya Uyarısı", f.message))
+
+    return _run_action(book, ACTION_LOCAL, options, body)
 
 
 def refresh(book: Book, options: Options | None = None) -> Summary:

@@ -145,6 +145,12 @@ def cmd_restore(args) -> int:
     return render_summary(summary, getattr(args, "json", False))
 
 
+def cmd_check_local(args) -> int:
+    from edefter_helper import actions
+
+    return _run(actions.check_local, args, full=args.full)
+
+
 def cmd_drill(args) -> int:
     from edefter_helper import drill
 
@@ -326,6 +332,11 @@ def register(sub) -> None:
     p.add_argument("--recent", type=float, default=7.0, metavar="GÜN",
                    help="son bu kadar günde saklanan her ay da doğrulanır (7)")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("check-local", help="diskteki dosyaları yedeklenenlerle karşılaştırır (Yerel Dosya Kontrolü)")
+    _workbook_arg(p)
+    p.add_argument("--full", action="store_true", help="değişmemiş görünen dosyaları da yeniden özetler")
+    p.set_defaults(func=cmd_check_local)
 
     p = sub.add_parser("status", help="günlükteki yedekleme durumları")
     p.add_argument("--json", action="store_true")
