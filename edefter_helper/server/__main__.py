@@ -8,7 +8,10 @@ import logging
 import signal
 import sys
 
+from edefter_helper.server.auth import AuthLimits
 from edefter_helper.server.checks import Limits
+from edefter_helper.server.cli import port_number
+from edefter_helper.server.net import ConnectionLimits
 from edefter_helper.server.run import serve
 
 
@@ -16,12 +19,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m edefter_helper.server")
     parser.add_argument("--data", help="veri klasörü")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=port_number, default=8765)
     parser.add_argument("--json-config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.json_config:
         config = json.loads(args.json_config)
         config["limits"] = Limits(**config.get("limits", {}))
+        config["auth_limits"] = AuthLimits(**config.get("auth_limits", {}))
+        config["connections"] = ConnectionLimits(**config.get("connections", {}))
     elif args.data:
         config = {"data_dir": args.data, "host": args.host, "port": args.port}
     else:

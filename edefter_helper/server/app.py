@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 import os
 import re
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 from flask import Flask, Response, g, jsonify, request, send_file
-from werkzeug.security import check_password_hash
 
 from edefter_helper import __version__
 from edefter_helper.engine.model import MonthKey
-from edefter_helper.engine.names import valid_branch, valid_identifier, valid_period
+from edefter_helper.server.auth import AuthLimits, PasswordGate
 from edefter_helper.server.checks import Limits, PackageRejected, check_package
+from edefter_helper.server.keys import month_key as strict_month_key
 from edefter_helper.server.store import ACCEPTED, MISSING, STORED, ConflictError, Store, sha256_file
 
 log = logging.getLogger("edefter_helper.server")
@@ -86,77 +84,51 @@ class Verifier:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _error(status: int, code: str, message: str, **extra) -> Response:
+def _error(status: int, code: str, message: str, retry_after: int | None = None, **extra) -> Response:
     resp = jsonify({"error": code, "message": message, **extra})
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Basic realm="edefter-yedekleme", charset="UTF-8"'
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(int(retry_after))
     return resp
 
 
-class _AuthCache:
-    """Remembers recent successful logins so every request does not pay for scrypt.
-
-    Keys are an HMAC of user+password under a per-process random key: no password is kept.
-    """
-
-    def __init__(self, size: int = 256):
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._hits: set[bytes] = set()
-        self._lock = threading.Lock()
-        self._user_locks: dict[str, threading.Lock] = {}
-
-    def _digest(self, user: str, password: str, pw_hash: str) -> bytes:
-        return hmac.new(self._key, f"{user}\0{password}\0{pw_hash}".encode(), hashlib.sha256).digest()
-
-    def user_lock(self, user: str) -> threading.Lock:
-        with self._lock:
-            if len(self._user_locks) > 4096:
-                self._user_locks.clear()
-            return self._user_locks.setdefault(user, threading.Lock())
-
-    def get(self, user: str, password: str, pw_hash: str) -> bool:
-        with self._lock:
-            return self._digest(user, password, pw_hash) in self._hits
-
-    def put(self, user: str, password: str, pw_hash: str) -> None:
-        with self._lock:
-            if len(self._hits) >= self._size:
-                self._hits.clear()
-            self._hits.add(self._digest(user, password, pw_hash))
-
-
-def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZE) -> Flask:
+def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZE,
+               auth_limits: AuthLimits | None = None, threads: int = 8) -> Flask:
     app = Flask("edefter_helper.server")
     app.config["MAX_CONTENT_LENGTH"] = max_size
     app.json.ensure_ascii = False
-    auth_cache = _AuthCache()
+    gate = PasswordGate(store, auth_limits, threads=threads)
+    app.extensions["edefter_password_gate"] = gate
 
     def authenticate() -> Response | None:
         auth = request.authorization
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             return _error(401, "unauthorized", "Kullanıcı adı ve parola gerekli.")
-        user = store.get_user(auth.username)
-        if user is None:
+        # REMOTE_ADDR: the peer, or the client named by a trusted reverse proxy (waitress sets it)
+        result = gate.login(auth.username, auth.password, request.remote_addr or "")
+        if result.status == 429:
+            if result.reason == "busy":
+                return _error(429, "busy", "Sunucu şu anda çok sayıda giriş denemesini işliyor; "
+                              f"{result.retry_after} saniye sonra yeniden deneyin.", retry_after=result.retry_after)
+            return _error(429, "too_many_attempts", "Çok sayıda hatalı giriş denemesi yapıldı; "
+                          f"{result.retry_after} saniye sonra yeniden deneyin.", retry_after=result.retry_after)
+        if result.status != 200:
             return _error(401, "unauthorized", "Kullanıcı adı ya da parola hatalı.")
-        # the stored hash is part of the cache key: a changed password invalidates at once.
-        # One scrypt at a time per user: parallel first requests wait for it instead of each paying it.
-        with auth_cache.user_lock(auth.username):
-            ok = auth_cache.get(auth.username, auth.password, user[0]) or check_password_hash(user[0], auth.password)
-            if not ok:
-                return _error(401, "unauthorized", "Kullanıcı adı ya da parola hatalı.")
-            auth_cache.put(auth.username, auth.password, user[0])
         g.user = auth.username
-        g.vkns = user[1]
+        g.vkns = result.vkns
         return None
 
     def month_key(vkn: str, branch: str, period: str) -> MonthKey | Response:
-        if not valid_identifier(vkn) or not valid_branch(branch) or not valid_period(period):
-            return _error(400, "bad_month", "Ay adresi hatalı: /v1/months/<VKN>/<ŞŞŞŞ>/<YYYY-AA> bekleniyor.")
+        # ASCII digits only: Arabic-Indic or full-width digits would otherwise become rows and folders
+        key = strict_month_key(vkn, branch, period)
+        if key is None:
+            return _error(400, "bad_month", "Ay adresi hatalı: /v1/months/<VKN>/<ŞŞŞŞ>/<YYYY-AA> bekleniyor "
+                          "(yalnızca 0-9 rakamları).")
         if vkn not in g.vkns:
             return _error(403, "forbidden", f"Bu kullanıcının {vkn} VKN/TCKN'si için yetkisi yok.")
-        return MonthKey(vkn, branch, period)
+        return key
 
     def month_route(view):
         """Authenticate, parse /<vkn>/<branch>/<period> and check the user may see that VKN."""
@@ -179,25 +151,33 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
     def list_months():
         if (denied := authenticate()) is not None:
             return denied
-        return jsonify({"months": [r.as_json() for r in store.months_of(sorted(g.vkns))]})
+        return jsonify({"months": [_status(r.key, r) for r in store.months_of(sorted(g.vkns))]})
+
+    def _status(key: MonthKey, rec) -> dict:
+        if rec is None or store.lost(rec):
+            # a stored row whose file is gone is not a stored copy: say so (the row itself is kept)
+            return {"vkn": key.vkn, "branch": key.branch, "period": key.period, "state": MISSING,
+                    "receipt": "", "sha256": "", "message": _lost_message(rec) if rec else "", "stored_at": None}
+        return rec.as_json()
+
+    def _lost_message(rec) -> str:
+        log.error("Saklanan paketin dosyası yok: %s (makbuz %s, %s)", rec.key, rec.receipt, rec.path)
+        return (f"Bu ayın saklanan paketi (makbuz {rec.receipt}) sunucuda bulunamadı; aynı paketi yeniden "
+                "gönderin ya da sunucu yöneticisine bildirin.")
 
     @app.get("/v1/months/<vkn>/<branch>/<period>")
     @month_route
     def month_status(key: MonthKey):
-        rec = store.month(key)
-        if rec is None:
-            return jsonify({"vkn": key.vkn, "branch": key.branch, "period": key.period, "state": MISSING,
-                            "receipt": "", "sha256": "", "message": "", "stored_at": None})
-        return jsonify(rec.as_json())
+        return jsonify(_status(key, store.month(key)))
 
     @app.get("/v1/months/<vkn>/<branch>/<period>/package")
     @month_route
     def download(key: MonthKey):
         rec = store.live(key)
-        if rec is None or rec.state != STORED:
-            msg = ("Bu ay için saklanmış paket yok." if rec is None
-                   else "Paket henüz doğrulanmadı; daha sonra tekrar deneyin.")
-            return _error(404 if rec is None else 409, "not_stored", msg)
+        if rec is None or store.lost(rec):
+            return _error(404, "not_stored", _lost_message(rec) if rec else "Bu ay için saklanmış paket yok.")
+        if rec.state != STORED:
+            return _error(409, "not_stored", "Paket henüz doğrulanmadı; daha sonra tekrar deneyin.")
         # send_file streams through the server's file wrapper: never whole in memory
         resp = send_file(rec.path, mimetype="application/zip", as_attachment=True,
                          download_name=key.package_name, conditional=False, etag=False)
@@ -220,9 +200,11 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         # known answers before reading the body
         live = store.live(key)
         if live is not None:
-            if live.sha256 == declared:
+            if live.sha256 != declared:
+                return _conflict(live)
+            if not store.lost(live):
                 return _receipt(live, created=False)
-            return _conflict(live)
+            # the same bytes as a stored package whose file was lost: take them to put it back
         part = store.new_upload_file()
         try:
             digest = hashlib.sha256()
@@ -242,6 +224,8 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
             if digest.hexdigest() != declared:
                 return _error(422, "sha256_mismatch",
                               "Alınan paketin SHA-256 özeti bildirilen değerle uyuşmuyor; paket saklanmadı.")
+            if store.lost(live):
+                return _receipt(store.restore_lost(live, part, g.user), created=False)
             try:
                 rec, created = store.commit_upload(key, part, declared, received, g.user, description)
             except ConflictError as exc:

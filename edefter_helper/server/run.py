@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from waitress.server import create_server
-
 from edefter_helper.server.app import DEFAULT_MAX_SIZE, Verifier, create_app
+from edefter_helper.server.auth import AuthLimits
 from edefter_helper.server.checks import Limits
+from edefter_helper.server.net import ConnectionLimits, make_server
 from edefter_helper.server.store import Store
 
 log = logging.getLogger("edefter_helper.server")
@@ -31,45 +31,55 @@ def list_users(data_dir) -> list[dict]:
     return Store(data_dir).list_users()
 
 
-def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify, loop_timeout=1.0):
+def validate_port(port) -> int:
+    """0 (any free port, for tests and the demo) or 1-65535; anything else is refused, never wrapped."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"Geçersiz port: {port!r} (1-65535 olmalı).")
+    return port
+
+
+def _build(data_dir, host, port, max_size, threads, workers, limits, autoverify, loop_timeout=1.0,
+           auth_limits: AuthLimits | None = None, connections: ConnectionLimits | None = None,
+           trusted_proxy: str | None = None):
+    validate_port(port)
+    limits = limits or Limits()
     store = Store(data_dir)
-    counts = store.recover()
-    verifier = Verifier(store, limits or Limits(), workers=workers, autostart=autoverify)
-    for receipt in store.pending():  # verifications a previous run did not finish
+    counts = store.recover(limits)
+    report = counts.pop("report")
+    verifier = Verifier(store, limits, workers=workers, autostart=autoverify)
+    for receipt in store.pending():  # verifications a previous run did not finish, re-indexed packages
         verifier.submit(receipt)
-    app = create_app(store, verifier, max_size=max_size)
-    server = create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        # waitress refuses a too large Content-Length before reading the body (413),
-        # and spools bodies over 512 KiB to a temp file instead of memory
-        max_request_body_size=max_size + 1,
-        channel_timeout=300,
-        # an accounting office backs up dozens of firms at once, each with its own login and
-        # keep-alive connections: waitress' default of 100 would stall them for channel_timeout
-        connection_limit=1000,
-        clear_untrusted_proxy_headers=True,
-        ident="edefter-yedekleme",
-        asyncore_loop_timeout=loop_timeout,  # how long stop() may wait for the loop to notice
-    )
+    app = create_app(store, verifier, max_size=max_size, auth_limits=auth_limits, threads=threads)
+    try:
+        server = make_server(app, host, port, threads=threads, max_request_body_size=max_size + 1,
+                             limits=connections, trusted_proxy=trusted_proxy, loop_timeout=loop_timeout)
+    except BaseException:
+        verifier.shutdown()
+        raise
     log.info("Kurtarma: %s", counts)
-    server.flask_app = app  # waitress wraps the application; keep the Flask object reachable
+    if report.quarantined:
+        log.warning("%d tanınmayan dosya karantinaya alındı (%s); ayrıntılar: %s",
+                    len(report.quarantined), store.quarantine_dir, store.log_path)
+    server.flask_app = app  # keep the Flask object reachable beside the WSGI wrapper
+    server.recovery = counts
     return store, verifier, server
 
 
 def serve(data_dir, host: str = "127.0.0.1", port: int = 8765, max_size: int = DEFAULT_MAX_SIZE,
           threads: int = 8, workers: int = 2, limits: Limits | None = None, autoverify: bool = True,
-          on_ready=None) -> None:
-    """Run the server until interrupted (blocking)."""
-    store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify)
-    url = f"http://{_url_host(host)}:{server.effective_port}"
+          on_ready=None, auth_limits: AuthLimits | None = None, connections: ConnectionLimits | None = None,
+          trusted_proxy: str | None = None) -> None:
+    """Run the server until interrupted (blocking). `on_ready(url)` is called once the socket is bound."""
+    store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify,
+                                     auth_limits=auth_limits, connections=connections,
+                                     trusted_proxy=trusted_proxy)
+    url = f"http://{_url_host(server.effective_host)}:{server.effective_port}"
     if on_ready:
         on_ready(url)
     try:
         server.run()
     finally:
+        server.close()
         verifier.shutdown()
 
 
@@ -114,10 +124,12 @@ class ServerHandle:
 
 def start_in_thread(data_dir, host: str = "127.0.0.1", port: int = 0, max_size: int = DEFAULT_MAX_SIZE,
                     threads: int = 4, workers: int = 2, limits: Limits | None = None,
-                    autoverify: bool = True) -> ServerHandle:
+                    autoverify: bool = True, auth_limits: AuthLimits | None = None,
+                    connections: ConnectionLimits | None = None, trusted_proxy: str | None = None) -> ServerHandle:
     """A real waitress server in a background thread of this process; port 0 picks a free one."""
     store, verifier, server = _build(data_dir, host, port, max_size, threads, workers, limits, autoverify,
-                                     loop_timeout=0.1)
+                                     loop_timeout=0.1, auth_limits=auth_limits, connections=connections,
+                                     trusted_proxy=trusted_proxy)
     stopping = threading.Event()
 
     def run() -> None:
@@ -130,8 +142,8 @@ def start_in_thread(data_dir, host: str = "127.0.0.1", port: int = 0, max_size: 
 
     thread = threading.Thread(target=run, name="edefter-serve", daemon=True)
     thread.start()
-    return ServerHandle(f"http://{_url_host(host)}:{server.effective_port}", store, verifier, server, thread,
-                        stopping)
+    return ServerHandle(f"http://{_url_host(server.effective_host)}:{server.effective_port}", store, verifier,
+                        server, thread, stopping)
 
 
 @dataclass
@@ -179,11 +191,15 @@ def peak_rss_of(pid: int) -> int | None:
 
 def start_in_subprocess(data_dir, host: str = "127.0.0.1", port: int = 0, max_size: int = DEFAULT_MAX_SIZE,
                         threads: int = 4, workers: int = 2, autoverify: bool = True,
-                        limits: Limits | None = None, timeout: float = 30) -> ProcessHandle:
+                        limits: Limits | None = None, timeout: float = 30,
+                        auth_limits: AuthLimits | None = None,
+                        connections: ConnectionLimits | None = None) -> ProcessHandle:
     """Start `python -m edefter_helper.server` in a child process and wait until it listens."""
     config = {"data_dir": str(data_dir), "host": host, "port": port, "max_size": max_size,
               "threads": threads, "workers": workers, "autoverify": autoverify,
-              "limits": (limits or Limits()).__dict__}
+              "limits": (limits or Limits()).__dict__,
+              "auth_limits": (auth_limits or AuthLimits()).__dict__,
+              "connections": (connections or ConnectionLimits()).__dict__}
     process = subprocess.Popen(
         [sys.executable, "-m", "edefter_helper.server", "--json-config", json.dumps(config)],
         stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8",
