@@ -15,7 +15,6 @@ import math
 import random
 import shutil
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable
 
 from edefter_helper import actions
