@@ -20,13 +20,17 @@ from typing import Callable
 from edefter_helper import paths
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey, MonthSet
-from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier
 from edefter_helper.engine.package import PackError
 from edefter_helper.journal import Journal
 from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, ConfigurationError, Package, Target,
                                          TargetError, UnreachableError)
+from edefter_helper.settings import (Firm, SettingsError, TargetConfig, describe_target, firm_for,  # noqa: F401
+                                     read_settings, target_identity)
+from edefter_helper.sheetview import NO_LOCAL_RECORD, changed_files, month_state, period_rows  # noqa: F401
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
+
+_describe = describe_target
 
 ACTION_SCAN, ACTION_SEND, ACTION_QUERY, ACTION_BACKUP = "Tara", "Gönder", "Durum Sorgula", "Toplu Yedekle"
 
@@ -46,25 +50,6 @@ class Options:
     retry_backoff: float = field(default_factory=lambda: _env_float("EDEFTER_RETRY_BACKOFF", 2.0))
     journal: Path | None = None
     lock_wait: float = 5.0  # seconds to wait for another run on the same journal or workbook
-
-
-@dataclass
-class Firm:
-    name: str
-    vkn: str
-    branch: str  # "" = every branch of this VKN without a row of its own
-    folder: str
-    target: str
-    user: str
-    auto: bool
-
-
-@dataclass
-class TargetConfig:
-    name: str
-    kind: str
-    address: str
-    description: str
 
 
 @dataclass
@@ -126,10 +111,6 @@ class Summary:
         return text + "."
 
 
-class SettingsError(Exception):
-    """The workbook cannot be used as it is; Turkish message."""
-
-
 class RunBusy(Exception):
     """Another run holds the journal or the workbook; Turkish message."""
 
@@ -162,66 +143,6 @@ class _RunLock:
         for lock in reversed(self.locks):
             lock.release()
         self.locks = []
-
-
-# -- reading the workbook -----------------------------------------------------------------------
-
-def _s(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list[str]]:
-    notes: list[str] = []
-    targets: dict[str, TargetConfig] = {}
-    for i, row in enumerate(book.read_rows(L.TARGETS), start=2):
-        name, kind = _s(row.get("name")), _s(row.get("kind")).lower()
-        if not name:
-            continue
-        if kind in ("klasor", "folder"):
-            kind = "klasör"
-        if kind not in L.TARGET_KINDS:
-            notes.append(f"Hedefler satır {i}: '{name}' için Tür '{row.get('kind')}' geçersiz "
-                         f"({', '.join(L.TARGET_KINDS)} olmalı).")
-            continue
-        targets[name] = TargetConfig(name, kind, _s(row.get("address")),
-                                     _s(row.get("description")) or L.DEFAULT_DESCRIPTION)
-    firms: list[Firm] = []
-    for i, row in enumerate(book.read_rows(L.FIRMS), start=2):
-        vkn = _s(row.get("vkn"))
-        name = _s(row.get("name")) or vkn
-        if not vkn and not _s(row.get("folder")):
-            continue
-        branch = _s(row.get("branch"))
-        if branch.isdigit() and len(branch) < 4:
-            branch = branch.zfill(4)  # Excel drops leading zeros of numbers
-        if vkn.isdigit() and len(vkn) in (9, 10) and not valid_identifier(vkn):
-            vkn = vkn.zfill(10)
-        if not valid_identifier(vkn):
-            notes.append(f"Firmalar satır {i} ({name}): VKN/TCKN '{vkn}' geçersiz (VKN 10, TCKN 11 hane).")
-            continue
-        if branch and not valid_branch(branch):
-            notes.append(f"Firmalar satır {i} ({name}): Şube No '{branch}' 4 haneli olmalı.")
-            continue
-        if branch == NO_BRANCH:
-            branch = ""
-        auto = _s(row.get("auto")).lower() not in ("hayır", "hayir", "h", "no", "0", "false")
-        firms.append(Firm(name, vkn, branch, _s(row.get("folder")), _s(row.get("target")), _s(row.get("user")),
-                          auto))
-    return firms, targets, notes
-
-
-def firm_for(key: MonthKey, firms: list[Firm]) -> Firm | None:
-    for f in firms:
-        if f.vkn == key.vkn and f.branch and f.branch == key.branch:
-            return f
-    for f in firms:
-        if f.vkn == key.vkn and not f.branch:
-            return f
-    return None
 
 
 # -- the context of one action ------------------------------------------------------------------
@@ -473,129 +394,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def target_identity(cfg: TargetConfig | None, firm: Firm) -> str:
-    """What a month's status belongs to: the target's kind, address and user — not the Hedef's
-    display name, so pointing a Hedef at another server or folder never carries a status over."""
-    if cfg is None:
-        return f"?|{firm.target or '-'}|"
-    if cfg.kind == "klasör":
-        address = os.path.normcase(os.path.abspath(cfg.address)) if cfg.address else ""
-        return f"klasör|{address}|"
-    return f"{cfg.kind}|{' '.join(_normal_url(a) for a in cfg.address.split())}|{firm.user}"
-
-
-def _normal_url(address: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(address)
-    except ValueError:
-        return address
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
-
-
-def _describe(identity: str) -> str:
-    kind, address, user = (identity.split("|") + ["", ""])[:3]
-    return f"{kind} {address}" + (f" ({user})" if user else "")
-
-
-def changed_files(journal: Journal, key: MonthKey, identity: str, package_sha256: str,
-                  ms: MonthSet | None) -> list[str] | None:
-    """Names of files whose bytes on disk differ from the package backed up (added or gone
-    included); None when it cannot be told (nothing recorded, or the month not verified)."""
-    if ms is None or not package_sha256 or not all(f.sha256 for f in ms.files):
-        return None
-    backed = journal.files_backed_up(key, identity, package_sha256)
-    if backed is None:
-        return None
-    now = sorted((Path(f.location).name, f.sha256) for f in ms.files)
-    return sorted({n for n, _ in set(now) ^ set(backed)})
-
-
-def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | None, st=None):
-    """(status, message, journal status) of a month for one target, files on disk considered."""
-    st = st if st is not None else journal.status(key, identity)
-    if st is None:
-        return S.NOT_SENT, "", None
-    if st.status in (S.BACKED_UP, S.ACCEPTED):
-        changed = changed_files(journal, key, identity, st.package_sha256, ms)
-        if changed:
-            shown = ", ".join(changed[:4]) + (f" ve {len(changed) - 4} dosya daha" if len(changed) > 4 else "")
-            return (S.CHANGED, f"Diskteki dosyalar yedeklenenden farklı ({shown}); yedek bu dosyaları içermiyor, "
-                    f"ay yeniden gönderilmeli.", st)
-    return st.status, st.message, st
-
-
-NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma kitabından korunuyor. Durum Sorgula "
-                   "hedefe sorup doğrular.")
-
-
-def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
-                identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
-                local: dict[MonthKey, list] | None = None) -> list[dict]:
-    """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
-    files disappeared after a backup stays visible). A confirmed status the sheet shows but this
-    computer's journal does not know (another PC, a fresh journal) is kept, never downgraded."""
-    rows = {}
-    known: dict[tuple, object] = {}
-    by_key: dict[MonthKey, list] = {}
-    drills = journal.last_drills()
-    for st in journal.statuses():
-        known[(st.key, st.target)] = st
-        by_key.setdefault(st.key, []).append(st)
-    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): r for r in previous or []}
-    keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
-    for key in keys:
-        firm = firm_for(key, firms)
-        if firm is None:
-            continue
-        identity = identity_of(firm)
-        ms = sets.get(key)
-        st = known.get((key, identity))
-        if ms is None:
-            stage, validation = "Klasörde bulunamadı", ""
-        else:
-            stage = S.STAGE_TR.get(ms.stage, ms.stage)
-            validation = L.VALID if ms.valid else (L.INCOMPLETE if not ms.complete else L.INVALID)
-        status, message, st = month_state(journal, key, identity, ms, st) if st else (S.NOT_SENT, "", None)
-        sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
-        if st is None:
-            others = [o for o in by_key.get(key, []) if o.target != identity]
-            old = before.get((key.vkn, key.branch, key.period))
-            if others:
-                message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki hedef "
-                           f"{_describe(others[0].target)}: {others[0].status}).")
-            elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
-                status, message = old["status"], NO_LOCAL_RECORD
-                sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
-        if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
-            message = "; ".join(p.message for p in ms.problems)
-        if local and local.get(key):
-            from edefter_helper.localcheck import month_message
-
-            if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
-                status = S.CHANGED
-            message = month_message(local[key])
-        drilled = drills.get((key, identity))
-        drill = ""
-        if drilled:
-            when, ok, why = drilled
-            drill = f"{when[:10]} {'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'}"
-        rows[key] = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
-                     "stage": stage, "validation": validation, "status": status, "message": message,
-                     "updated": updated, "sha256": sha, "reference": reference, "drill": drill}
-    return [rows[k] for k in sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))]
-
-
-def _stamp(text: str | None):
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=None)
-    except ValueError:
-        return None
 
 
 # -- one month ----------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ def _where(args):
 
 
 def render_summary(summary, as_json: bool = False) -> int:
-    from edefter_helper.status import FAILED
 
     if as_json:
         _print_json({"action": summary.action, "message": summary.message, "notes": summary.notes,

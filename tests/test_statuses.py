@@ -4,7 +4,6 @@ changed after a backup, and one run at a time. Real storage servers on loopback,
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import threading

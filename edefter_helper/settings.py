@@ -1,0 +1,122 @@
+"""What the control workbook says to do: firms, targets, and the identity a status belongs to.
+
+Read from any `Book` (the workbook file, the live workbook, a read-only snapshot); nothing here
+writes. The actions and the background agent take their settings from here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier
+from edefter_helper.workbook import layout as L
+from edefter_helper.workbook.book import Book
+
+
+@dataclass
+class Firm:
+    name: str
+    vkn: str
+    branch: str  # "" = every branch of this VKN without a row of its own
+    folder: str
+    target: str
+    user: str
+    auto: bool
+
+
+@dataclass
+class TargetConfig:
+    name: str
+    kind: str
+    address: str
+    description: str
+
+
+class SettingsError(Exception):
+    """The workbook cannot be used as it is; Turkish message."""
+
+
+def _s(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list[str]]:
+    notes: list[str] = []
+    targets: dict[str, TargetConfig] = {}
+    for i, row in enumerate(book.read_rows(L.TARGETS), start=2):
+        name, kind = _s(row.get("name")), _s(row.get("kind")).lower()
+        if not name:
+            continue
+        if kind in ("klasor", "folder"):
+            kind = "klasör"
+        if kind not in L.TARGET_KINDS:
+            notes.append(f"Hedefler satır {i}: '{name}' için Tür '{row.get('kind')}' geçersiz "
+                         f"({', '.join(L.TARGET_KINDS)} olmalı).")
+            continue
+        targets[name] = TargetConfig(name, kind, _s(row.get("address")),
+                                     _s(row.get("description")) or L.DEFAULT_DESCRIPTION)
+    firms: list[Firm] = []
+    for i, row in enumerate(book.read_rows(L.FIRMS), start=2):
+        vkn = _s(row.get("vkn"))
+        name = _s(row.get("name")) or vkn
+        if not vkn and not _s(row.get("folder")):
+            continue
+        branch = _s(row.get("branch"))
+        if branch.isdigit() and len(branch) < 4:
+            branch = branch.zfill(4)  # Excel drops leading zeros of numbers
+        if vkn.isdigit() and len(vkn) in (9, 10) and not valid_identifier(vkn):
+            vkn = vkn.zfill(10)
+        if not valid_identifier(vkn):
+            notes.append(f"Firmalar satır {i} ({name}): VKN/TCKN '{vkn}' geçersiz (VKN 10, TCKN 11 hane).")
+            continue
+        if branch and not valid_branch(branch):
+            notes.append(f"Firmalar satır {i} ({name}): Şube No '{branch}' 4 haneli olmalı.")
+            continue
+        if branch == NO_BRANCH:
+            branch = ""
+        auto = _s(row.get("auto")).lower() not in ("hayır", "hayir", "h", "no", "0", "false")
+        firms.append(Firm(name, vkn, branch, _s(row.get("folder")), _s(row.get("target")), _s(row.get("user")),
+                          auto))
+    return firms, targets, notes
+
+
+def firm_for(key: MonthKey, firms: list[Firm]) -> Firm | None:
+    for f in firms:
+        if f.vkn == key.vkn and f.branch and f.branch == key.branch:
+            return f
+    for f in firms:
+        if f.vkn == key.vkn and not f.branch:
+            return f
+    return None
+
+
+def target_identity(cfg: TargetConfig | None, firm: Firm) -> str:
+    """What a month's status belongs to: the target's kind, address and user — not the Hedef's
+    display name, so pointing a Hedef at another server or folder never carries a status over."""
+    if cfg is None:
+        return f"?|{firm.target or '-'}|"
+    if cfg.kind == "klasör":
+        address = os.path.normcase(os.path.abspath(cfg.address)) if cfg.address else ""
+        return f"klasör|{address}|"
+    return f"{cfg.kind}|{' '.join(_normal_url(a) for a in cfg.address.split())}|{firm.user}"
+
+
+def _normal_url(address: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return address
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def describe_target(identity: str) -> str:
+    kind, address, user = (identity.split("|") + ["", ""])[:3]
+    return f"{kind} {address}" + (f" ({user})" if user else "")

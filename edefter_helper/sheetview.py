@@ -1,0 +1,111 @@
+"""The Dönemler sheet as a view of the journal and the files on disk: what each month's status is
+for its firm's target right now, files changed since the backup and local damage included."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from edefter_helper import status as S
+from edefter_helper.engine.model import MonthKey, MonthSet
+from edefter_helper.journal import Journal
+from edefter_helper.settings import Firm, _s, describe_target as _describe, firm_for
+from edefter_helper.workbook import layout as L
+
+
+def changed_files(journal: Journal, key: MonthKey, identity: str, package_sha256: str,
+                  ms: MonthSet | None) -> list[str] | None:
+    """Names of files whose bytes on disk differ from the package backed up (added or gone
+    included); None when it cannot be told (nothing recorded, or the month not verified)."""
+    if ms is None or not package_sha256 or not all(f.sha256 for f in ms.files):
+        return None
+    backed = journal.files_backed_up(key, identity, package_sha256)
+    if backed is None:
+        return None
+    now = sorted((Path(f.location).name, f.sha256) for f in ms.files)
+    return sorted({n for n, _ in set(now) ^ set(backed)})
+
+
+def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | None, st=None):
+    """(status, message, journal status) of a month for one target, files on disk considered."""
+    st = st if st is not None else journal.status(key, identity)
+    if st is None:
+        return S.NOT_SENT, "", None
+    if st.status in (S.BACKED_UP, S.ACCEPTED):
+        changed = changed_files(journal, key, identity, st.package_sha256, ms)
+        if changed:
+            shown = ", ".join(changed[:4]) + (f" ve {len(changed) - 4} dosya daha" if len(changed) > 4 else "")
+            return (S.CHANGED, f"Diskteki dosyalar yedeklenenden farklı ({shown}); yedek bu dosyaları içermiyor, "
+                    f"ay yeniden gönderilmeli.", st)
+    return st.status, st.message, st
+
+
+NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma kitabından korunuyor. Durum Sorgula "
+                   "hedefe sorup doğrular.")
+
+
+def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
+                identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
+                local: dict[MonthKey, list] | None = None) -> list[dict]:
+    """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
+    files disappeared after a backup stays visible). A confirmed status the sheet shows but this
+    computer's journal does not know (another PC, a fresh journal) is kept, never downgraded."""
+    rows = {}
+    known: dict[tuple, object] = {}
+    by_key: dict[MonthKey, list] = {}
+    drills = journal.last_drills()
+    for st in journal.statuses():
+        known[(st.key, st.target)] = st
+        by_key.setdefault(st.key, []).append(st)
+    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): r for r in previous or []}
+    keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
+    for key in keys:
+        firm = firm_for(key, firms)
+        if firm is None:
+            continue
+        identity = identity_of(firm)
+        ms = sets.get(key)
+        st = known.get((key, identity))
+        if ms is None:
+            stage, validation = "Klasörde bulunamadı", ""
+        else:
+            stage = S.STAGE_TR.get(ms.stage, ms.stage)
+            validation = L.VALID if ms.valid else (L.INCOMPLETE if not ms.complete else L.INVALID)
+        status, message, st = month_state(journal, key, identity, ms, st) if st else (S.NOT_SENT, "", None)
+        sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
+        if st is None:
+            others = [o for o in by_key.get(key, []) if o.target != identity]
+            old = before.get((key.vkn, key.branch, key.period))
+            if others:
+                message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki hedef "
+                           f"{_describe(others[0].target)}: {others[0].status}).")
+            elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
+                status, message = old["status"], NO_LOCAL_RECORD
+                sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
+        if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
+            message = "; ".join(p.message for p in ms.problems)
+        if local and local.get(key):
+            from edefter_helper.localcheck import month_message
+
+            if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
+                status = S.CHANGED
+            message = month_message(local[key])
+        drilled = drills.get((key, identity))
+        drill = ""
+        if drilled:
+            when, ok, why = drilled
+            drill = f"{when[:10]} {'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'}"
+        rows[key] = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
+                     "stage": stage, "validation": validation, "status": status, "message": message,
+                     "updated": updated, "sha256": sha, "reference": reference, "drill": drill}
+    return [rows[k] for k in sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))]
+
+
+def _stamp(text: str | None):
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        return None
