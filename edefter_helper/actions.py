@@ -50,6 +50,9 @@ class Options:
     retry_backoff: float = field(default_factory=lambda: _env_float("EDEFTER_RETRY_BACKOFF", 2.0))
     journal: Path | None = None
     lock_wait: float = 5.0  # seconds to wait for another run on the same journal or workbook
+    # False: the workbook is only a settings source (the background agent; the user may have it open in
+    # Excel) and results go to the journal alone; the sheets show them at the next button or Yenile
+    write_back: bool = True
 
 
 @dataclass
@@ -154,10 +157,10 @@ class _Run:
         self.options = options or Options()
         journal_path = paths.journal_path(self.options.journal)
         journal_path.parent.mkdir(parents=True, exist_ok=True)
-        book_path = getattr(book, "path", None)
+        book_path = getattr(book, "path", None) if self.options.write_back else None
         self._run_lock = _RunLock(journal_path, Path(book_path) if book_path else None, self.options.lock_wait)
         try:
-            if hasattr(book, "reload"):
+            if hasattr(book, "reload") and self.options.write_back:
                 book.reload()  # another run may have written it while this one waited
             self.firms, self.targets, notes = read_settings(book)
         except BaseException:
@@ -568,8 +571,11 @@ def _run_action(book: Book, action: str, options: Options | None, body: Callable
         run.progress(f"{action}: klasörler taranıyor…")
         run.scan()
         body(run)
-        run.progress(f"{action}: çalışma kitabına yazılıyor…")
-        run.write_back()
+        if run.options.write_back:
+            run.progress(f"{action}: çalışma kitabına yazılıyor…")
+            run.write_back()
+        else:
+            run.unreachable_notes()
         return run.summary
     finally:
         run.close()
@@ -666,16 +672,18 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
     return _run_action(book, ACTION_QUERY, options, body)
 
 
-def backup(book: Book, all_months: bool = False, options: Options | None = None) -> Summary:
+def backup(book: Book, all_months: bool = False, options: Options | None = None,
+           where: Callable[[MonthKey], bool] | None = None) -> Summary:
     """Toplu Yedekle: every month at "Onaylı Berat İndirildi" not yet Yedeklendi is sent, then queried
-    until confirmed or the time limit. Firms set to Otomatik Yedekleme = Hayır only with all_months."""
+    until confirmed or the time limit. Firms set to Otomatik Yedekleme = Hayır only with all_months;
+    `where` narrows the months further (the agent: only months whose files have settled)."""
 
     def body(run: _Run) -> None:
         work = []
         waiting = 0
         for key in sorted(run.sets):
             ms, firm = run.sets[key], firm_for(key, run.firms)
-            if not (firm.auto or all_months):
+            if not (firm.auto or all_months) or (where is not None and not where(key)):
                 continue
             if ms.stage != "gib-approved":
                 waiting += 1
