@@ -20,6 +20,10 @@ Sub EDefterBackup(control As IRibbonControl)
     RunPython "import edefter_helper.excel as e; e.backup()"
 End Sub
 
+Sub EDefterStatus(control As IRibbonControl)
+    RunPython "import edefter_helper.excel as e; e.show_status()"
+End Sub
+
 Sub EDefterRestore(control As IRibbonControl)
     RunPython "import edefter_helper.excel as e; e.restore()"
 End Sub

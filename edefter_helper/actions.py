@@ -85,6 +85,12 @@ class Summary:
     def message(self) -> str:
         if self.action == ACTION_SCAN:
             text = f"{self.found} dönem bulundu"
+        elif self.action == "Durumu Yenile":
+            running = self.extra.get("running", 0)
+            counts = self.extra.get("counts", {})
+            shown = ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: -kv[1]) if w)
+            text = ((f"{running} dönem şu an işleniyor; " if running else "")
+                    + f"{self.found} dönemin durumu günlükten yenilendi" + (f" ({shown})" if shown else ""))
         elif self.action == "Yerel Dosya Kontrolü":
             n = len(self.results)
             text = (f"{n} dosya yedekten farklı" if n else "Yerel dosyalar yedeklerle aynı; sorun bulunmadı")
@@ -607,6 +613,50 @@ def _parallel(run: _Run, work: list, fn) -> None:
         return
     with ThreadPoolExecutor(max_workers=run.options.parallel) as pool:
         list(pool.map(one, work))
+
+
+ACTION_STATUS = "Durumu Yenile"
+
+
+def show_status(book: Book, options: Options | None = None) -> Summary:
+    """Durumu Yenile: the Dönemler rows' statuses from the journal, without scanning and without the
+    run lock (it only reads), so it answers at once even while a background run works."""
+    options = options or Options()
+    firms, targets, notes = read_settings(book)
+    summary = Summary(ACTION_STATUS, notes=notes)
+    journal = Journal(paths.journal_path(options.journal))
+    try:
+        def identity_of(firm):
+            return target_identity(targets.get(firm.target), firm)
+
+        previous = book.read_rows(L.PERIODS)
+        fresh = {(r["vkn"], r["branch"], r["period"]): r
+                 for r in period_rows({}, firms, journal, identity_of, previous)}
+        rows = []
+        for old in previous:
+            key = (str(old.get("vkn") or ""), str(old.get("branch") or ""), str(old.get("period") or ""))
+            new = fresh.pop(key, None)
+            if new is None:
+                rows.append(old)
+                continue
+            merged = dict(old)
+            for col in ("status", "message", "updated", "sha256", "reference", "drill"):
+                merged[col] = new[col]
+            if not (old.get("validation") and new["stage"] == "Klasörde bulunamadı"):
+                merged["stage"] = old.get("stage") or new["stage"]
+            rows.append(merged)
+        rows.extend(fresh.values())
+        book.write_rows(L.PERIODS, rows)
+        book.save()
+        running = len(journal.open_attempts())
+        summary.found = len(rows)
+        counts = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        summary.extra = {"running": running, "counts": counts}
+    finally:
+        journal.close()
+    return summary
 
 
 ACTION_LOCAL = "Yerel Dosya Kontrolü"

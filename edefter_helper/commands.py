@@ -144,6 +144,26 @@ def cmd_restore(args) -> int:
     return render_summary(summary, getattr(args, "json", False))
 
 
+def cmd_worker(args) -> int:
+    """The ribbon's background Toplu Yedekle: settings from a snapshot, results to the journal only."""
+    from edefter_helper import actions
+    from edefter_helper.workbook.snapshot import SnapshotBook, SnapshotError
+
+    try:
+        book = SnapshotBook(args.settings)
+    except SnapshotError as exc:
+        raise UsageError(str(exc)) from None
+    opts = _options(args)
+    opts.write_back = False
+    opts.lock_wait = 600.0  # queued behind the agent or another run, not refused
+    try:
+        summary = actions.backup(book, all_months=args.all, options=opts)
+    except actions.RunBusy as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    return render_summary(summary, args.json)
+
+
 def cmd_check_local(args) -> int:
     from edefter_helper import actions
 
@@ -336,6 +356,13 @@ def register(sub) -> None:
     _workbook_arg(p)
     p.add_argument("--full", action="store_true", help="değişmemiş görünen dosyaları da yeniden özetler")
     p.set_defaults(func=cmd_check_local)
+
+    p = sub.add_parser("worker", help="(şerit için) Toplu Yedekle'yi bir ayar dosyasıyla arka planda çalıştırır")
+    p.add_argument("--settings", required=True, metavar="DOSYA", help="şeridin yazdığı ayar dosyası (JSON)")
+    p.add_argument("--journal", metavar="DOSYA")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="günlükteki yedekleme durumları")
     p.add_argument("--json", action="store_true")

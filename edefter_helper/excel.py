@@ -316,7 +316,7 @@ def _ask_folder(prompt: str) -> str | None:
         root.destroy()
 
 
-def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str) -> str | None:
+def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str, after: str | None = None) -> str | None:
     """Run one button's work against the calling workbook; returns the message shown."""
     try:
         book = XlwingsBook(_caller())
@@ -333,6 +333,8 @@ def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str) -> str | N
         message, failed = error_message(exc), True
     finally:
         book.clear_progress()
+        if after:
+            book.progress(after)  # stays after the click (e.g. when the statuses were last read)
     book.alert(message, critical=failed)
     return message
 
@@ -372,13 +374,75 @@ def query() -> str | None:
 
 
 def backup() -> str | None:
-    """Toplu Yedekle: every month not yet backed up."""
+    """Toplu Yedekle: every month not yet backed up — handed to a detached worker so Excel never
+    freezes; returns at once with how many months were queued. 'Durumu Yenile' shows the results."""
+    def task(book):
+        queued = _queued_for_backup(book)
+        if not queued:
+            return ("Gönderilecek dönem görünmüyor (GİB onaylı beratı indirilmiş, yedeklenmemiş dönem yok). "
+                    "Önce 'Dönemleri Tara / Yenile'.", False)
+        _start_worker(book)
+        return (f"{queued} dönem kuyruğa alındı; arka planda gönderiliyor. Excel'i kullanmaya devam "
+                f"edebilirsiniz; ilerlemeyi ve sonuçları 'Durumu Yenile' gösterir.", False)
+
+    return _run(task, "e-Defter: toplu yedekleme başlatılıyor…")
+
+
+def _queued_for_backup(book) -> int:
+    """Months the last scan showed as GİB-approved and not backed up (from the sheet: cheap)."""
+    from edefter_helper import status as S
+
+    return sum(1 for r in book.read_rows(layout.PERIODS)
+               if r.get("stage") == S.STAGE_TR["gib-approved"] and r.get("status") != S.BACKED_UP)
+
+
+def _start_worker(book) -> None:
+    """A detached `edefter worker` with a settings snapshot; it outlives this RunPython call."""
+    import hashlib
+    import os
+    import subprocess
+
+    from edefter_helper import paths
+    from edefter_helper.workbook.snapshot import write_snapshot
+
+    name = str(getattr(book.book, "fullname", "") or "kitap")
+    snapshot = paths.data_dir() / f"ayarlar-{hashlib.sha256(name.encode()).hexdigest()[:12]}.json"
+    write_snapshot(book, snapshot)
+    cmd = [_background_python(), "-m", "edefter_helper", "worker", "--settings", str(snapshot), "--all"]
+    log = open(paths.data_dir() / "arka-plan.log", "ab")
+    kwargs: dict = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log, "close_fds": True}
+    if os.name == "nt":
+        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    try:
+        subprocess.Popen(cmd, **kwargs)
+    finally:
+        log.close()
+
+
+def _background_python() -> str:
+    """pythonw.exe beside python.exe on Windows (no console window); this interpreter elsewhere."""
+    import os
+
+    exe = sys.executable
+    if os.name == "nt" and exe.lower().endswith("python.exe"):
+        candidate = exe[:-len("python.exe")] + "pythonw.exe"
+        if os.path.exists(candidate):
+            return candidate
+    return exe
+
+
+def show_status() -> str | None:
+    """Durumu Yenile: statuses from the journal, at once (no scan), progress of a background run."""
     def task(book):
         from edefter_helper import actions
 
-        return _summary(actions.backup(book, all_months=True))
+        summary = actions.show_status(book)
+        return summary.message, False
 
-    return _run(task, "e-Defter: toplu yedekleme…")
+    return _run(task, "e-Defter: durum günlükten okunuyor…",
+                after=f"e-Defter: durumlar {_dt.datetime.now():%d.%m.%Y %H:%M} itibarıyla günlükten okundu")
 
 
 def restore() -> str | None:

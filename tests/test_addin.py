@@ -105,7 +105,7 @@ def test_ribbon_parts_have_same_buttons():
     got = buttons("customUI14.xml")
     assert got == buttons("customUI.xml")
     assert [b[1] for b in got] == ["Dönemleri Tara / Yenile", "Gönder", "Durum Sorgula",
-                                   "Toplu Yedekle", "Geri Yükle / İbraz Paketi", "Kimlik Bilgisi",
+                                   "Toplu Yedekle", "Durumu Yenile", "Geri Yükle / İbraz Paketi", "Kimlik Bilgisi",
                                    "Kurulum Kontrolü"]
     assert all(b[2] for b in got)  # built-in icons
 
@@ -118,10 +118,10 @@ def test_every_ribbon_action_has_its_sub_and_runpython_names_real_function(fresh
     with zipfile.ZipFile(fresh) as z:
         actions = check.ribbon_actions(z.read("customUI/customUI14.xml"))
         assert actions == check.ribbon_actions(z.read("customUI/customUI.xml"))
-    assert len(actions) == 7
+    assert len(actions) == 8
     assert {a.lower() for a in actions} <= subs
     calls = [c for c in check.runpython_calls(code) if "edefter_helper" in c]
-    assert len(calls) == 7
+    assert len(calls) == 8
     for call in calls:
         assert check.python_call_problem(call) is None, call
         func = call.rsplit(".", 1)[1].rstrip("()")

@@ -290,9 +290,7 @@ def test_buttons_call_actions_and_show_summary(fake, fake_actions):
     excel.refresh()
     assert fake.app.alerts[-1] == ("3 dönem bulundu", excel.TITLE, "info")
     excel.query()
-    excel.backup()
-    assert [c[0] for c in fake_actions.calls] == ["send", "refresh", "query", "backup"]
-    assert fake_actions.calls[-1][1] == {"all_months": True}
+    assert [c[0] for c in fake_actions.calls] == ["send", "refresh", "query"]
 
 
 @pytest.mark.parametrize("exc,words", [
