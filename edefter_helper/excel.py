@@ -293,6 +293,8 @@ def _ask_password(prompt: str) -> str | None:
     root = tk.Tk()
     root.withdraw()
     root.attributes("-topmost", True)  # above Excel, which called us
+    root.lift()
+    root.focus_force()  # typed characters go to the password box, not to Excel's cell
     try:
         return simpledialog.askstring(TITLE, prompt, show="*", parent=root)
     finally:
@@ -316,14 +318,41 @@ def _ask_folder(prompt: str) -> str | None:
         root.destroy()
 
 
+def _fallback_alert(message: str) -> None:
+    """A message box without Excel (a click must never 'do nothing'): the OS's own dialog."""
+    import os
+
+    try:
+        if os.name == "nt":
+            import ctypes
+
+            # MB_OK | MB_ICONERROR | MB_TOPMOST | MB_SETFOREGROUND
+            ctypes.windll.user32.MessageBoxW(0, message, TITLE, 0x0 | 0x10 | 0x40000 | 0x10000)
+        elif sys.platform == "darwin":
+            import subprocess
+
+            script = f'display dialog {json_quote(message)} with title {json_quote(TITLE)} buttons {{"Tamam"}}'
+            subprocess.run(["osascript", "-e", script], timeout=300, check=False)
+    except Exception:  # noqa: BLE001 - stderr already has it
+        pass
+
+
+def json_quote(text: str) -> str:
+    """An AppleScript string literal (same escaping as JSON for quotes and backslashes)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _run(task: Callable[[XlwingsBook], tuple[str, bool]], start: str, after: str | None = None) -> str | None:
     """Run one button's work against the calling workbook; returns the message shown."""
     try:
         book = XlwingsBook(_caller())
-    except Exception as exc:  # not started from Excel, or Excel unreachable: nowhere to show it
+    except Exception as exc:  # not started from Excel, or Excel unreachable: xlwings would show nothing
         _log(exc)
         message = error_message(exc)
         print(message, file=sys.stderr)
+        _fallback_alert(message)
         return message
     try:
         book.progress(start)

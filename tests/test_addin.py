@@ -253,3 +253,23 @@ def test_check_finds_damaged_ribbon_and_callbacks(tmp_path):
     findings = check.check_workbook(bad, probe_interpreter=False)
     assert any("EDefterQuery(" in f for f in findings)
     assert any("edefter_helper.excel.yedekle" in f for f in findings)
+
+
+def test_vba_project_keeps_forcing_excel_to_compile_from_source():
+    """The build reuses the old module's p-code offset: only safe while _VBA_PROJECT's version is
+    0xFFFF (Excel then ignores the p-code and compiles the source), as in xlwings' shipped file."""
+    from edefter_helper.addin import cfb
+
+    with zipfile.ZipFile(TEMPLATE) as z:
+        stream = cfb.CompoundFile(z.read("xl/vbaProject.bin")).stream("VBA/_VBA_PROJECT")
+    assert stream[:2] == b"\xcc\x61" and stream[2:4] == b"\xff\xff"
+
+
+def test_check_notices_a_vba_project_rewritten_without_the_dictionary_class(tmp_path, monkeypatch):
+    from edefter_helper.addin import vba as vba_mod
+
+    real = vba_mod.read_modules
+    monkeypatch.setattr(vba_mod, "read_modules",
+                        lambda data: {k: v for k, v in real(data).items() if k != "Dictionary"})
+    findings = check.check_workbook(TEMPLATE, probe_interpreter=False)
+    assert any("Dictionary" in f and "yeniden oluşturun" in f for f in findings)

@@ -377,3 +377,17 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_failure_before_the_workbook_is_reached_is_still_shown(monkeypatch):
+    """Book.caller() failing (Python started outside Excel, Excel busy): the OS dialog shows the
+    Turkish sentence instead of xlwings showing nothing."""
+    shown = []
+
+    def no_caller():
+        raise ModuleNotFoundError("No module named 'xlwings'", name="xlwings")
+
+    monkeypatch.setattr(excel, "_caller", no_caller)
+    monkeypatch.setattr(excel, "_fallback_alert", shown.append)
+    message = excel.refresh()
+    assert shown == [message] and "Python paketi eksik: xlwings" in message

@@ -218,6 +218,10 @@ def check_workbook(path: str | os.PathLike, *, probe_interpreter: bool = True) -
             findings.append(f"xlwings sürümü uyuşmuyor: çalışma kitabındaki VBA {wb_version}, kurulu "
                             f"paket {installed}. Aynı sürümü kurun (pip install xlwings=={wb_version}) "
                             "veya çalışma kitabını yeni şablondan oluşturun.")
+        if modules and "Dictionary" not in modules:
+            findings.append("Makro projesi başka bir program tarafından yeniden yazılmış (xlwings'in macOS için "
+                            "gereken 'Dictionary' sınıfı yok; LibreOffice'te kaydedilen dosyalarda olur). Çalışma "
+                            "kitabını 'edefter workbook new' ile yeniden oluşturun ve satırları kopyalayın.")
         if modules and OFFICE_LIB_GUID.encode() not in dir_text.upper():
             findings.append("Makro projesinde 'Microsoft Office Object Library' başvurusu yok: "
                             "şerit düğmeleri derlenmez.")
