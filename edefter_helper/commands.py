@@ -228,6 +228,22 @@ def cmd_workbook_new(args) -> int:
     return EXIT_OK
 
 
+def cmd_workbook_upgrade(args) -> int:
+    from edefter_helper.addin.check import upgrade_workbook
+    from edefter_helper.workbook.file import WorkbookError
+
+    if not Path(args.path).is_file():
+        raise UsageError(f"Çalışma kitabı bulunamadı: {args.path}")
+    try:
+        path, backup = upgrade_workbook(args.path, args.interpreter)
+    except WorkbookError as exc:
+        raise UsageError(str(exc)) from None
+    except PermissionError:
+        raise UsageError(f"{args.path} yazılamadı: Excel'de açık olabilir ya da yazma izniniz yok.") from None
+    print(f"Çalışma kitabı güncel şablona yükseltildi: {path}\nEski hâli: {backup}")
+    return EXIT_OK
+
+
 def cmd_workbook_check(args) -> int:
     from edefter_helper.addin.check import check_workbook
 
@@ -376,6 +392,10 @@ def register(sub) -> None:
     p.add_argument("path", metavar="DOSYA")
     p.add_argument("--interpreter", metavar="PYTHON", help="xlwings'in kullanacağı Python (varsayılan: bu)")
     p.set_defaults(func=cmd_workbook_new)
+    p = wsub.add_parser("upgrade", help="eski bir kontrol çalışma kitabını satırlarını koruyarak güncel şablona taşır")
+    p.add_argument("path", metavar="DOSYA")
+    p.add_argument("--interpreter", metavar="PYTHON", help="xlwings'in kullanacağı Python (varsayılan: kitaptaki)")
+    p.set_defaults(func=cmd_workbook_upgrade)
     p = wsub.add_parser("check", help="düğmeleri durduracak sorunları bildirir (Kurulum Kontrolü)")
     p.add_argument("path", metavar="DOSYA")
     p.set_defaults(func=cmd_workbook_check)

@@ -53,12 +53,14 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         name, kind = _s(row.get("name")), _s(row.get("kind")).lower()
         if not name:
             continue
-        if kind in ("klasor", "folder"):
-            kind = "klasör"
-        if kind not in L.TARGET_KINDS:
+        from edefter_helper.targets import registry
+
+        spec = registry.get(kind)
+        if spec is None:
             notes.append(f"Hedefler satır {i}: '{name}' için Tür '{row.get('kind')}' geçersiz "
-                         f"({', '.join(L.TARGET_KINDS)} olmalı).")
+                         f"({', '.join(registry.kind_names())} olmalı).")
             continue
+        kind = spec.kind
         targets[name] = TargetConfig(name, kind, _s(row.get("address")),
                                      _s(row.get("description")) or L.DEFAULT_DESCRIPTION)
     firms: list[Firm] = []

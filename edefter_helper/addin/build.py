@@ -50,7 +50,7 @@ STATUS_COLORS = {  # Yedekleme Durumu -> (fill, font)
 HELP_LINES = (
     "e-Defter Yedekleme — Nasıl Kullanılır",
     "",
-    "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın (Tür: http, izibiz veya klasör).",
+    "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın (Tür ve Adres: aşağıdaki listeye bakın).",
     "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i ve Kullanıcı Adı'nı yazın.",
     "3. Şifreyi Firmalar'da satırı seçip e-Defter şeridindeki 'Kimlik Bilgisi' düğmesiyle girin. "
     "Şifre çalışma kitabına yazılmaz; bilgisayarın anahtar zincirinde saklanır.",
@@ -84,6 +84,18 @@ HELP_LINES = (
     "Günlük sayfası yapılan her işlemi listeler. Asıl kayıt bilgisayardaki günlük veritabanındadır: "
     "sayfa silinse de durumlar kaybolmaz, 'Dönemleri Tara / Yenile' Dönemler sayfasını yeniden yazar.",
 )
+
+
+def help_lines() -> tuple[str, ...]:
+    """The help sheet, with one line per registered target kind (the registry is the one list)."""
+    from edefter_helper.targets import registry
+
+    kinds = ["", "Hedef türleri (Hedefler > Tür):"] + [
+        f"   {k.kind}: {k.label}. Adres: {k.address_help}."
+        + (" Şifre gerekir (Kimlik Bilgisi)." if k.needs_password else "") for k in registry.kinds()]
+    at = HELP_LINES.index("") + 1  # after the numbered steps
+    steps_end = next(i for i in range(at, len(HELP_LINES)) if HELP_LINES[i] == "")
+    return HELP_LINES[:steps_end] + tuple(kinds) + HELP_LINES[steps_end:]
 
 
 def xlwings_dir() -> Path:
@@ -143,8 +155,13 @@ def _add_data_sheet(wb, sheet: layout.Sheet, code_name: str) -> None:
         if col.number_format:
             dim.number_format = col.number_format  # whole column, so rows added later inherit it
         body = f"{letter}2:{letter}{LAST_ROW}"
-        if col.choices:
-            dv = DataValidation(type="list", formula1='"' + ",".join(col.choices) + '"',
+        choices = col.choices
+        if col.choices_from == "target-kinds":
+            from edefter_helper.targets import registry
+
+            choices = registry.kind_names()
+        if choices:
+            dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"',
                                 allow_blank=True, showErrorMessage=True,
                                 errorTitle="Geçersiz değer", error="Listeden bir değer seçin.")
             dv.add(body)
@@ -177,7 +194,7 @@ def build_workbook():
     n += 1
     ws.sheet_properties.codeName = f"Sheet{n}"
     ws.column_dimensions["A"].width = 120
-    for r, line in enumerate(HELP_LINES, start=1):
+    for r, line in enumerate(help_lines(), start=1):
         cell = ws.cell(row=r, column=1, value=line or None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     ws["A1"].font = Font(bold=True, size=14)

@@ -77,6 +77,51 @@ def new_workbook(path: str | os.PathLike, interpreter: str = sys.executable, *,
     return path
 
 
+def upgrade_workbook(path: str | os.PathLike, interpreter: str | None = None) -> tuple[Path, Path]:
+    """Bring a control workbook up to the current template (sheets, drop-downs, ribbon, VBA) keeping
+    every row typed into its sheets and its xlwings.conf settings; the old file is kept beside it as
+    NAME.yedek-YYYYMMDD-HHMMSS.xlsm. Returns (upgraded, backup)."""
+    import datetime as dt
+    import shutil
+    import tempfile
+
+    from edefter_helper.workbook.file import FileBook
+
+    path = Path(path)
+    old = FileBook(path)
+    rows = {sheet.name: old.read_rows(sheet) for sheet in layout.DATA_SHEETS}
+    conf = read_conf(path) or {}
+    extra = [name for name in old.wb.sheetnames
+             if name not in {s.name for s in layout.DATA_SHEETS} | {layout.HELP_SHEET, layout.CONF_SHEET}]
+    fd, tmp = tempfile.mkstemp(prefix=".~yukselt-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        new_workbook(tmp, interpreter or conf.get("INTERPRETER_WIN") or sys.executable, overwrite=True)
+        fresh = xlsm.load(tmp)
+        keep = {k: v for k, v in conf.items() if v and not k.startswith("INTERPRETER")}
+        if keep:
+            set_conf(fresh, keep)
+        for name in extra:  # a user's own sheets come along, values only
+            ws_old, ws_new = old.wb[name], fresh.create_sheet(name)
+            for row in ws_old.iter_rows():
+                for cell in row:
+                    if cell.value is not None:
+                        ws_new.cell(row=cell.row, column=cell.column, value=cell.value)
+        xlsm.save(fresh, tmp)
+        book = FileBook(tmp)
+        for sheet in layout.DATA_SHEETS:
+            book.write_rows(sheet, rows[sheet.name])
+        book.save()
+        backup = path.with_name(f"{path.stem}.yedek-{dt.datetime.now():%Y%m%d-%H%M%S}{path.suffix}")
+        shutil.copy2(path, backup)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path, backup
+
+
 def set_conf(wb, values: dict[str, str]) -> None:
     """Write keys into an openpyxl workbook's xlwings.conf sheet (added after the last key)."""
     ws = wb[layout.CONF_SHEET]

@@ -9,30 +9,22 @@ from edefter_helper.targets.base import ConfigurationError, CredentialsError, Ta
 def open_target(kind: str, address: str, target_name: str, user: str, *, backoff: float = 2.0,
                 timeout: float | None = None) -> Target:
     """`timeout` (seconds, also EDEFTER_HTTP_TIMEOUT) bounds connecting and each read of a network target."""
+    from edefter_helper.targets import registry
     from edefter_helper.targets.retry import Retrying, default_retry
 
+    spec = registry.get(kind)
+    if spec is None:
+        raise ConfigurationError(f"Bilinmeyen hedef türü: {kind} ({', '.join(registry.kind_names())} olmalı).")
     if not address:
         raise ConfigurationError(f"'{target_name}' hedefinin Adres alanı boş.")
-    if kind == "klasör":
-        from edefter_helper.targets.folder import FolderTarget
-
-        inner: Target = FolderTarget(address)
-    elif kind in ("http", "izibiz"):
+    password = None
+    if spec.needs_password:
         from edefter_helper import credentials
 
         if not user:
             raise CredentialsError(f"'{target_name}' hedefi için Firmalar sayfasında Kullanıcı Adı boş.")
         password = credentials.get_password(target_name, user)
-        if kind == "http":
-            from edefter_helper.targets.http import HttpTarget
-
-            inner = HttpTarget(address, user, password, **_timeout(timeout))
-        else:
-            from edefter_helper.targets.izibiz import IzibizTarget
-
-            inner = IzibizTarget(address, user, password, **_timeout(timeout))
-    else:
-        raise ConfigurationError(f"Bilinmeyen hedef türü: {kind}")
+    inner: Target = spec.open(address, user, password, _timeout(timeout).get("timeout"))
     return Retrying(inner, retry=default_retry().new(backoff_factor=backoff))
 
 

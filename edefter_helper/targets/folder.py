@@ -147,3 +147,14 @@ class FolderTarget(Target):
         except OSError as exc:
             raise self._os_error("erişilemedi", exc) from None
         return Receipt(state=MISSING, message=f"{key.package_name} klasörden silindi (iptal edildi).")
+
+
+def _open(address: str, user: str, password: str | None, timeout=None) -> FolderTarget:
+    return FolderTarget(address)
+
+
+from edefter_helper.targets.registry import TargetKind, register  # noqa: E402  (registers this kind)
+
+register(TargetKind("klasör", "Klasör (NAS, ağ paylaşımı, USB disk)", needs_password=False,
+                    address_help="klasörün yolu, ör. \\\\NAS\\Yedek ya da D:\\e-Defter Yedek",
+                    open=_open, aliases=("klasor", "folder")))

@@ -214,3 +214,13 @@ def _tls_reason(exc, base_url: str) -> str:
         return (f"Depolama sunucusunun TLS sertifikası doğrulanamadı ({base_url}); bağlantı kurulmadı. "
                 f"Sertifika süresi dolmuş, başka bir ada verilmiş ya da güvenilmeyen bir kuruluşça imzalanmış olabilir.")
     return f"Depolama sunucusuyla TLS bağlantısı kurulamadı ({base_url}); bağlantı kurulmadı."
+
+
+def _open(address: str, user: str, password: str | None, timeout=None) -> HttpTarget:
+    return HttpTarget(address, user, password, **({"timeout": timeout} if timeout else {}))
+
+
+from edefter_helper.targets.registry import TargetKind, register  # noqa: E402  (registers this kind)
+
+register(TargetKind("http", "Kendi depolama sunucumuz (edefter serve)", needs_password=True,
+                    address_help="sunucunun adresi, ör. https://yedek.firma.com.tr", open=_open))

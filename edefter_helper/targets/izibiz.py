@@ -710,3 +710,14 @@ class IzibizTarget(Target):
             raise RejectedError(f"İzibiz {month_label(key.period)} iptalini kabul etmedi: {self._clean(err.text)}")
         return Receipt(state=MISSING, reference=reader.values.get("INTL_TXN_ID", ""),
                        message=f"{month_label(key.period)} paketi İzibiz'de iptal edildi.")
+
+
+def _open(address: str, user: str, password: str | None, timeout=None) -> "IzibizTarget":
+    return IzibizTarget(address, user, password, **({"timeout": timeout} if timeout else {}))
+
+
+from edefter_helper.targets.registry import TargetKind, register  # noqa: E402  (registers this kind)
+
+register(TargetKind("izibiz", "İzibiz e-Defter Saklama", needs_password=True,
+                    address_help="İzibiz'in adresi (yetkilendirme ve arşiv servisleri; 'test' = İzibiz test ortamı)",
+                    open=_open))

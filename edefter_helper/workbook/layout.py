@@ -15,6 +15,7 @@ class Column:
     width: float = 14
     number_format: str | None = None
     choices: tuple[str, ...] = ()  # drop-down validation
+    choices_from: str | None = None  # a list known at build time ("target-kinds": the target registry)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,6 @@ class Sheet:
 
 
 YES, NO = "Evet", "Hayır"
-TARGET_KINDS = ("http", "izibiz", "klasör")
 DEFAULT_DESCRIPTION = "Excel e-Defter yedekleme aracından aktarılmıştır"
 
 FIRMS = Sheet("Firmalar", (
@@ -50,7 +50,7 @@ FIRMS = Sheet("Firmalar", (
 
 TARGETS = Sheet("Hedefler", (
     Column("name", "Hedef", 16),
-    Column("kind", "Tür", 10, choices=TARGET_KINDS),
+    Column("kind", "Tür", 10, choices_from="target-kinds"),
     Column("address", "Adres", 44),
     Column("description", "Açıklama", 48),
 ))
