@@ -18,7 +18,63 @@ class UsageError(Exception):
     """Bad input from the user; Turkish message, exit 2."""
 
 
+_ARGPARSE_TR = {
+    "usage: ": "kullanım: ",
+    "positional arguments": "konumsal argümanlar",
+    "options": "seçenekler",
+    "optional arguments": "seçenekler",
+    "show this help message and exit": "bu yardımı gösterir ve çıkar",
+    "show program's version number and exit": "programın sürümünü gösterir ve çıkar",
+    "the following arguments are required: %s": "şu argümanlar gerekli: %s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "geçersiz seçim: %(value)r (seçenekler: %(choices)s)",
+    "unrecognized arguments: %s": "tanınmayan argümanlar: %s",
+    "expected one argument": "bir değer bekleniyor",
+    "expected at least one argument": "en az bir değer bekleniyor",
+    "argument %(argument_name)s: %(message)s": "%(argument_name)s: %(message)s",
+    "invalid %(type)s value: %(value)r": "geçersiz %(type)s değeri: %(value)r",
+    "not allowed with argument %s": "%s ile birlikte verilemez",
+    "one of the arguments %s is required": "şu argümanlardan biri gerekli: %s",
+    "ambiguous option: %(option)s could match %(matches)s": "belirsiz seçenek: %(option)s şunlardan biri olabilir: %(matches)s",
+    "ignored explicit argument %r": "yok sayılan değer %r",
+}
+# argparse looks its sentences up through gettext; answer in Turkish (the CLI's only language)
+argparse._ = lambda text: _ARGPARSE_TR.get(text, text)  # noqa: SLF001
+
+# a help line for options defined without one, by name (the same meaning everywhere)
+_DEFAULT_HELP = {
+    "--json": "sonucu JSON olarak yazar", "--no-cache": "doğrulama önbelleğini kullanmaz, her dosyayı yeniden okur",
+    "--vkn": "VKN (10 hane) ya da TCKN (11 hane)", "--period": "dönem, YYYY-AA (ör. 2024-01)",
+    "--branch": "şube kodu, 4 hane (ör. 0001)", "--out": "çıktı klasörü", "--firm": "yalnız bu VKN/TCKN (tekrarlanabilir)",
+    "--parallel": "aynı anda işlenecek ay sayısı", "--journal": "günlük veritabanı (varsayılan: kullanıcı veri klasörü)",
+    "--all": "Otomatik Yedekleme = Hayır olan firmalar da", "--data": "sunucunun veri klasörü",
+    "--password-stdin": "şifreyi ekrana sormadan standart girdiden okur", "--target": "Hedefler sayfasındaki Hedef adı",
+    "--user": "Firmalar sayfasındaki Kullanıcı Adı", "--into-existing": "dolu klasöre ekler; içeriği farklı dosyaya yazmaz",
+    "--recent": "son bu kadar günde saklanan aylar da", "--host": "dinlenecek adres", "--port": "dinlenecek port (1–65535)",
+    "roots": "taranacak klasörler", "root": "e-Defter klasörü", "path": "kontrol çalışma kitabı (.xlsm)",
+    "out": "yazılacak dosya", "dir": "demo klasörü (varsayılan: ./edefter-demo)", "op": "set, delete ya da check",
+    "name": "kullanıcı adı", "vkn": "VKN/TCKN", "period": "dönem, YYYY-AA",
+}
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)  # the deepest parser chosen wins: its usage on errors
+
+    def add_argument(self, *names, **kwargs):
+        if "help" not in kwargs and kwargs.get("action") != "version":
+            for name in names:
+                if name in _DEFAULT_HELP:
+                    kwargs["help"] = _DEFAULT_HELP[name]
+                    break
+        return super().add_argument(*names, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # said by the subcommand that was typed, with its own usage
+            getattr(parsed, "_parser", self).error(f"tanınmayan argümanlar: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str):  # argparse's own errors: keep its text, our exit code
         self.print_usage(sys.stderr)
         print(f"edefter: hata: {message}", file=sys.stderr)

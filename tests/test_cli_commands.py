@@ -158,3 +158,16 @@ def test_two_backup_runs_at_once_store_each_month_once(tmp_path, edefter):
     j = Journal(journal)
     assert [s.status for s in j.statuses()] == [S.BACKED_UP] * 6
     assert j.open_attempts() == []
+
+
+def test_cli_speaks_turkish_and_blames_the_subcommand(edefter):
+    proc = edefter("verify", "--bogus", "x")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("kullanım: edefter verify")  # the subcommand's usage, not the top level's
+    assert "tanınmayan argümanlar: --bogus" in proc.stderr
+    proc = edefter("pack")
+    assert proc.returncode == 2 and "şu argümanlar gerekli" in proc.stderr
+    help_text = edefter("pack", "--help").stdout
+    for english in ("positional arguments", "options:", "show this help message"):
+        assert english not in help_text
+    assert "--vkn VKN         VKN (10 hane) ya da TCKN (11 hane)" in help_text
