@@ -408,7 +408,7 @@ def _process_alive(pid: int) -> bool:
 # -- one month ----------------------------------------------------------------------------------
 
 def _problems_text(ms: MonthSet) -> str:
-    return "Doğrulama başarısız, gönderilmedi: " + "; ".join(p.message for p in ms.problems)
+    return "Doğrulama başarısız, gönderilmedi: " + "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
 
 
 def _pack(run: _Run, ms: MonthSet) -> Package:

@@ -25,9 +25,13 @@ def _options(args):
     from edefter_helper.actions import Options
 
     opts = Options(journal=Path(args.journal) if getattr(args, "journal", None) else None)
-    if getattr(args, "parallel", None):
+    if getattr(args, "parallel", None) is not None:
+        if args.parallel < 1:
+            raise UsageError("--parallel en az 1 olmalı.")
         opts.parallel = args.parallel
     if getattr(args, "wait", None) is not None:
+        if args.wait < 0:
+            raise UsageError("--wait negatif olamaz.")
         opts.wait = args.wait
     return opts
 

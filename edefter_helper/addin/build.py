@@ -81,6 +81,10 @@ HELP_LINES = (
     "Düğmeler çalışmıyorsa 'Kurulum Kontrolü' düğmesine basın. İnternetten indirilen dosyalarda "
     "Office makroları engeller: dosyaya sağ tıklayıp Özellikler > 'Engellemeyi kaldır' seçin "
     "veya dosyayı Güvenilen Konum'a koyun.",
+    "xlwings.conf sayfası gizlidir (Python yolunu tutar); değiştirmeniz gerekmez. Sayfaya sağ tıklayıp "
+    "'Göster' ile açılabilir. Bu dosyayı LibreOffice gibi başka bir programla kaydetmeyin: makro projesi bozulur.",
+    "Otomatik Yedekleme = Evet olan firmaların GİB onaylı beratı inen ayları arka plan aracısı (edefter agent) "
+    "ya da Toplu Yedekle ile kendiliğinden gönderilir; Hayır olanlar yalnız elle gönderilir.",
     "Günlük sayfası yapılan her işlemi listeler. Asıl kayıt bilgisayardaki günlük veritabanındadır: "
     "sayfa silinse de durumlar kaybolmaz, 'Dönemleri Tara / Yenile' Dönemler sayfasını yeniden yazar.",
 )
@@ -133,7 +137,8 @@ def build_vba_project(addin_dir: Path = ADDIN_DIR) -> bytes:
 def _header_style():
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    return (Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F4E78"),
+    # named like the body (Calibri 11): other programs otherwise draw headers in a serif fallback
+    return (Font(name="Calibri", size=11, bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F4E78"),
             Alignment(vertical="center", wrap_text=True))
 
 
@@ -197,7 +202,12 @@ def build_workbook():
     for r, line in enumerate(help_lines(), start=1):
         cell = ws.cell(row=r, column=1, value=line or None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws["A1"].font = Font(bold=True, size=14)
+        # Excel and LibreOffice do not grow rows for wrapped text in a file they did not lay out:
+        # ~110 characters fit a line of the 120-wide column at 11 pt
+        lines = max(1, -(-len(line) // 110))
+        ws.row_dimensions[r].height = 15 * lines + 2
+    ws["A1"].font = Font(name="Calibri", bold=True, size=14)
+    ws.row_dimensions[1].height = 22
 
     ws = wb.create_sheet(layout.CONF_SHEET)
     n += 1
@@ -207,6 +217,7 @@ def build_workbook():
     for r, (key, value) in enumerate(CONF_KEYS, start=1):
         ws.cell(row=r, column=1, value=key)
         ws.cell(row=r, column=2, value=value or None).number_format = "@"
+    ws.sheet_state = "hidden"  # not "veryHidden": xlwings must still read it
 
     wb.active = 0
     wb.properties.creator = "e-Defter Yedekleme"

@@ -64,14 +64,14 @@ PERIODS = Sheet("Dönemler", (
     Column("validation", "Doğrulama", 14),
     Column("status", "Yedekleme Durumu", 26, choices=status.STATUSES),
     Column("message", "Mesaj", 60),
-    Column("updated", "Son İşlem", 19, "yyyy-mm-dd hh:mm:ss"),
+    Column("updated", "Son İşlem", 17, "dd.mm.yyyy hh:mm"),
     Column("sha256", "Paket SHA-256", 20, "@"),
     Column("reference", "Referans", 24, "@"),
     Column("drill", "Son Doğrulama", 30),
 ))
 
 LOG = Sheet("Günlük", (
-    Column("time", "Zaman", 19, "yyyy-mm-dd hh:mm:ss"),
+    Column("time", "Zaman", 17, "dd.mm.yyyy hh:mm"),
     Column("action", "İşlem", 16),
     Column("name", "Firma Adı", 32),
     Column("vkn", "VKN/TCKN", 14, "@"),
