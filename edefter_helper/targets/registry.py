@@ -47,8 +47,14 @@ def _load() -> None:
 
 
 def kinds() -> list[TargetKind]:
+    """In BUILTIN's order whatever imported first (the template's drop-down must not depend on it)."""
     _load()
-    return list(_KINDS.values())
+
+    def order(spec: TargetKind):
+        module = getattr(spec.open, "__module__", "")
+        return (BUILTIN.index(module) if module in BUILTIN else len(BUILTIN), spec.kind)
+
+    return sorted(_KINDS.values(), key=order)
 
 
 def kind_names() -> tuple[str, ...]:
