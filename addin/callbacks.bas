@@ -24,6 +24,10 @@ Sub EDefterStatus(control As IRibbonControl)
     RunPython "import edefter_helper.excel as e; e.show_status()"
 End Sub
 
+Sub EDefterRadar(control As IRibbonControl)
+    RunPython "import edefter_helper.excel as e; e.radar()"
+End Sub
+
 Sub EDefterRestore(control As IRibbonControl)
     RunPython "import edefter_helper.excel as e; e.restore()"
 End Sub

@@ -85,6 +85,10 @@ class Summary:
     def message(self) -> str:
         if self.action == ACTION_SCAN:
             text = f"{self.found} dönem bulundu"
+        elif self.action == "Takvim / Radar":
+            cells = self.extra.get("cells", [])
+            urgent = sum(1 for c in cells if c["urgent"])
+            text = f"{self.found} firma satırı, {urgent} dikkat isteyen ay"
         elif self.action == "Durumu Yenile":
             running = self.extra.get("running", 0)
             counts = self.extra.get("counts", {})
@@ -657,6 +661,45 @@ def show_status(book: Book, options: Options | None = None) -> Summary:
     finally:
         journal.close()
     return summary
+
+
+ACTION_RADAR = "Takvim / Radar"
+
+
+def radar(book: Book, options: Options | None = None, *, today=None, months: int = 15) -> Summary:
+    """Takvim / Radar: a scan, then every firm's last `months` months as one cell each (the Takvim
+    sheet, and summary.extra['radar'] for `edefter radar`)."""
+    from datetime import date
+
+    from edefter_helper import radar as R
+    from edefter_helper.settings import read_overrides
+
+    today = today or date.today()
+
+    def body(run: _Run) -> None:
+        overrides, notes = read_overrides(run.book)
+        run.summary.notes.extend(notes)
+        periods = R.window(today, months)
+        statuses = {}
+        for st in run.journal.statuses():
+            firm = firm_for(st.key, run.firms)
+            if firm is not None and st.target == run.identity(firm):
+                word, message, _ = month_state(run.journal, st.key, st.target, run.sets.get(st.key), st)
+                statuses[st.key] = (word, message)
+        for f in run.local_findings():
+            statuses[f.key] = (S.CHANGED, f.message)
+        grid = R.build(run.firms, run.sets, statuses, today=today, periods=periods, overrides=overrides)
+        header = ["Firma", "VKN/TCKN", "Şube", "Sorumlu"] + [S.month_label(p) for p in periods] + ["Dikkat"]
+        rows = [header]
+        for firm, branch, cells in grid.rows:
+            urgent = "; ".join(f"{S.month_label(c.period)}: {c.detail}" for c in cells if c.urgent)
+            rows.append([firm.name, firm.vkn, branch, firm.owner] + [c.text for c in cells] + [urgent])
+        if run.options.write_back:
+            run.book.write_grid(L.CALENDAR_SHEET, rows)
+        run.summary.extra = {"periods": periods, "cells": [c.as_json() for c in grid.cells()]}
+        run.summary.found = len(grid.rows)
+
+    return _run_action(book, ACTION_RADAR, options, body)
 
 
 ACTION_LOCAL = "Yerel Dosya Kontrolü"

@@ -168,6 +168,44 @@ def cmd_worker(args) -> int:
     return render_summary(summary, args.json)
 
 
+def cmd_radar(args) -> int:
+    from datetime import date
+
+    from edefter_helper import actions
+    from edefter_helper.status import month_label
+
+    if args.months < 1 or args.months > 120:
+        raise UsageError("--months 1 ile 120 arasında olmalı.")
+    if args.within is not None and args.within < 0:
+        raise UsageError("--within negatif olamaz.")
+    book = _book(args)
+    try:
+        summary = actions.radar(book, options=_options(args), months=args.months)
+    except actions.RunBusy as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    today = date.today()
+    cells = summary.extra["cells"]
+    if args.sorumlu:
+        cells = [c for c in cells if c["owner"].casefold() == args.sorumlu.casefold()]
+    if args.within is not None:
+        cells = [c for c in cells if c["due"] and (date.fromisoformat(c["due"]) - today).days <= args.within
+                 and c["state"] not in ("Yedeklendi",)]
+    if args.json:
+        _print_json({"periods": summary.extra["periods"], "cells": cells, "notes": summary.notes})
+    else:
+        for note in summary.notes:
+            print(f"Uyarı: {note}")
+        print(f"{'Firma':<28} {'Şube':<5} {'Dönem':<14} {'Sorumlu':<12} Durum")
+        for c in cells:
+            if c["state"] in ("—",):
+                continue
+            print(f"{c['firm'][:28]:<28} {c['branch']:<5} {month_label(c['period']):<14} {c['owner'][:12]:<12} "
+                  f"{c['text']}")
+        print(summary.message)
+    return EXIT_OK
+
+
 def cmd_check_local(args) -> int:
     from edefter_helper import actions
 
@@ -371,6 +409,13 @@ def register(sub) -> None:
     p.add_argument("--recent", type=float, default=7.0, metavar="GÜN",
                    help="son bu kadar günde saklanan her ay da doğrulanır (7)")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("radar", help="firmaların aylarını tek tabloda gösterir: son gün, eksik, yedek (Takvim)")
+    _workbook_arg(p)
+    p.add_argument("--sorumlu", metavar="AD", help="yalnız bu Sorumlu'nun firmaları")
+    p.add_argument("--within", type=int, metavar="GÜN", help="yalnız son günü bu kadar gün içinde olan ya da geçmiş aylar")
+    p.add_argument("--months", type=int, default=15, metavar="N", help="kaç ay geriye (15)")
+    p.set_defaults(func=cmd_radar)
 
     p = sub.add_parser("check-local", help="diskteki dosyaları yedeklenenlerle karşılaştırır (Yerel Dosya Kontrolü)")
     _workbook_arg(p)

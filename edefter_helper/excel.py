@@ -137,6 +137,18 @@ class XlwingsBook:
             ws.range((2, 1), (last, n)).clear_contents()  # keeps formats and validation
         self._write_at(ws, sheet, 2, rows)
 
+    def write_grid(self, name: str, rows: list[list[Any]]) -> None:
+        """A whole free-form sheet (header row first) in one range write; colours come from the
+        template's conditional formatting, so the number of calls does not grow with rows."""
+        try:
+            ws = self.book.sheets[name]
+        except Exception:
+            ws = self.book.sheets.add(name, after=self.book.sheets[-1])
+        ws.used_range.clear_contents()
+        if rows:
+            width = max(len(r) for r in rows)
+            ws.range((1, 1)).value = [list(r) + [None] * (width - len(r)) for r in rows]
+
     def append_rows(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> None:
         ws = self._sheet(sheet)
         self._write_at(ws, sheet, max(self._last_row(ws, len(sheet.columns)), 1) + 1, rows)
@@ -460,6 +472,16 @@ def _background_python() -> str:
         if os.path.exists(candidate):
             return candidate
     return exe
+
+
+def radar() -> str | None:
+    """Takvim / Radar: every firm's months at a glance on the Takvim sheet."""
+    def task(book):
+        from edefter_helper import actions
+
+        return _summary(actions.radar(book))
+
+    return _run(task, "e-Defter: takvim hazırlanıyor…")
 
 
 def show_status() -> str | None:

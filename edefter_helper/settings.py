@@ -24,6 +24,9 @@ class Firm:
     target: str
     user: str
     auto: bool
+    taxpayer: str = "tüzel"  # Mükellef Türü: gerçek / tüzel (berat deadlines)
+    cadence: str = "aylık"  # Berat Dönemi: aylık / 3 aylık
+    owner: str = ""  # Sorumlu: whose desk the firm is on
 
 
 @dataclass
@@ -83,9 +86,33 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         if branch == NO_BRANCH:
             branch = ""
         auto = _s(row.get("auto")).lower() not in ("hayır", "hayir", "h", "no", "0", "false")
+        from edefter_helper.deadlines import normalize_cadence, normalize_taxpayer
+
+        try:
+            taxpayer = normalize_taxpayer(_s(row.get("taxpayer")) or None, "gerçek" if len(vkn) == 11 else "tüzel")
+            cadence = normalize_cadence(_s(row.get("cadence")) or None)
+        except ValueError as exc:
+            notes.append(f"Firmalar satır {i} ({name}): {exc}")
+            taxpayer, cadence = ("gerçek" if len(vkn) == 11 else "tüzel"), "aylık"
         firms.append(Firm(name, vkn, branch, _s(row.get("folder")), _s(row.get("target")), _s(row.get("user")),
-                          auto))
+                          auto, taxpayer, cadence, _s(row.get("owner"))))
     return firms, targets, notes
+
+
+def read_overrides(book: Book) -> tuple[list, list[str]]:
+    """GİB's deadline extensions typed on Takvim Ayarları (each row checked; a bad row is a note)."""
+    from edefter_helper.deadlines import Override
+
+    out, notes = [], []
+    for i, row in enumerate(book.read_rows(L.CALENDAR_SETTINGS), start=2):
+        if not _s(row.get("periods")):
+            continue
+        try:
+            out.append(Override(_s(row.get("periods")), _s(row.get("taxpayers")) or None, row.get("due"),
+                                _s(row.get("source"))))
+        except ValueError as exc:
+            notes.append(f"Takvim Ayarları satır {i}: {exc}")
+    return out, notes
 
 
 def firm_for(key: MonthKey, firms: list[Firm]) -> Firm | None:

@@ -105,7 +105,8 @@ def test_ribbon_parts_have_same_buttons():
     got = buttons("customUI14.xml")
     assert got == buttons("customUI.xml")
     assert [b[1] for b in got] == ["Dönemleri Tara / Yenile", "Gönder", "Durum Sorgula",
-                                   "Toplu Yedekle", "Durumu Yenile", "Geri Yükle / İbraz Paketi", "Kimlik Bilgisi",
+                                   "Toplu Yedekle", "Durumu Yenile", "Takvim / Radar", "Geri Yükle / İbraz Paketi",
+                                   "Kimlik Bilgisi",
                                    "Kurulum Kontrolü"]
     assert all(b[2] for b in got)  # built-in icons
 
@@ -118,10 +119,10 @@ def test_every_ribbon_action_has_its_sub_and_runpython_names_real_function(fresh
     with zipfile.ZipFile(fresh) as z:
         actions = check.ribbon_actions(z.read("customUI/customUI14.xml"))
         assert actions == check.ribbon_actions(z.read("customUI/customUI.xml"))
-    assert len(actions) == 8
+    assert len(actions) == 9
     assert {a.lower() for a in actions} <= subs
     calls = [c for c in check.runpython_calls(code) if "edefter_helper" in c]
-    assert len(calls) == 8
+    assert len(calls) == 9
     for call in calls:
         assert check.python_call_problem(call) is None, call
         func = call.rsplit(".", 1)[1].rstrip("()")
@@ -166,7 +167,10 @@ def test_sheets_follow_layout(fresh):
     import openpyxl
 
     wb = openpyxl.load_workbook(fresh)
-    assert wb.sheetnames == [s.name for s in layout.DATA_SHEETS] + [layout.HELP_SHEET, layout.CONF_SHEET]
+    assert wb.sheetnames == [s.name for s in layout.DATA_SHEETS] + [layout.CALENDAR_SHEET, layout.HELP_SHEET,
+                                                                    layout.CONF_SHEET]
+    assert wb[layout.CONF_SHEET].sheet_state == "hidden"  # not veryHidden: xlwings reads it
+    assert wb[layout.CALENDAR_SHEET].conditional_formatting  # colours by the cell's word
     for sheet in layout.DATA_SHEETS:
         ws = wb[sheet.name]
         assert [c.value for c in ws[1]] == sheet.headers

@@ -195,6 +195,14 @@ def build_workbook():
         n += 1
         _add_data_sheet(wb, sheet, f"Sheet{n}")
 
+    ws = wb.create_sheet(layout.CALENDAR_SHEET)
+    n += 1
+    ws.sheet_properties.codeName = f"Sheet{n}"
+    from edefter_helper.workbook.calendar_format import format_calendar
+
+    format_calendar(ws)
+    ws.append(["Firma", "VKN/TCKN", "Şube", "Sorumlu", "(Takvim / Radar düğmesi doldurur)"])
+
     ws = wb.create_sheet(layout.HELP_SHEET)
     n += 1
     ws.sheet_properties.codeName = f"Sheet{n}"

@@ -110,6 +110,21 @@ class FileBook:
                 if fmt and (fmt == "@" or isinstance(value, datetime)):
                     cell.number_format = fmt
 
+    def write_grid(self, name: str, rows: list[list]) -> None:
+        """A whole free-form sheet (header row first): values only; a sheet made here gets the same
+        colour rules the template's has (calendar_format)."""
+        if name in self.wb.sheetnames:
+            ws = self.wb[name]
+            if ws.max_row:
+                ws.delete_rows(1, ws.max_row)
+        else:
+            ws = self.wb.create_sheet(name)
+            from edefter_helper.workbook.calendar_format import format_calendar
+
+            format_calendar(ws)
+        for r in rows:
+            ws.append(list(r))
+
     def selected_keys(self) -> list[MonthKey] | None:
         return None
 

@@ -46,6 +46,9 @@ FIRMS = Sheet("Firmalar", (
     Column("target", "Hedef", 16),
     Column("user", "Kullanıcı Adı", 18),
     Column("auto", "Otomatik Yedekleme", 12, choices=(YES, NO)),
+    Column("taxpayer", "Mükellef Türü", 12, choices=("Tüzel", "Gerçek")),
+    Column("cadence", "Berat Dönemi", 12, choices=("Aylık", "3 Aylık")),
+    Column("owner", "Sorumlu", 16),
 ))
 
 TARGETS = Sheet("Hedefler", (
@@ -81,7 +84,15 @@ LOG = Sheet("Günlük", (
     Column("message", "Mesaj", 60),
 ))
 
-DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG)
+CALENDAR_SETTINGS = Sheet("Takvim Ayarları", (
+    Column("periods", "Dönem(ler)", 18, "@"),
+    Column("taxpayers", "Mükellef Türü", 14),
+    Column("due", "Yeni Son Gün", 14, "dd.mm.yyyy"),
+    Column("source", "Kaynak", 48),
+))
+
+DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG, CALENDAR_SETTINGS)
+CALENDAR_SHEET = "Takvim"  # one column per month: written whole by the radar, not a fixed layout
 HELP_SHEET = "Nasıl Kullanılır"
 CONF_SHEET = "xlwings.conf"
 

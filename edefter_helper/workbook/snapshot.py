@@ -58,6 +58,9 @@ class SnapshotBook:
     def append_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
         pass
 
+    def write_grid(self, name: str, rows: list[list]) -> None:
+        pass
+
     def selected_keys(self) -> list[MonthKey] | None:
         return None
 

@@ -1,0 +1,137 @@
+"""The office's radar (Takvim): every firm's months at a glance — what is backed up, what GİB closed but
+is not backed up, what is missing, what is due soon or late, whose desk it is on.
+
+Every cell is derived, never typed: the scan (stages, missing pieces), the journal (statuses, local
+damage, drills) and the deadline data (edefter_helper.deadlines, with the extensions typed on Takvim
+Ayarları). The same cells are written to the Takvim sheet and printed by `edefter radar`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from edefter_helper import status as S
+from edefter_helper.deadlines import berat_deadline
+from edefter_helper.engine.model import MonthKey, MonthSet
+from edefter_helper.engine.names import NO_BRANCH
+from edefter_helper.settings import Firm
+
+# the words a cell starts with, and their colour on the sheet (fill, font)
+BACKED_UP = "Yedeklendi"
+CLOSED = "GİB'de kapandı, yedek yok"
+MISSING = "Eksik"
+DUE = "Son gün"
+LATE = "Süresi geçti"
+LOCAL = "Yerel dosya değişti"
+DAMAGED = "Hedefteki kopya bozuk"
+NONE = "—"
+COLORS = {
+    BACKED_UP: ("C6EFCE", "006100"), CLOSED: ("FFEB9C", "9C5700"), MISSING: ("FFC7CE", "9C0006"),
+    LATE: ("C00000", "FFFFFF"), LOCAL: ("FFC7CE", "9C0006"), DAMAGED: ("C00000", "FFFFFF"),
+}
+SOON_DAYS = 7
+
+
+@dataclass
+class Cell:
+    firm: str
+    vkn: str
+    branch: str
+    period: str
+    owner: str
+    state: str  # one of the words above
+    text: str  # what the cell shows
+    detail: str  # the side column / comment: due date with reason, missing pieces, copies
+    due: date | None = None
+    urgent: bool = False
+
+    def as_json(self) -> dict:
+        return {"firm": self.firm, "vkn": self.vkn, "branch": self.branch, "period": self.period,
+                "owner": self.owner, "state": self.state, "text": self.text, "detail": self.detail,
+                "due": self.due.isoformat() if self.due else None, "urgent": self.urgent}
+
+
+@dataclass
+class Radar:
+    periods: list[str]
+    rows: list[tuple[Firm, str, list[Cell]]] = field(default_factory=list)  # firm, branch, cells by period
+
+    def cells(self):
+        for _, _, cells in self.rows:
+            yield from cells
+
+
+def window(today: date, months: int = 15) -> list[str]:
+    """The last `months` closed-or-current periods, oldest first (the current month excluded: its
+    ledgers are written after it ends)."""
+    y, m = today.year, today.month
+    out = []
+    for _ in range(months):
+        m -= 1
+        if m == 0:
+            y, m = y - 1, 12
+        out.append(f"{y:04d}-{m:02d}")
+    return out[::-1]
+
+
+def build(firms: list[Firm], sets: dict[MonthKey, MonthSet], statuses: dict[MonthKey, tuple[str, str]],
+          *, today: date, periods: list[str], overrides=()) -> Radar:
+    """`statuses`: month -> (status word, message) for the firm's current target (sheetview.month_state)."""
+    radar = Radar(periods)
+    rows: dict[tuple[str, str], Firm] = {}
+    for firm in firms:
+        branches = {firm.branch} if firm.branch else {k.branch for k in sets if k.vkn == firm.vkn} or {NO_BRANCH}
+        for branch in sorted(branches):
+            rows.setdefault((firm.vkn, branch), firm)
+    for (vkn, branch), firm in sorted(rows.items(), key=lambda kv: (kv[1].name.casefold(), kv[0])):
+        known = sorted(k.period for k in set(sets) | set(statuses) if k.vkn == vkn and k.branch == branch)
+        first = known[0] if known else None
+        cells = [_cell(firm, MonthKey(vkn, branch, p), sets.get(MonthKey(vkn, branch, p)),
+                       statuses.get(MonthKey(vkn, branch, p)), first, today, overrides) for p in periods]
+        radar.rows.append((firm, branch, cells))
+    return radar
+
+
+def _cell(firm: Firm, key: MonthKey, ms: MonthSet | None, status, first: str | None, today: date,
+          overrides) -> Cell:
+    def make(state, text, detail, due=None, urgent=False):
+        return Cell(firm.name, key.vkn, key.branch, key.period, firm.owner, state, text, detail, due, urgent)
+
+    word, message = status or ("", "")
+    if word == S.BACKED_UP:
+        return make(BACKED_UP, BACKED_UP, message)
+    if word == S.CHANGED:
+        return make(LOCAL, LOCAL, message, urgent=True)
+    if word == S.DAMAGED:
+        return make(DAMAGED, DAMAGED, message, urgent=True)
+    if ms is not None and ms.stage == "gib-approved":
+        detail = message if word == S.FAILED else "GİB onaylı beratlar indirildi; yedek hedefte yok."
+        return make(CLOSED, CLOSED, detail, urgent=True)
+    if first is None or key.period < first:
+        return make(NONE, NONE, "Bu dönem için dosya yok ve firmanın ilk dönemi daha sonra.")
+    deadline = berat_deadline(key.period, firm.taxpayer, firm.cadence, overrides)
+    days = (deadline.due - today).days
+    due_text = f"Son gün {deadline.due:%d.%m.%Y}" + (f" ({deadline.reason})" if deadline.reason else "")
+    missing = _missing(ms)
+    partly_approved = ms is not None and any(f.kind.startswith("GIB-") for f in ms.files)
+    detail = due_text + (f". Eksik: {', '.join(missing)}." if missing else ".")
+    if missing and partly_approved:  # GİB answered; a piece of its answer is not on disk
+        return make(MISSING, f"{MISSING}: {', '.join(missing)}", detail, deadline.due, True)
+    if days < 0:
+        return make(LATE, LATE, f"{due_text} geçti; ay GİB'de kapanmamış görünüyor.", deadline.due, True)
+    if missing and days <= SOON_DAYS:
+        # half of GİB's answer downloaded, or the deadline close: someone must act now
+        return make(MISSING, f"{MISSING}: {', '.join(missing)}", detail, deadline.due, True)
+    if days <= SOON_DAYS:
+        return make(DUE, f"{DUE} {days} gün sonra" if days else f"{DUE} bugün", detail, deadline.due, True)
+    return make(DUE, f"{DUE} {deadline.due:%d.%m.%Y}", detail, deadline.due)
+
+
+def _missing(ms: MonthSet | None) -> list[str]:
+    """The pieces a month still lacks (GİB's approved berats most often), from the scan."""
+    need = ["Y", "K", "YB", "KB", "GIB-YB", "GIB-KB"]
+    if ms is None:
+        return need
+    have = {f.kind for f in ms.files}
+    return [k for k in need if k not in have]
