@@ -346,3 +346,38 @@ def test_pack_unknown_month(tmp_path, edefter):
     write_month(tmp_path / "ay", VKN, "2024-01", branch="0005")
     proc = edefter("pack", tmp_path / "ay", "--vkn", VKN, "--period", "2024-01", "--out", tmp_path / "o")
     assert proc.returncode == 1 and "0005" in proc.stderr  # tells which branches exist
+
+
+def test_concurrent_scans_leave_the_gc_threshold_as_they_found_it(tmp_path):
+    """The scan raises the process-wide collection threshold while it runs; threads scanning at
+    once (the server's verifiers) must not leave it raised."""
+    import gc
+    import threading
+
+    from edefter_helper.engine.scan import scan
+    from edefter_helper.samples import write_month as wm
+
+    for i in range(3):
+        wm(tmp_path / f"a{i}", "4810525636", f"2024-0{i + 1}")
+    before = gc.get_threshold()
+    barrier = threading.Barrier(4)
+
+    def one():
+        barrier.wait()
+        for _ in range(5):
+            scan([tmp_path])
+
+    errors = []
+
+    def guarded():
+        try:
+            one()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and gc.get_threshold() == before

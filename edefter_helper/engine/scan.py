@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,17 +204,32 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     return files, problems
 
 
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple | None = None
+
+
 def scan(roots: Iterable[Path], cache: FileCache | None = None,
          progress: Callable[[str], None] | None = None) -> ScanResult:
     # tens of thousands of small long-lived objects: with the default threshold the cyclic
     # collector walks them again and again; collect rarely instead (never would let the parsers'
-    # cycles pile up on a cold scan)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    # cycles pile up on a cold scan). The threshold is process-wide: scans running at once in
+    # threads (the server's verifiers) share one raise, and the last one out restores what the
+    # first one found, so it is never left raised.
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], 50_000), *_gc_saved[1:])
+        _gc_users += 1
     try:
         return _scan(roots, cache, progress)
     finally:
-        gc.set_threshold(*thresholds)
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
 
 
 def _scan(roots: Iterable[Path], cache: FileCache | None,
