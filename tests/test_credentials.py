@@ -121,3 +121,11 @@ def test_prompt_asks_twice_until_match(monkeypatch, capsys):
     assert prompts == ["İzibiz şifresi: ", "Şifreyi tekrar girin: "] * 2
     out = capsys.readouterr().out
     assert "aynı değil" in out and SECRET not in out
+
+
+def test_credentials_check_says_when_there_is_no_keyring_at_all(edefter):
+    proc = edefter("credentials", "check", "--target", "Merkez", "--user", "ali",
+                   env_extra={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert proc.returncode == 1
+    assert "anahtar zinciri (keyring) yok" in proc.stderr and "Secret Service" in proc.stderr
+    assert "Traceback" not in proc.stderr
