@@ -581,6 +581,9 @@ def _run_action(book: Book, action: str, options: Options | None, body: Callable
         run.progress(f"{action}: klasörler taranıyor…")
         run.scan()
         body(run)
+        if run.findings is None:
+            run.findings = run.local_findings()
+        _notify(run)
         if run.options.write_back:
             run.progress(f"{action}: çalışma kitabına yazılıyor…")
             run.write_back()
@@ -590,6 +593,44 @@ def _run_action(book: Book, action: str, options: Options | None, body: Callable
     finally:
         run.close()
         book.progress("")
+
+
+def _notify(run: _Run) -> None:
+    """Tell the Bildirimler channels what this run changed: one message per firm-month state change
+    (the notifier remembers what it told), a target unreachable once, local files changed. A channel
+    that cannot be used is a note, never a failure of the run."""
+    try:
+        from edefter_helper.settings import read_channels
+
+        channels, notes = read_channels(run.book)
+    except Exception as exc:  # noqa: BLE001 - notifications must never break a backup
+        run.summary.notes.append(f"Bildirim ayarları okunamadı: {exc}")
+        return
+    run.summary.notes.extend(notes)
+    if not channels:
+        return
+    from edefter_helper.notify import Event, Notifier
+
+    notifier = Notifier(channels, Path(run.journal.path))
+    run.summary.notes.extend(notifier.problems)
+    recorded = None
+    for r in run.summary.results:
+        firm = firm_for(r.key, run.firms)
+        if r.status == S.BACKED_UP and firm is not None:
+            if recorded is None:
+                recorded = run.journal.recorded_files()
+            files = [name for name, _, _ in recorded.get((r.key, run.identity(firm)), [])]
+            notifier.notify(Event("yedeklendi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message, files,
+                                  firm.target))
+        elif r.status == S.FAILED:
+            notifier.notify(Event("yedeklenemedi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message,
+                                  target=firm.target if firm else ""))
+    for (target, _user), exc in run._unusable.items():
+        if isinstance(exc, UnreachableError):
+            notifier.notify(Event("hedefe-ulasilamiyor", "", "", "", "", exc.message, target=target))
+    for f in run.findings or []:
+        notifier.notify(Event("yerel-dosya", f.firm, f.key.vkn, f.key.branch, f.key.period, f.message))
+    notifier.deliver_pending()
 
 
 def _selected(run: _Run, keys: list[MonthKey] | None, where=None) -> list[MonthKey]:

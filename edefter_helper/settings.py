@@ -149,3 +149,24 @@ def _normal_url(address: str) -> str:
 def describe_target(identity: str) -> str:
     kind, address, user = (identity.split("|") + ["", ""])[:3]
     return f"{kind} {address}" + (f" ({user})" if user else "")
+
+
+def read_channels(book: Book) -> tuple[list, list[str]]:
+    """Notification channels typed on the Bildirimler sheet (Olaylar / Firmalar: comma-separated;
+    empty = all)."""
+    from edefter_helper.notify import EVENTS, Channel
+
+    out, notes = [], []
+    for i, row in enumerate(book.read_rows(L.NOTIFY), start=2):
+        kind, address = _s(row.get("kind")), _s(row.get("address"))
+        if not kind and not address:
+            continue
+        events = {e.strip().lower() for e in _s(row.get("events")).replace(";", ",").split(",") if e.strip()}
+        unknown = events - EVENTS
+        if unknown:
+            notes.append(f"Bildirimler satır {i}: bilinmeyen olay {', '.join(sorted(unknown))} "
+                         f"({', '.join(sorted(EVENTS))} olabilir).")
+            events -= unknown
+        firms = {f.strip() for f in _s(row.get("firms")).replace(";", ",").split(",") if f.strip()}
+        out.append(Channel(kind, address, events, firms, _s(row.get("user")), _s(row.get("sender"))))
+    return out, notes

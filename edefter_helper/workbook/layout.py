@@ -91,7 +91,16 @@ CALENDAR_SETTINGS = Sheet("Takvim Ayarları", (
     Column("source", "Kaynak", 48),
 ))
 
-DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG, CALENDAR_SETTINGS)
+NOTIFY = Sheet("Bildirimler", (
+    Column("kind", "Kanal", 12, choices=("e-posta", "teams", "webhook")),
+    Column("address", "Adres", 60),
+    Column("events", "Olaylar", 36),
+    Column("firms", "Firmalar (VKN)", 24, "@"),
+    Column("user", "Kullanıcı Adı", 24),
+    Column("sender", "Gönderen", 28),
+))
+
+DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG, CALENDAR_SETTINGS, NOTIFY)
 CALENDAR_SHEET = "Takvim"  # one column per month: written whole by the radar, not a fixed layout
 HELP_SHEET = "Nasıl Kullanılır"
 CONF_SHEET = "xlwings.conf"

@@ -13,7 +13,7 @@ from edefter_helper.engine.model import MonthKey
 from edefter_helper.fsutil import atomic_write
 from edefter_helper.workbook import layout as L
 
-SHEETS = (L.FIRMS, L.TARGETS)
+SHEETS = (L.FIRMS, L.TARGETS, L.CALENDAR_SETTINGS, L.NOTIFY)
 
 
 def _plain(value):
