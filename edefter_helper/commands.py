@@ -168,6 +168,35 @@ def cmd_worker(args) -> int:
     return render_summary(summary, args.json)
 
 
+def cmd_target_check(args) -> int:
+    from edefter_helper.engine.model import MonthKey
+    from edefter_helper.settings import read_settings
+    from edefter_helper.targets.base import MISSING, STORED, TargetError
+    from edefter_helper.targets.factory import open_target
+
+    firms, targets, notes = read_settings(_book(args))
+    cfg = targets.get(args.name)
+    if cfg is None:
+        raise UsageError(f"'{args.name}' hedefi Hedefler sayfasında tanımlı değil.")
+    user = args.user or next((f.user for f in firms if f.target == args.name and f.user), "")
+    try:
+        target = open_target(cfg.kind, cfg.address, cfg.name, user)
+        with target:
+            receipt = target.query(MonthKey("1111111111", "0000", "1999-01"))  # a month nobody stores
+            ok = receipt.state in (MISSING, STORED)
+            print(f"Bağlantı ve kimlik: {'tamam' if ok else receipt.state} ({cfg.kind} {cfg.address})")
+            if cfg.kind == "s3":
+                from edefter_helper.targets.s3 import probe
+
+                worm, detail = probe(target)
+                print(("Silinemezlik (WORM): tamam — " if worm else "Silinemezlik (WORM): YOK — ") + detail)
+                return EXIT_OK if worm and ok else EXIT_PROBLEMS
+    except TargetError as exc:
+        print(f"edefter: {exc.message}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK if ok else EXIT_PROBLEMS
+
+
 def cmd_radar(args) -> int:
     from datetime import date
 
@@ -409,6 +438,15 @@ def register(sub) -> None:
     p.add_argument("--recent", type=float, default=7.0, metavar="GÜN",
                    help="son bu kadar günde saklanan her ay da doğrulanır (7)")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("target", help="bir hedefi denetler: bağlantı, şifre ve (S3) silinemezlik (WORM)")
+    tsub = p.add_subparsers(dest="target_command", metavar="İŞLEM", parser_class=sub._parser_class)
+    tsub.required = True
+    t = tsub.add_parser("check", help="hedefe bağlanır; S3 hedefinde kilitli bir deneme nesnesiyle WORM'u sınar")
+    _workbook_arg(t)
+    t.add_argument("name", metavar="HEDEF", help="Hedefler sayfasındaki Hedef adı")
+    t.add_argument("--user", metavar="KULLANICI", help="Kullanıcı Adı (varsayılan: bu hedefi kullanan ilk firmanınki)")
+    t.set_defaults(func=cmd_target_check)
 
     p = sub.add_parser("radar", help="firmaların aylarını tek tabloda gösterir: son gün, eksik, yedek (Takvim)")
     _workbook_arg(p)

@@ -63,3 +63,15 @@ def test_upgrade_keeps_every_row_and_refreshes_the_template(tmp_path, edefter):
     settings = read_settings(new)
     assert settings[1]["NAS"].kind == "klasör"
     assert edefter("workbook", "check", wb).returncode == 0
+
+
+def test_target_check_command(tmp_path, edefter):
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(tmp_path)}])
+    book.save()
+    proc = edefter("target", "check", "--workbook", wb, "NAS")
+    assert proc.returncode == 0 and "Bağlantı ve kimlik: tamam" in proc.stdout, proc.stdout + proc.stderr
+    proc = edefter("target", "check", "--workbook", wb, "Yok")
+    assert proc.returncode == 2 and "tanımlı değil" in proc.stderr
