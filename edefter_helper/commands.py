@@ -72,13 +72,17 @@ def render_summary(summary, as_json: bool = False) -> int:
 EXIT_BUSY = 3
 
 
-def _run(action, args, **kw) -> int:
+def _run(action, args, book=None, **kw) -> int:
+    """Run one action on the workbook and print its summary; the errors every action shares."""
     from edefter_helper.actions import RunBusy
+    from edefter_helper.restore import RestoreError
     from edefter_helper.workbook.file import WorkbookError
 
-    book = _book(args)
+    book = book if book is not None else _book(args)
     try:
         summary = action(book, options=_options(args), **kw)
+    except RestoreError as exc:
+        raise UsageError(str(exc)) from None
     except WorkbookError as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -104,10 +108,8 @@ def cmd_restore(args) -> int:
     from datetime import date
 
     from edefter_helper import restore
-    from edefter_helper.actions import RunBusy
     from edefter_helper.engine.model import MonthKey
     from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier, valid_period
-    from edefter_helper.workbook.file import WorkbookError
 
     if args.firm and not valid_identifier(args.firm):
         raise UsageError(f"Geçersiz VKN/TCKN: {args.firm}")
@@ -134,18 +136,8 @@ def cmd_restore(args) -> int:
         if args.branch:
             pairs = {(args.firm, args.branch)}
         discover = [MonthKey(v, b, p) for v, b in sorted(pairs) for p in restore.periods_between(args.start, end)]
-    try:
-        summary = restore.restore(book, out=Path(args.out), source=args.source, into_existing=args.into_existing,
-                                  discover=discover, options=_options(args), where=where)
-    except restore.RestoreError as exc:
-        raise UsageError(str(exc)) from None
-    except WorkbookError as exc:
-        print(f"edefter: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
-    except RunBusy as exc:
-        print(f"edefter: {exc}", file=sys.stderr)
-        return EXIT_BUSY
-    return render_summary(summary, getattr(args, "json", False))
+    return _run(restore.restore, args, book, out=Path(args.out), source=args.source,
+                into_existing=args.into_existing, discover=discover, where=where)
 
 
 def cmd_worker(args) -> int:
@@ -493,6 +485,10 @@ def register(sub) -> None:
     from edefter_helper.server.cli import register as register_server
 
     register_server(sub)  # serve, server user-add | reindex | delete
+
+    from edefter_helper.agent import register as register_agent
+
+    register_agent(sub)  # agent run | install | uninstall | status
 
     p = sub.add_parser("credentials", help="entegratör şifresini işletim sisteminin anahtar zincirinde tutar")
     p.add_argument("op", choices=("set", "delete", "check"))

@@ -40,3 +40,17 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared/ bulunamadı ({SHARED}); GİB şemaları olmadan bu test çalışamaz")
     return SHARED
+
+
+@pytest.fixture
+def memory_keyring():
+    """An in-memory keyring for this process (the demo's): passwords set in a test stay in it."""
+    import keyring
+
+    from edefter_helper.demo import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(previous)

@@ -11,12 +11,10 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import keyring
 import openpyxl
 import pytest
 
 from edefter_helper import actions, credentials, server
-from edefter_helper.demo import MemoryKeyring
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.journal import Journal
@@ -26,15 +24,6 @@ from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
 VKN_A, VKN_B = "4810525636", "7420300220"
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

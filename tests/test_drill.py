@@ -6,12 +6,9 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-import keyring
-import pytest
 
 from edefter_helper import actions, credentials, drill, server
 from edefter_helper import status as S
-from edefter_helper.demo import MemoryKeyring
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
@@ -19,15 +16,6 @@ from edefter_helper.workbook.file import FileBook
 
 VKN = "4810525636"
 PERIODS = ("2024-01", "2024-02", "2024-03", "2024-04")
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
 
 
 def _opts(journal):

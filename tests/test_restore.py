@@ -11,12 +11,9 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import keyring
-import pytest
 
 from edefter_helper import actions, credentials, restore, server
 from edefter_helper import status as S
-from edefter_helper.demo import MemoryKeyring
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
@@ -24,15 +21,6 @@ from edefter_helper.workbook.file import FileBook
 
 VKN, VKN_B = "4810525636", "7420300220"
 PERIODS = ("2024-01", "2024-02")
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -8,12 +8,10 @@ import shutil
 import socket
 import threading
 
-import keyring
 import pytest
 
 from edefter_helper import actions, credentials, server
 from edefter_helper import status as S
-from edefter_helper.demo import MemoryKeyring
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.journal import Journal
 from edefter_helper.samples import write_month
@@ -22,15 +20,6 @@ from edefter_helper.workbook.file import FileBook
 
 VKN = "4810525636"
 PERIODS = ("2024-01", "2024-02", "2024-03")
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
 
 
 def _server(tmp_path, name):

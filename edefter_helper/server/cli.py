@@ -6,11 +6,11 @@ Kept import-light: the server's modules load only when a command runs.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
 from edefter_helper.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, _print_json
+from edefter_helper.netutil import is_loopback as is_loopback_host  # noqa: F401
 
 
 def _ascii_int(text: str) -> int | None:
@@ -32,13 +32,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def is_loopback_host(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _data_dir(args, must_exist: bool) -> Path:

@@ -7,7 +7,6 @@ plain http:// is allowed only to loopback (the embedded demo server).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -15,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.netutil import is_loopback  # noqa: F401
 from edefter_helper.targets.base import (
     ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, IntegrityError, Package, Receipt, RejectedError,
     Target, TargetError, TransientError, UnreachableError,
@@ -25,13 +25,6 @@ _CHUNK = 1 << 20
 _STATES = {ACCEPTED, STORED, REJECTED, MISSING}
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class HttpTarget(Target):

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import math
 import os
 import re
@@ -71,6 +70,7 @@ from urllib.parse import quote, unquote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError  # boto3's core; without it the kind stays unregistered
 
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.netutil import is_loopback  # noqa: F401
 from edefter_helper.fsutil import atomic_write
 from edefter_helper.targets.base import (
     MISSING, REJECTED, STORED, ConfigurationError, CredentialsError, IntegrityError, NotSupported, Package,
@@ -148,13 +148,6 @@ def _bad(address: str, why: str) -> ConfigurationError:
     return ConfigurationError(f"S3 adresi geçersiz: \"{shown(address)}\". {why} Doğru biçim: {EXAMPLE}")
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_address(address: str) -> S3Settings:
