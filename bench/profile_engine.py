@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """cProfile of the engine's in-process paths, to see where benchmark time goes.
 
-    python bench/profile_engine.py [--part-mb 40] [--top 25] [--what read,pack,scan]
+    python bench/profile_engine.py [--part-mb 40] [--top 25] [--what read,pack,scan] [--shape crlf]
 
-read: reader.read_full of one journal part (what each verify worker does per big file)
+read: reader.read_full of one journal part (what each verify worker does per big file); --shape
+      crlf / windows writes that part as samples.producers does (bench/run.py's verify-crlf / -windows)
 pack: engine.package.pack of the whole month
 scan: a warm scan of a scan tree built by run.py (bench/_work/<mode>/scan-*), if one exists
 Data goes to bench/_work/profile/ (generation is not profiled).
@@ -38,6 +39,7 @@ def main() -> int:
     ap.add_argument("--part-mb", type=float, default=40)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--what", default="read,pack,scan")
+    ap.add_argument("--shape", default="canonical", help="canonical, crlf or windows (samples.producers)")
     args = ap.parse_args()
     what = set(args.what.split(","))
 
@@ -47,10 +49,16 @@ def main() -> int:
     from edefter_helper.engine.scan import scan
     from edefter_helper.samples.big import write_big_month
 
-    folder = HERE / "_work" / "profile" / f"month-1x{args.part_mb:g}MB"
+    suffix = "" if args.shape == "canonical" else f"-{args.shape}"
+    folder = HERE / "_work" / "profile" / f"month-1x{args.part_mb:g}MB{suffix}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        write_big_month(folder, "1234567890", "2024-01", parts=1, part_mb=args.part_mb)
+        if args.shape == "canonical":
+            write_big_month(folder, "1234567890", "2024-01", parts=1, part_mb=args.part_mb)
+        else:
+            from edefter_helper.samples.producers import write_big_month_as
+
+            write_big_month_as(folder, args.shape, "1234567890", "2024-01", parts=1, part_mb=args.part_mb)
         (folder / ".complete").write_text("ok\n")
     ms = scan([folder]).sets[0]
     journal = next(f for f in ms.files if f.kind == "Y")

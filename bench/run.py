@@ -125,6 +125,25 @@ class Run:
     procs: int  # most processes seen at once in the tree
     stdout: bytes = b""
     stderr: bytes = b""
+    other_cpu: float = 0.0  # CPU seconds the rest of the machine used meanwhile (see busy_seconds)
+
+    @property
+    def other_cores(self) -> float:
+        """Cores the rest of the machine kept busy on average while this ran (a shared machine)."""
+        return self.other_cpu / self.wall if self.wall else 0.0
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    try:
+        with open("/proc/stat") as f:
+            vals = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(vals) - vals[3] - vals[4]) / CLK_TCK
 
 
 def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -> Run:
@@ -133,6 +152,7 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         peak = {"rss": 0, "pss": 0, "procs": 0}
         hwm: dict[int, int] = {}
         done = threading.Event()
+        busy0 = busy_seconds()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
 
@@ -160,8 +180,11 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         thread = threading.Thread(target=sampler, daemon=True) if sample else None
         if thread:
             thread.start()
-        _, status, _usage = os.wait4(proc.pid, 0)
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        # everything the machine did meanwhile, less the command's own CPU (its reaped children
+        # included) and this process's sampler: what other people's work took from the command
+        other = busy_seconds() - busy0 - usage.ru_utime - usage.ru_stime
         done.set()
         if thread:
             thread.join()
@@ -169,7 +192,13 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         out.seek(0)
         err.seek(0)
         return Run(cmd, wall, proc.returncode, max(hwm.values(), default=0), peak["rss"], peak["pss"],
-                   sum(hwm.values()), peak["procs"], out.read(), err.read())
+                   sum(hwm.values()), peak["procs"], out.read(), err.read(), max(other, 0.0))
+
+
+def other_load(sides: list[tuple[str, list[Run]]]) -> str:
+    """One line: the cores other processes kept busy during each timed run (sampler included, ~0.05)."""
+    return "other processes during each run (cores busy on average): " + "; ".join(
+        f"{name} " + " ".join(f"{r.other_cores:.2f}" for r in runs) for name, runs in sides)
 
 
 def best(runs: list[Run]) -> Run:
@@ -188,6 +217,51 @@ def repeat(cmd, n: int, env=None, check=True) -> list[Run]:
 
 class BenchError(Exception):
     pass
+
+
+class PhaseTimer:
+    """Wall time spent inside named functions while an action runs in this process (where the
+    time goes, without a profiler's overhead): wrap(module_or_class, "attr", "name"), then restore().
+    Also the RSS each call leaves behind (read from /proc/self/statm: cheap). `first_only` times
+    only the first call (a lazy loader called on every lookup)."""
+
+    def __init__(self):
+        self.spent: dict[str, float] = {}
+        self.grew: dict[str, int] = {}  # this process's RSS after the call minus before (memory kept)
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner, attr: str, name: str, first_only: bool = False) -> None:
+        original = getattr(owner, attr)
+        spent, grew = self.spent, self.grew
+        seen = []
+
+        def timed(*args, **kw):
+            if first_only and seen:
+                return original(*args, **kw)
+            seen.append(1)
+            rss0 = _self_rss()
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kw)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+                grew[name] = grew.get(name, 0) + _self_rss() - rss0
+
+        setattr(owner, attr, timed)
+        self._undo.append((owner, attr, original))
+
+    def restore(self) -> None:
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+        self._undo = []
+
+
+def _self_rss() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -322,6 +396,7 @@ def bench_verify(rep: Report, work: Path, sizes: Sizes, shape: str = "canonical"
             f"(up to {v.procs} processes)")
     rep.say("load average (1/5/15 min) before / after: " + " / ".join(
         " ".join(f"{x:.2f}" for x in la) for la in (load0, os.getloadavg())))
+    rep.say(other_load([("verify", verify_runs), ("sha256sum", sha_runs)]))
     ratio = rep.ratio(f"{name}/sha256sum", v.wall, s.wall, "sha256sum")
     rep.target(f"{name} time <= 3x sha256sum", ratio <= 3, f"{ratio:.2f}x")
     mem_ok = high < 150 * MB  # judged on the upper bound: no spike can hide in it

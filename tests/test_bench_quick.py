@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,16 +32,23 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures process trees through /proc")
-@pytest.mark.parametrize("script,expected", [
-    ("backup_bench.py", "backup warm/pack alone"),
-    ("workbook_bench.py", None),
+@pytest.mark.parametrize("script,expected,all_met", [
+    ("backup_bench.py", "backup warm/pack alone", False),
+    ("workbook_bench.py", None, False),
+    ("restore_bench.py", "restore/curl+unzip", False),
+    # its targets are correctness, not speed: 0 findings on the unchanged tree, the control's changes found
+    ("localcheck_bench.py", "check-local warm/find|wc (8 firms)", True),
 ])
-def test_quick_backup_and_workbook_benchmarks(tmp_path, script, expected):
+def test_quick_standalone_benchmarks(tmp_path, script, expected, all_met):
+    if script == "restore_bench.py" and not (shutil.which("curl") and shutil.which("unzip")):
+        pytest.skip("the restore baseline needs curl and unzip")
     proc = subprocess.run([sys.executable, str(REPO / "bench" / script), "--quick", "--work", str(tmp_path)],
                           capture_output=True, text=True, timeout=240, cwd=REPO)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     targets = re.findall(r"^TARGET .+ -> (MET|NOT MET)$", out, re.M)
     assert targets, out[-2000:]
+    if all_met:
+        assert set(targets) == {"MET"}, out[-3000:]
     if expected:
         assert re.search(rf"^RATIO {re.escape(expected)}: .* = [\d.]+x$", out, re.M), out[-2000:]
