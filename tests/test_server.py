@@ -40,6 +40,9 @@ def users_template(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("users") / "server"
     add_user(d, "ali", ALI_PW, [VKN_A])
     add_user(d, "ayse", AYSE_PW, [VKN_B])
+    import gc
+
+    gc.collect()  # close lingering SQLite connections: their WAL is checkpointed and removed now
     return d
 
 
@@ -47,7 +50,15 @@ def users_template(tmp_path_factory) -> Path:
 def data(tmp_path, users_template) -> Path:
     import shutil
 
-    return Path(shutil.copytree(users_template, tmp_path / "server"))
+    def copy(src, dst):
+        try:
+            return shutil.copy2(src, dst)
+        except FileNotFoundError:
+            if src.endswith(("-wal", "-shm")):
+                return dst  # a WAL checkpointed away while copying: its content is in the database now
+            raise
+
+    return Path(shutil.copytree(users_template, tmp_path / "server", copy_function=copy))
 
 
 @pytest.fixture
