@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.conftest import copy_server_data
+
 import datetime as dt
 import ssl
 import threading
@@ -39,9 +41,8 @@ def users_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def server(tmp_path, users_template):
-    import shutil
 
-    data = Path(shutil.copytree(users_template, tmp_path / "server"))
+    data = Path(copy_server_data(users_template, tmp_path / "server"))
     with start_in_thread(data, max_size=4 << 20) as handle:
         yield handle
 

@@ -6,7 +6,8 @@ code-path tests in this process so the password check can be observed."""
 
 from __future__ import annotations
 
-import shutil
+from tests.conftest import copy_server_data
+
 import socket
 import statistics
 import threading
@@ -36,7 +37,7 @@ def users_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def data(tmp_path, users_template) -> Path:
-    return Path(shutil.copytree(users_template, tmp_path / "server"))
+    return Path(copy_server_data(users_template, tmp_path / "server"))
 
 
 class _From(HTTPAdapter):

@@ -9,8 +9,9 @@ Latencies are printed (`pytest -s`)."""
 
 from __future__ import annotations
 
+from tests.conftest import copy_server_data
+
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -39,7 +40,7 @@ def users_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def data(tmp_path, users_template) -> Path:
-    return Path(shutil.copytree(users_template, tmp_path / "server"))
+    return Path(copy_server_data(users_template, tmp_path / "server"))
 
 
 def _free_port() -> int:

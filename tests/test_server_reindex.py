@@ -5,6 +5,8 @@ Real server on 127.0.0.1 (in this process and in a fresh child process), real fi
 
 from __future__ import annotations
 
+from tests.conftest import copy_server_data
+
 import hashlib
 import json
 import os
@@ -51,7 +53,7 @@ def users_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def data(tmp_path, users_template) -> Path:
-    return Path(shutil.copytree(users_template, tmp_path / "server"))
+    return Path(copy_server_data(users_template, tmp_path / "server"))
 
 
 def url(srv, key: MonthKey, suffix="") -> str:

@@ -13,7 +13,8 @@ a harness below."""
 
 from __future__ import annotations
 
-import shutil
+from tests.conftest import copy_server_data
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,7 +58,7 @@ def _folder(request, tmp_path):
 def _http(request, tmp_path):
     from edefter_helper.server import start_in_thread
 
-    data = Path(shutil.copytree(request.getfixturevalue("http_users"), tmp_path / "server"))
+    data = Path(copy_server_data(request.getfixturevalue("http_users"), tmp_path / "server"))
     with start_in_thread(data, max_size=8 << 20) as handle:
         def settle():
             assert handle.wait_idle(30)
