@@ -337,7 +337,7 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
         rep.say(f"   {name}: {secs:.2f} s")
     accounted = sum(phases.values())
     rep.say(f"   rest (journal, run lock, settings, process pool start-up): {split_wall - accounted:.2f} s")
-    rep.say(f"   CLI start-up and exit (subprocess best minus in-process): {r.wall - split_wall:.2f} s")
+    rep.say(f"   subprocess best minus the in-process run (start-up, exit, run-to-run spread): {r.wall - split_wall:.2f} s")
     v = best(verifies)
     rep.say(f"edefter verify --no-cache of the unzipped month: best {v.wall:.2f} s of "
             f"{[round(x.wall, 2) for x in verifies]} (curl + unzip + verify {b.wall + v.wall:.2f} s)")
