@@ -109,9 +109,11 @@ class ServerHandle:
         from waitress import wasyncore
 
         self._stopping.set()
+        # tasks in flight finish first: closing the map first closed waitress' trigger under them
+        # (EBADF tracebacks at shutdown)
+        self._server.task_dispatcher.shutdown()
         self._server.close()
         wasyncore.close_all(self._server._map)  # open keep-alive connections would keep run() alive
-        self._server.task_dispatcher.shutdown()
         self._thread.join(timeout=10)
         self.verifier.shutdown()
 
