@@ -722,10 +722,11 @@ def radar(book: Book, options: Options | None = None, *, today=None, months: int
         run.summary.notes.extend(notes)
         periods = R.window(today, months)
         statuses = {}
+        recorded = run.journal.recorded_files()
         for st in run.journal.statuses():
             firm = firm_for(st.key, run.firms)
             if firm is not None and st.target == run.identity(firm):
-                word, message, _ = month_state(run.journal, st.key, st.target, run.sets.get(st.key), st)
+                word, message, _ = month_state(run.journal, st.key, st.target, run.sets.get(st.key), st, recorded)
                 statuses[st.key] = (word, message)
         for f in run.local_findings():
             statuses[f.key] = (S.CHANGED, f.message)

@@ -15,25 +15,31 @@ from edefter_helper.workbook import layout as L
 
 
 def changed_files(journal: Journal, key: MonthKey, identity: str, package_sha256: str,
-                  ms: MonthSet | None) -> list[str] | None:
+                  ms: MonthSet | None, recorded: dict | None = None) -> list[str] | None:
     """Names of files whose bytes on disk differ from the package backed up (added or gone
-    included); None when it cannot be told (nothing recorded, or the month not verified)."""
+    included); None when it cannot be told (nothing recorded, or the month not verified).
+    `recorded`: journal.recorded_files(), when the caller looks at many months (one query, not N)."""
     if ms is None or not package_sha256 or not all(f.sha256 for f in ms.files):
         return None
-    backed = journal.files_backed_up(key, identity, package_sha256)
+    if recorded is not None:
+        files = recorded.get((key, identity))
+        backed = sorted((n, h) for n, _, h in files) if files is not None else None
+    else:
+        backed = journal.files_backed_up(key, identity, package_sha256)
     if backed is None:
         return None
     now = sorted((Path(f.location).name, f.sha256) for f in ms.files)
     return sorted({n for n, _ in set(now) ^ set(backed)})
 
 
-def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | None, st=None):
+def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | None, st=None,
+                recorded: dict | None = None):
     """(status, message, journal status) of a month for one target, files on disk considered."""
     st = st if st is not None else journal.status(key, identity)
     if st is None:
         return S.NOT_SENT, "", None
     if st.status in (S.BACKED_UP, S.ACCEPTED):
-        changed = changed_files(journal, key, identity, st.package_sha256, ms)
+        changed = changed_files(journal, key, identity, st.package_sha256, ms, recorded)
         if changed:
             shown = ", ".join(changed[:4]) + (f" ve {len(changed) - 4} dosya daha" if len(changed) > 4 else "")
             return (S.CHANGED, f"Diskteki dosyalar yedeklenenden farklı ({shown}); yedek bu dosyaları içermiyor, "
@@ -55,6 +61,7 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     known: dict[tuple, object] = {}
     by_key: dict[MonthKey, list] = {}
     drills = journal.last_drills()
+    recorded = journal.recorded_files()  # every month's backed-up files in one query
     for st in journal.statuses():
         known[(st.key, st.target)] = st
         by_key.setdefault(st.key, []).append(st)
@@ -72,7 +79,8 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
         else:
             stage = S.STAGE_TR.get(ms.stage, ms.stage)
             validation = L.VALID if ms.valid else (L.INCOMPLETE if not ms.complete else L.INVALID)
-        status, message, st = month_state(journal, key, identity, ms, st) if st else (S.NOT_SENT, "", None)
+        status, message, st = (month_state(journal, key, identity, ms, st, recorded) if st
+                               else (S.NOT_SENT, "", None))
         sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
         if st is None:
             others = [o for o in by_key.get(key, []) if o.target != identity]

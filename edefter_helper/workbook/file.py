@@ -26,11 +26,17 @@ class FileBook:
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
 
     def reload(self) -> None:
-        """Read the file again (a run that waited for another one must not write back a stale copy)."""
+        """Read the file again (a run that waited for another one must not write back a stale copy);
+        a file unchanged since it was read is not read twice."""
         if not self.path.is_file():
             raise WorkbookError(f"Çalışma kitabı bulunamadı: {self.path}")
+        st = self.path.stat()
+        stamp = (st.st_size, st.st_mtime_ns, getattr(st, "st_ino", 0))
+        if getattr(self, "_stamp", None) == stamp:
+            return
         try:
             self.wb = xlsm.load(self.path)
+            self._stamp = stamp
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc}") from None
 
@@ -138,6 +144,7 @@ class FileBook:
     def save(self) -> None:
         try:
             xlsm.save(self.wb, self.path)
+            self._stamp = None  # our own save: the next reload reads it back
         except PermissionError:
             raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {self.path.name} başka bir programda (Excel?) "
                                 f"açık olabilir. Kapatıp yeniden deneyin; sonuçlar günlükte saklı, "
