@@ -3,8 +3,10 @@
     python -m edefter_helper.addin.build [OUT]
 
 The VBA project is the `vbaProject.bin` of the installed (pinned) xlwings' standalone quickstart
-with only the `xlwings` module's source replaced by xlwings.bas + addin/callbacks.bas. The build is
-byte-deterministic: same sources, same xlwings, same openpyxl -> same file.
+with the `xlwings` module's source replaced by xlwings.bas + addin/callbacks.bas and an empty
+document module added for every sheet's codeName (xlwings' file has two sheets; Excel would add the
+rest on first open and ask to save). The build is byte-deterministic: same sources, same xlwings,
+same openpyxl -> same file.
 """
 
 from __future__ import annotations
@@ -130,8 +132,15 @@ def base_vba_project() -> bytes:
         return z.read(xlsm.VBA_PART)
 
 
-def build_vba_project(addin_dir: Path = ADDIN_DIR) -> bytes:
-    return vba.replace_module_source(base_vba_project(), VBA_MODULE, vba_source(addin_dir))
+def build_vba_project(addin_dir: Path = ADDIN_DIR, code_names: tuple[str, ...] = ()) -> bytes:
+    """xlwings' project with our `xlwings` module source and a document module for every sheet
+    codeName in `code_names` (xlwings' file has Sheet1 and Sheet2 only)."""
+    project = vba.replace_module_source(base_vba_project(), VBA_MODULE, vba_source(addin_dir))
+    return vba.add_document_modules(project, list(code_names))
+
+
+def sheet_code_names(wb) -> tuple[str, ...]:
+    return tuple(ws.sheet_properties.codeName for ws in wb.worksheets if ws.sheet_properties.codeName)
 
 
 def _header_style():
@@ -258,7 +267,7 @@ def build_template(out_path: str | Path = TEMPLATE, *, addin_dir: Path = ADDIN_D
     """Build the control workbook template from its sources; returns the path written."""
     out_path = Path(out_path)
     wb = build_workbook()
-    wb.vba_archive = _skeleton(build_vba_project(addin_dir), addin_dir)
+    wb.vba_archive = _skeleton(build_vba_project(addin_dir, sheet_code_names(wb)), addin_dir)
     xlsm.save(wb, out_path, timestamp=BUILD_TIME)
     return out_path
 

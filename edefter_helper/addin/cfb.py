@@ -201,8 +201,35 @@ def build(entries: list[Entry], streams: dict[int, bytes]) -> bytes:
     return header + fat_bytes + bytes(body)
 
 
-def rewrite(data: bytes, changes: dict[str, bytes]) -> bytes:
-    """The compound file `data` with the streams named in `changes` ('VBA/xlwings') replaced."""
+def _name_key(name: str) -> tuple[int, str]:
+    """[MS-CFB] §2.6.4 order of sibling names: shorter first, then by upper-cased characters."""
+    return len(name), name.upper()
+
+
+def _insert(entries: list[Entry], parent: int, new: int) -> None:
+    """Hang entry `new` into the sibling tree below storage `parent` as a black leaf, at its place in
+    the [MS-CFB] order; every other link stays as it was (an all-black binary search tree is what
+    [MS-CFB] calls the simplest valid tree, and it is how xlwings' own project is laid out)."""
+    key = _name_key(entries[new].name)
+    if entries[parent].child == NOSTREAM:
+        entries[parent] = replace(entries[parent], child=new)
+        return
+    at = entries[parent].child
+    while True:
+        here = _name_key(entries[at].name)
+        if key == here:
+            raise ValueError(f"Birleşik belgede '{entries[new].name}' zaten var")
+        side = "left" if key < here else "right"
+        nxt = getattr(entries[at], side)
+        if nxt == NOSTREAM:
+            entries[at] = replace(entries[at], **{side: new})
+            return
+        at = nxt
+
+
+def rewrite(data: bytes, changes: dict[str, bytes], *, new: dict[str, bytes] | None = None) -> bytes:
+    """The compound file `data` with the streams named in `changes` ('VBA/xlwings') replaced and the
+    streams in `new` ('VBA/Sheet3') added below their (existing) storage."""
     cf = CompoundFile(data)
     paths = cf.paths()
     streams = {i: cf.read(i) for i, e in enumerate(cf.entries) if e.kind == STREAM}
@@ -213,4 +240,18 @@ def rewrite(data: bytes, changes: dict[str, bytes]) -> bytes:
     entries = [e for e in cf.entries]
     while entries and entries[-1].kind == 0:  # unused padding entries are re-added by build
         entries.pop()
+    for path, content in (new or {}).items():
+        parent_path, _, name = path.rpartition("/")
+        parent = paths.get(parent_path, 0) if parent_path else 0
+        if path in paths or (parent_path and (parent_path not in paths
+                                              or cf.entries[parent].kind != STORAGE)):
+            raise KeyError(path)
+        if not 0 < len(name) <= 31 or any(c in name for c in "/\\:!"):
+            raise ValueError(f"Geçersiz akış adı: {name!r}")
+        entries.append(Entry(name, STREAM, 1, NOSTREAM, NOSTREAM, NOSTREAM, b"\0" * 16, 0, 0, 0,
+                             ENDOFCHAIN, 0))
+        index = len(entries) - 1
+        _insert(entries, parent, index)
+        streams[index] = content
+        paths[path] = index
     return build(entries, streams)

@@ -102,12 +102,19 @@ def upgrade_workbook(path: str | os.PathLike, interpreter: str | None = None) ->
         keep = {k: v for k, v in conf.items() if v and not k.startswith("INTERPRETER")}
         if keep:
             set_conf(fresh, keep)
-        for name in extra:  # a user's own sheets come along, values only
-            ws_old, ws_new = old.wb[name], fresh.create_sheet(name)
+        for name in extra:  # a user's own sheets (and the radar's Takvim) come along, values only
+            if name in fresh.sheetnames:  # Takvim: the template's sheet, with its colours, refilled
+                ws_new = fresh[name]
+                if ws_new.max_row:
+                    ws_new.delete_rows(1, ws_new.max_row)
+            else:
+                ws_new = fresh.create_sheet(name)
+            ws_old = old.wb[name]
             for row in ws_old.iter_rows():
                 for cell in row:
                     if cell.value is not None:
                         ws_new.cell(row=cell.row, column=cell.column, value=cell.value)
+        add_sheet_modules(fresh)
         xlsm.save(fresh, tmp)
         book = FileBook(tmp)
         for sheet in layout.DATA_SHEETS:
@@ -120,6 +127,35 @@ def upgrade_workbook(path: str | os.PathLike, interpreter: str | None = None) ->
         tmp.unlink(missing_ok=True)
         raise
     return path, backup
+
+
+def add_sheet_modules(wb) -> None:
+    """Give every sheet of an openpyxl workbook (loaded by xlsm.load) without a codeName a free
+    `SheetN` one, and the VBA project a document module for every sheet's codeName, as Excel would
+    on opening the file (and then ask to save it)."""
+    import io
+
+    used = {ws.sheet_properties.codeName for ws in wb.worksheets if ws.sheet_properties.codeName}
+    n = 1
+    for ws in wb.worksheets:
+        if not ws.sheet_properties.codeName:
+            while f"Sheet{n}" in used:
+                n += 1
+            ws.sheet_properties.codeName = f"Sheet{n}"
+            used.add(f"Sheet{n}")
+    archive = wb.vba_archive
+    if archive is None or xlsm.VBA_PART not in archive.namelist():
+        return
+    old_bin = archive.read(xlsm.VBA_PART)
+    new_bin = vba.add_document_modules(old_bin, [ws.sheet_properties.codeName for ws in wb.worksheets])
+    if new_bin == old_bin:
+        return
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in archive.infolist():
+            out.writestr(info, new_bin if info.filename == xlsm.VBA_PART else archive.read(info.filename))
+    buf.seek(0)
+    wb.vba_archive = zipfile.ZipFile(buf, "r")
 
 
 def set_conf(wb, values: dict[str, str]) -> None:
@@ -156,6 +192,54 @@ def read_conf(path: str | os.PathLike) -> dict[str, str] | None:
         return out
     finally:
         wb.close()
+
+
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_DOC_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _sheet_code_name(zf: zipfile.ZipFile, part: str) -> str | None:
+    """The codeName of a sheet part's <sheetPr> (its first child), read without the whole sheet."""
+    with zf.open(part) as fh:
+        for _, el in ET.iterparse(fh, events=("start",)):
+            if el.tag == f"{{{_MAIN_NS}}}sheetPr":
+                return el.get("codeName")
+            if el.tag in (f"{{{_MAIN_NS}}}dimension", f"{{{_MAIN_NS}}}sheetViews", f"{{{_MAIN_NS}}}sheetData"):
+                return None
+    return None
+
+
+def code_names(zf: zipfile.ZipFile) -> tuple[str | None, list[tuple[str, str | None]]]:
+    """(the workbook's codeName, [(sheet name, its codeName)]) as Excel maps them to document
+    modules of the VBA project; None where the file names none."""
+    workbook = ET.fromstring(zf.read("xl/workbook.xml"))
+    pr = workbook.find(f"{{{_MAIN_NS}}}workbookPr")
+    book_code = pr.get("codeName") if pr is not None else None
+    rels = {}
+    if "xl/_rels/workbook.xml.rels" in zf.namelist():
+        for r in ET.fromstring(zf.read("xl/_rels/workbook.xml.rels")).iter(f"{{{xlsm.RELS_NS}}}Relationship"):
+            target = r.get("Target", "")
+            rels[r.get("Id")] = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    sheets = []
+    names = set(zf.namelist())
+    for sh in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
+        part = rels.get(sh.get(f"{{{_DOC_REL_NS}}}id"))
+        sheets.append((sh.get("name"), _sheet_code_name(zf, part) if part in names else None))
+    return book_code, sheets
+
+
+def missing_document_modules(book_code: str | None, sheets: list[tuple[str, str | None]],
+                             documents: set[str]) -> list[str]:
+    """Turkish findings for each codeName (workbook or sheet) without a document module of that name:
+    Excel adds it on opening the file and then asks to save, and the sheet has no module until then."""
+    have = {d.lower() for d in documents}
+    lacking = [f"çalışma kitabı ({book_code})"] if book_code and book_code.lower() not in have else []
+    lacking += [f"'{name}' ({code})" for name, code in sheets if code and code.lower() not in have]
+    if not lacking:
+        return []
+    return [f"Makro projesinde şu sayfaların belge modülü yok: {', '.join(lacking)}. Excel dosyayı açarken "
+            "bunları ekler ve kapatırken kaydetmek ister; 'edefter workbook upgrade' ile çalışma kitabını "
+            "yenileyin."]
 
 
 def ribbon_actions(xml: bytes) -> list[str]:
@@ -236,6 +320,11 @@ def check_workbook(path: str | os.PathLike, *, probe_interpreter: bool = True) -
             except ET.ParseError as exc:
                 findings.append(f"Şerit tanımı bozuk ({part}): {exc}")
         vba_bin = zf.read(xlsm.VBA_PART) if xlsm.VBA_PART in names else None
+        try:
+            book_code, sheet_codes = code_names(zf)
+        except (KeyError, ET.ParseError, OSError, zipfile.BadZipFile) as exc:
+            book_code, sheet_codes = None, []
+            findings.append(f"Çalışma kitabının sayfa listesi okunamadı: {type(exc).__name__}: {exc}")
 
     wb_version = None
     if vba_bin is None:
@@ -246,10 +335,14 @@ def check_workbook(path: str | os.PathLike, *, probe_interpreter: bool = True) -
             modules = vba.read_modules(vba_bin)
             from edefter_helper.addin import cfb, ovba
 
-            dir_text = ovba.decompress(cfb.CompoundFile(vba_bin).stream("VBA/dir"))
+            dir_raw = cfb.CompoundFile(vba_bin).stream("VBA/dir")
+            dir_text = ovba.decompress(dir_raw)
+            documents = {m.name for m in vba.parse_dir(dir_raw).modules if m.document}
         except Exception as exc:
-            modules, dir_text = {}, b""
+            modules, dir_text, documents = {}, b"", set()
             findings.append(f"Makro projesi okunamadı: {type(exc).__name__}: {exc}")
+        if modules:
+            findings += missing_document_modules(book_code, sheet_codes, documents)
         source = "\n".join(modules.values())
         m = _VERSION.search(source)
         wb_version = m.group(1) if m else None
