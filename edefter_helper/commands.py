@@ -80,6 +80,7 @@ def _run(action, args, book=None, **kw) -> int:
 
     book = book if book is not None else _book(args)
     try:
+        book.check_writable()  # before any work: its results could not be written
         summary = action(book, options=_options(args), **kw)
     except RestoreError as exc:
         raise UsageError(str(exc)) from None
@@ -194,6 +195,7 @@ def cmd_radar(args) -> int:
 
     from edefter_helper import actions
     from edefter_helper.status import month_label
+    from edefter_helper.workbook.file import WorkbookError
 
     if args.months < 1 or args.months > 120:
         raise UsageError("--months 1 ile 120 arasında olmalı.")
@@ -201,7 +203,11 @@ def cmd_radar(args) -> int:
         raise UsageError("--within negatif olamaz.")
     book = _book(args)
     try:
+        book.check_writable()
         summary = actions.radar(book, options=_options(args), months=args.months)
+    except WorkbookError as exc:
+        print(f"edefter: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except actions.RunBusy as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_BUSY
@@ -286,7 +292,7 @@ def cmd_workbook_new(args) -> int:
     try:
         path = new_workbook(args.path, args.interpreter or sys.executable)
     except (FileExistsError, FileNotFoundError) as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
+        raise UsageError(str(exc)) from None
     print(f"Kontrol çalışma kitabı oluşturuldu: {path}")
     return EXIT_OK
 
@@ -295,16 +301,41 @@ def cmd_workbook_upgrade(args) -> int:
     from edefter_helper.addin.check import upgrade_workbook
     from edefter_helper.workbook.file import WorkbookError
 
+    from edefter_helper.workbook.file import read_only
+
     if not Path(args.path).is_file():
         raise UsageError(f"Çalışma kitabı bulunamadı: {args.path}")
+    if read_only(Path(args.path)):
+        raise UsageError(f"Çalışma kitabı salt okunur: {args.path}; yükseltilmedi. Salt okunur özelliğini "
+                         f"kaldırıp yeniden deneyin.")
+    before = Path(args.path).stat()
     try:
         path, backup = upgrade_workbook(args.path, args.interpreter)
     except WorkbookError as exc:
         raise UsageError(str(exc)) from None
     except PermissionError:
         raise UsageError(f"{args.path} yazılamadı: Excel'de açık olabilir ya da yazma izniniz yok.") from None
+    _keep_mode(path, before)
     print(f"Çalışma kitabı güncel şablona yükseltildi: {path}\nEski hâli: {backup}")
     return EXIT_OK
+
+
+def _keep_mode(path: Path, before) -> None:
+    """The upgraded file replaces the old one: it keeps the old one's mode, owner and group."""
+    import os
+    import stat
+
+    if os.name == "nt":
+        return
+    try:
+        if (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+            os.chown(path, before.st_uid, before.st_gid)
+    except OSError:
+        pass
+    try:
+        os.chmod(path, stat.S_IMODE(before.st_mode))
+    except OSError:
+        pass
 
 
 def cmd_workbook_check(args) -> int:

@@ -6,7 +6,12 @@ header row, so a user may reorder columns; missing headers are added at the end.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
+import time
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -19,9 +24,56 @@ class WorkbookError(Exception):
     """Turkish message: the file cannot be used."""
 
 
+CONTROL_SUFFIX = ".xlsm"
+# what a killed save leaves beside the workbook: xlsm.write_atomic's and the upgrade's temporaries
+# (tempfile.mkstemp: 8 characters from [a-z0-9_]); never the user's files, nor Excel's ~$ or
+# LibreOffice's .~lock.…# lock files
+_TEMP_NAMES = (re.compile(r"\.~[a-z0-9_]{8}(?i:\.xlsm)"), re.compile(r"\.~yukselt-[a-z0-9_]{8}(?i:\.xlsm)"))
+_TEMP_MIN_AGE = 60.0  # seconds: a save in progress elsewhere is never this old
+
+
+def not_a_control_workbook(path: Path) -> str | None:
+    """Why `path` is not an e-Defter control workbook (Turkish), or None when it is one: a .xlsm with
+    a VBA project and the ribbon (customUI). Only read, never written."""
+    if path.suffix.lower() != CONTROL_SUFFIX:
+        return f"uzantısı {path.suffix or '(yok)'}, kontrol çalışma kitabı .xlsm olur"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            rels = zf.read(xlsm.ROOT_RELS) if xlsm.ROOT_RELS in names else b""
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError):
+        return "dosya bozuk ya da bir Excel çalışma kitabı değil"
+    except OSError as exc:
+        return f"dosya okunamadı ({exc.strerror or exc})"
+    if xlsm.VBA_PART not in names:
+        return "içinde makro projesi (VBA) yok"
+    try:
+        ribbon = [r for r in xlsm.ribbon_relationships(rels) if r[2] in names] if rels else []
+    except Exception:  # noqa: BLE001 - lxml raises several kinds for a damaged part
+        ribbon = []
+    if not ribbon:
+        return "içinde e-Defter şeridi (customUI) yok"
+    return None
+
+
+def _refusal(path: Path, why: str) -> str:
+    return (f"{path.name} bir e-Defter kontrol çalışma kitabı değil: {why}. Dosyaya dokunulmadı. "
+            f"Yeni bir kontrol çalışma kitabı için: edefter workbook new DOSYA.xlsm")
+
+
+def read_only(path: Path) -> bool:
+    """The file's read-only flag (POSIX: no owner write bit; Windows: the read-only attribute) — the
+    user's own decision, honoured even by a user (root, an administrator) who could write anyway."""
+    try:
+        return not (path.stat().st_mode & stat.S_IWUSR)
+    except OSError:
+        return False
+
+
 class FileBook:
     def __init__(self, path: str | Path, progress_stream=None):
         self.path = Path(path)
+        self._opened = time.time()
         self.reload()
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
 
@@ -34,6 +86,9 @@ class FileBook:
         stamp = (st.st_size, st.st_mtime_ns, getattr(st, "st_ino", 0))
         if getattr(self, "_stamp", None) == stamp:
             return
+        why = not_a_control_workbook(self.path)
+        if why:
+            raise WorkbookError(_refusal(self.path, why))
         try:
             self.wb = xlsm.load(self.path)
             self._stamp = stamp
@@ -117,19 +172,17 @@ class FileBook:
                     cell.number_format = fmt
 
     def write_grid(self, name: str, rows: list[list]) -> None:
-        """A whole free-form sheet (header row first): values only; a sheet made here gets the same
-        colour rules the template's has (calendar_format)."""
+        """A whole free-form sheet (header row first), through `calendar_format.write_sheet`: values, a
+        `Link` as its text with an internal hyperlink, the colour rules and a filter."""
+        from edefter_helper.workbook.calendar_format import write_sheet
+
         if name in self.wb.sheetnames:
             ws = self.wb[name]
             if ws.max_row:
                 ws.delete_rows(1, ws.max_row)
         else:
             ws = self.wb.create_sheet(name)
-            from edefter_helper.workbook.calendar_format import format_calendar
-
-            format_calendar(ws)
-        for r in rows:
-            ws.append(list(r))
+        write_sheet(ws, rows)
 
     def selected_keys(self) -> list[MonthKey] | None:
         return None
@@ -141,13 +194,56 @@ class FileBook:
         stream.write(f"\r{text[:100]:<100}" if text else "\r" + " " * 100 + "\r")
         stream.flush()
 
+    def check_writable(self) -> None:
+        """Refuse before any work when the results could not be written: a read-only workbook (the
+        user's decision), a folder without write permission (the save writes a file beside it)."""
+        if read_only(self.path):
+            raise WorkbookError(f"Çalışma kitabı salt okunur: {self.path.name}; içine yazılmadı. Sonuçların "
+                                f"yazılması için dosyanın salt okunur özelliğini kaldırın.")
+        folder = self.path.resolve().parent
+        if os.name != "nt" and not os.access(folder, os.W_OK):
+            raise WorkbookError(_no_permission(folder))
+
+    def clean_stale_temporaries(self) -> list[Path]:
+        """Remove what a save killed midway (power cut, kill -9) left beside the workbook: our own
+        temporary names only, older than this run and than a minute."""
+        removed = []
+        folder = self.path.resolve().parent
+        limit = min(self._opened, time.time() - _TEMP_MIN_AGE)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return removed
+        for entry in entries:
+            if not any(p.fullmatch(entry.name) for p in _TEMP_NAMES):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:
+                continue
+        return removed
+
     def save(self) -> None:
+        if read_only(self.path):
+            raise WorkbookError(f"Çalışma kitabı salt okunur: {self.path.name}; içine yazılmadı. Sonuçlar "
+                                f"günlükte saklı: salt okunur özelliğini kaldırıp 'edefter refresh' ile yazın.")
+        self.clean_stale_temporaries()
         try:
             xlsm.save(self.wb, self.path)
             self._stamp = None  # our own save: the next reload reads it back
-        except PermissionError:
-            raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {self.path.name} başka bir programda (Excel?) "
-                                f"açık olabilir. Kapatıp yeniden deneyin; sonuçlar günlükte saklı, "
-                                f"'edefter refresh' ile yeniden yazılabilir.") from None
+        except PermissionError as exc:
+            if os.name == "nt" and getattr(exc, "filename2", None):  # the rename onto a file held open
+                raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {self.path.name} başka bir programda (Excel?) "
+                                    f"açık olabilir. Kapatıp yeniden deneyin; sonuçlar günlükte saklı, "
+                                    f"'edefter refresh' ile yeniden yazılabilir.") from None
+            raise WorkbookError(_no_permission(self.path.resolve().parent)
+                                + " Sonuçlar günlükte saklı, 'edefter refresh' ile yeniden yazılabilir.") from None
         except OSError as exc:
             raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {exc.strerror or exc}") from None
+
+
+def _no_permission(folder: Path) -> str:
+    return (f"Çalışma kitabı kaydedilemez: {folder} klasörüne yazma izni yok (kaydetmek için kitabın "
+            f"yanına geçici bir dosya yazılır).")
