@@ -184,9 +184,11 @@ def test_sheets_follow_layout(fresh):
                 assert ws.column_dimensions[letter].number_format == col.number_format
         lists = {str(dv.sqref): dv.formula1 for dv in ws.data_validations.dataValidation}
         for i, col in enumerate(sheet.columns, start=1):
+            letter = openpyxl.utils.get_column_letter(i)
             if col.choices:
-                letter = openpyxl.utils.get_column_letter(i)
                 assert lists[f"{letter}2:{letter}1048576"] == '"' + ",".join(col.choices) + '"'
+            if col.choices_from == "target-names":
+                assert lists[f"{letter}2:{letter}1048576"] == layout.TARGET_LIST
     periods = wb[layout.PERIODS.name]
     letter = openpyxl.utils.get_column_letter(layout.PERIODS.index("status") + 1)
     rules = periods.conditional_formatting
@@ -278,3 +280,83 @@ def test_check_notices_a_vba_project_rewritten_without_the_dictionary_class(tmp_
                         lambda data: {k: v for k, v in real(data).items() if k != "Dictionary"})
     findings = check.check_workbook(TEMPLATE, probe_interpreter=False)
     assert any("Dictionary" in f and "yeniden oluşturun" in f for f in findings)
+
+
+# ---------------------------------------------------------------- Firmalar.Hedef drop-down (issue 14)
+
+def _target_drop_down(path):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    letter = openpyxl.utils.get_column_letter(layout.FIRMS.index("target") + 1)
+    found = [dv for dv in wb[layout.FIRMS.name].data_validations.dataValidation
+             if str(dv.sqref) == f"{letter}2:{letter}1048576" and dv.formula1 == layout.TARGET_LIST]
+    name = wb.defined_names.get(layout.TARGET_LIST)
+    return found, (name.attr_text if name is not None else None)
+
+
+def test_firm_target_column_lists_the_hedefler_names_through_a_defined_name(fresh):
+    found, refers_to = _target_drop_down(fresh)
+    assert len(found) == 1 and found[0].type == "list" and found[0].allow_blank
+    assert found[0].errorStyle == "warning"  # a firm may be typed in before its target
+    # the list follows Hedefler's first column (its name column) down to the last filled row
+    assert layout.TARGETS.columns[0].key == "name"
+    assert refers_to == layout.TARGET_LIST_FORMULA and "Hedefler!$A$2" in refers_to and "COUNTA(Hedefler!$A:$A)" in refers_to
+
+
+def test_upgrade_adds_the_target_drop_down_and_keeps_every_row(tmp_path):
+    """A workbook made from the template before issue 14 (no drop-down, no defined name)."""
+    import openpyxl
+
+    from edefter_helper.workbook.file import FileBook
+
+    old = check.new_workbook(tmp_path / "eski.xlsm", template=TEMPLATE)
+    wb = xlsm.load(old)
+    letter = openpyxl.utils.get_column_letter(layout.FIRMS.index("target") + 1)
+    ws = wb[layout.FIRMS.name]
+    ws.data_validations.dataValidation = [dv for dv in ws.data_validations.dataValidation
+                                          if dv.formula1 != layout.TARGET_LIST]
+    wb.defined_names.pop(layout.TARGET_LIST, None)
+    xlsm.save(wb, old)
+    assert _target_drop_down(old) == ([], None)
+    book = FileBook(old)
+    rows = {
+        layout.FIRMS: [{"name": "Anadolu Gıda", "vkn": "0481052563", "branch": "0001", "folder": "D:\\Defter",
+                        "target": "NAS", "user": "ali", "auto": "Evet", "owner": "Ayşe"},
+                       {"name": "Bir Hedefi Olmayan", "vkn": "12345678901", "target": "Yok"}],
+        layout.TARGETS: [{"name": "NAS", "kind": "klasör", "address": "\\\\nas\\yedek", "description": "Aylık"},
+                         {"name": "Bulut", "kind": "klasör", "address": "E:\\"}],
+    }
+    for sheet, r in rows.items():
+        book.write_rows(sheet, r)
+    book.save()
+    before = {s.name: FileBook(old).read_rows(s) for s in layout.DATA_SHEETS}
+
+    upgraded, backup = check.upgrade_workbook(old)
+    after = FileBook(upgraded)
+    assert {s.name: after.read_rows(s) for s in layout.DATA_SHEETS} == before
+    found, refers_to = _target_drop_down(upgraded)
+    assert len(found) == 1 and refers_to == layout.TARGET_LIST_FORMULA
+    assert _target_drop_down(backup) == ([], None)  # the kept copy is the old file
+    assert after.wb[layout.FIRMS.name][f"{letter}2"].value == "NAS"
+
+
+def test_help_sheet_warns_about_other_programs_and_explains_the_columns(fresh):
+    """issue 14: the save warning up front, what Otomatik Yedekleme does, what the Açıklama is for."""
+    import openpyxl
+
+    ws = openpyxl.load_workbook(fresh)[layout.HELP_SHEET]
+    lines = [c.value or "" for c in ws["A"]]
+    assert lines == [line or "" for line in build.help_lines()]
+    text = "\n".join(lines)
+    warning = next(i for i, line in enumerate(lines) if "başka bir programla" in line)
+    assert warning < next(i for i, line in enumerate(lines) if line.startswith("1. "))  # before the steps
+    assert "yalnız Microsoft Excel ile kaydedin" in lines[warning] and ws.cell(row=warning + 1, column=1).font.b
+    auto = next(line for line in lines if line.strip().startswith("Otomatik Yedekleme:"))
+    assert "Evet" in auto and "Hayır" in auto and "edefter agent" in auto and "Toplu Yedekle" in auto
+    description = next(line for line in lines if line.strip().startswith("Açıklama"))
+    assert "her pakete" in description and layout.DEFAULT_DESCRIPTION in description
+    assert "Python'u" in text and "python'u" not in text
+    # the target kinds come right after the numbered steps
+    seven = next(i for i, line in enumerate(lines) if line.startswith("7. "))
+    assert lines[seven + 1] == "" and lines[seven + 2].startswith("Hedef türleri")

@@ -52,15 +52,27 @@ STATUS_COLORS = {  # Yedekleme Durumu -> (fill, font)
 HELP_LINES = (
     "e-Defter Yedekleme — Nasıl Kullanılır",
     "",
-    "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın (Tür ve Adres: aşağıdaki listeye bakın).",
-    "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i ve Kullanıcı Adı'nı yazın.",
+    "ÖNEMLİ: Bu dosyayı yalnız Microsoft Excel ile kaydedin. LibreOffice gibi başka bir programla "
+    "kaydedilirse içindeki makro projesi bozulur ve e-Defter şeridindeki düğmeler çalışmaz.",
+    "",
+    "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın: Hedef (kısa bir ad), Tür ve Adres "
+    "(aşağıdaki listeye bakın).",
+    "   Açıklama (paket açıklaması): o hedefe gönderilen her pakete eklenir ve hedef paketle birlikte "
+    "saklar (İzibiz'e gönderilmez, bu bilgisayardaki kayıtta kalır). Boş bırakılırsa "
+    f"'{layout.DEFAULT_DESCRIPTION}' yazılır.",
+    "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i (Hedefler'deki adlar listeden "
+    "seçilir) ve Kullanıcı Adı'nı yazın.",
+    "   Otomatik Yedekleme: Evet olan firmanın GİB onaylı beratı inen ayları, arka plan aracısı (edefter "
+    "agent) çalışıyorsa dosyalar klasöre gelince kendiliğinden gönderilir; 'Toplu Yedekle' de yalnız bu "
+    "firmaların aylarını gönderir. Hayır olan firmanın dönemleri yalnız Dönemler'de seçilip 'Gönder' ile "
+    "gönderilir.",
     "3. Şifreyi Firmalar'da satırı seçip e-Defter şeridindeki 'Kimlik Bilgisi' düğmesiyle girin. "
     "Şifre çalışma kitabına yazılmaz; bilgisayarın anahtar zincirinde saklanır.",
     "4. 'Dönemleri Tara / Yenile' klasörleri tarar ve Dönemler sayfasını doldurur.",
     "5. 'Gönder' seçili dönemleri gönderir (seçim yoksa filtrede görünen tüm dönemleri).",
     "6. 'Durum Sorgula' entegratörün dosyaları sakladığını doğrular; doğrulanan dönem 'Yedeklendi' olur.",
-    "7. 'Toplu Yedekle' GİB onaylı beratı indirilmiş ve henüz yedeklenmemiş bütün dönemleri gönderir, "
-    "saklandıkları doğrulanana kadar bekler.",
+    "7. 'Toplu Yedekle' Otomatik Yedekleme = Evet olan firmaların GİB onaylı beratı indirilmiş ve henüz "
+    "yedeklenmemiş bütün dönemlerini gönderir, saklandıkları doğrulanana kadar bekler.",
     "",
     "Yedekleme Durumu renkleri:",
     "   Yeşil: Yedeklendi — entegratör dosyaları sakladığını doğruladı.",
@@ -78,15 +90,12 @@ HELP_LINES = (
     "",
     "Kurulum: bu dosya Python'daki 'edefter-yedekleme' paketine xlwings ile bağlanır. xlwings.conf "
     "sayfasındaki INTERPRETER_WIN (Windows) veya INTERPRETER_MAC (macOS) paketin kurulu olduğu "
-    "python'u göstermelidir. 'edefter workbook new DOSYA.xlsm' komutu bunu "
-    "sizin için yazar.",
+    "Python'u göstermelidir. 'edefter workbook new DOSYA.xlsm' komutu bunu sizin için yazar.",
     "Düğmeler çalışmıyorsa 'Kurulum Kontrolü' düğmesine basın. İnternetten indirilen dosyalarda "
     "Office makroları engeller: dosyaya sağ tıklayıp Özellikler > 'Engellemeyi kaldır' seçin "
     "veya dosyayı Güvenilen Konum'a koyun.",
     "xlwings.conf sayfası gizlidir (Python yolunu tutar); değiştirmeniz gerekmez. Sayfaya sağ tıklayıp "
-    "'Göster' ile açılabilir. Bu dosyayı LibreOffice gibi başka bir programla kaydetmeyin: makro projesi bozulur.",
-    "Otomatik Yedekleme = Evet olan firmaların GİB onaylı beratı inen ayları arka plan aracısı (edefter agent) "
-    "ya da Toplu Yedekle ile kendiliğinden gönderilir; Hayır olanlar yalnız elle gönderilir.",
+    "'Göster' ile açılabilir.",
     "Günlük sayfası yapılan her işlemi listeler. Asıl kayıt bilgisayardaki günlük veritabanındadır: "
     "sayfa silinse de durumlar kaybolmaz, 'Dönemleri Tara / Yenile' Dönemler sayfasını yeniden yazar.",
 )
@@ -99,8 +108,8 @@ def help_lines() -> tuple[str, ...]:
     kinds = ["", "Hedef türleri (Hedefler > Tür):"] + [
         f"   {k.kind}: {k.label}. Adres: {k.address_help}."
         + (" Şifre gerekir (Kimlik Bilgisi)." if k.needs_password else "") for k in registry.kinds()]
-    at = HELP_LINES.index("") + 1  # after the numbered steps
-    steps_end = next(i for i in range(at, len(HELP_LINES)) if HELP_LINES[i] == "")
+    at = next(i for i, line in enumerate(HELP_LINES) if line.startswith("1. "))
+    steps_end = HELP_LINES.index("", at)  # after the numbered steps
     return HELP_LINES[:steps_end] + tuple(kinds) + HELP_LINES[steps_end:]
 
 
@@ -180,6 +189,14 @@ def _add_data_sheet(wb, sheet: layout.Sheet, code_name: str) -> None:
                                 errorTitle="Geçersiz değer", error="Listeden bir değer seçin.")
             dv.add(body)
             ws.add_data_validation(dv)
+        elif col.choices_from == "target-names":
+            # a warning, not a stop: a firm may be typed in before its target
+            dv = DataValidation(type="list", formula1=layout.TARGET_LIST, allow_blank=True,
+                                showErrorMessage=True, errorStyle="warning", errorTitle="Hedef bulunamadı",
+                                error="Bu ad Hedefler sayfasında yok. Hedefi Hedefler sayfasına ekleyin "
+                                      "ya da listeden seçin.")
+            dv.add(body)
+            ws.add_data_validation(dv)
         if col.key == "status" and sheet.name == layout.PERIODS.name:
             for word, (bg, fg) in STATUS_COLORS.items():
                 ws.conditional_formatting.add(body, CellIsRule(
@@ -224,6 +241,9 @@ def build_workbook():
         lines = max(1, -(-len(line) // 110))
         ws.row_dimensions[r].height = 15 * lines + 2
     ws["A1"].font = Font(name="Calibri", bold=True, size=14)
+    for row in ws.iter_rows(min_col=1, max_col=1):
+        if str(row[0].value or "").startswith("ÖNEMLİ"):
+            row[0].font = Font(name="Calibri", bold=True, color="C00000")
     ws.row_dimensions[1].height = 22
 
     ws = wb.create_sheet(layout.CONF_SHEET)
@@ -236,6 +256,9 @@ def build_workbook():
         ws.cell(row=r, column=2, value=value or None).number_format = "@"
     ws.sheet_state = "hidden"  # not "veryHidden": xlwings must still read it
 
+    from openpyxl.workbook.defined_name import DefinedName
+
+    wb.defined_names[layout.TARGET_LIST] = DefinedName(layout.TARGET_LIST, attr_text=layout.TARGET_LIST_FORMULA)
     wb.active = 0
     wb.properties.creator = "e-Defter Yedekleme"
     wb.properties.lastModifiedBy = "e-Defter Yedekleme"

@@ -237,9 +237,9 @@ def missing_document_modules(book_code: str | None, sheets: list[tuple[str, str 
     lacking += [f"'{name}' ({code})" for name, code in sheets if code and code.lower() not in have]
     if not lacking:
         return []
-    return [f"Makro projesinde şu sayfaların belge modülü yok: {', '.join(lacking)}. Excel dosyayı açarken "
-            "bunları ekler ve kapatırken kaydetmek ister; 'edefter workbook upgrade' ile çalışma kitabını "
-            "yenileyin."]
+    return [(f"Makro projesinde şu sayfaların belge modülü yok: {', '.join(lacking)}. Excel dosyayı açarken "
+             "bunları ekler ve kapatırken kaydetmek ister; 'edefter workbook upgrade' ile çalışma kitabını "
+             "yenileyin.")]
 
 
 def ribbon_actions(xml: bytes) -> list[str]:

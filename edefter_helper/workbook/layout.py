@@ -15,7 +15,9 @@ class Column:
     width: float = 14
     number_format: str | None = None
     choices: tuple[str, ...] = ()  # drop-down validation
-    choices_from: str | None = None  # a list known at build time ("target-kinds": the target registry)
+    # a list from elsewhere: "target-kinds" (the target registry, at build time) or "target-names"
+    # (the Hedefler sheet's names, through the defined name TARGET_LIST: targets added later appear)
+    choices_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ FIRMS = Sheet("Firmalar", (
     Column("vkn", "VKN/TCKN", 14, "@"),
     Column("branch", "Şube No", 9, "@"),
     Column("folder", "e-Defter Klasörü", 48),
-    Column("target", "Hedef", 16),
+    Column("target", "Hedef", 16, choices_from="target-names"),
     Column("user", "Kullanıcı Adı", 18),
     Column("auto", "Otomatik Yedekleme", 12, choices=(YES, NO)),
     Column("taxpayer", "Mükellef Türü", 12, choices=("Tüzel", "Gerçek")),
@@ -101,6 +103,10 @@ NOTIFY = Sheet("Bildirimler", (
 ))
 
 DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG, CALENDAR_SETTINGS, NOTIFY)
+# Firmalar's Hedef drop-down: the names typed into Hedefler's first column, row 2 down to the last
+# filled row (a defined name, so the list grows with the sheet and has no trailing blanks)
+TARGET_LIST = "HedefListesi"
+TARGET_LIST_FORMULA = "OFFSET(Hedefler!$A$2,0,0,MAX(1,COUNTA(Hedefler!$A:$A)-1),1)"
 CALENDAR_SHEET = "Takvim"  # one column per month: written whole by the radar, not a fixed layout
 HELP_SHEET = "Nasıl Kullanılır"
 CONF_SHEET = "xlwings.conf"
