@@ -722,20 +722,19 @@ def radar(book: Book, options: Options | None = None, *, today=None, months: int
         run.summary.notes.extend(notes)
         periods = R.window(today, months)
         statuses = {}
+        listed = set(run.sets)  # the months Dönemler lists after this run (sheetview.period_rows)
         recorded = run.journal.recorded_files()
         for st in run.journal.statuses():
             firm = firm_for(st.key, run.firms)
+            if firm is not None:
+                listed.add(st.key)
             if firm is not None and st.target == run.identity(firm):
                 word, message, _ = month_state(run.journal, st.key, st.target, run.sets.get(st.key), st, recorded)
                 statuses[st.key] = (word, message)
         for f in run.local_findings():
             statuses[f.key] = (S.CHANGED, f.message)
         grid = R.build(run.firms, run.sets, statuses, today=today, periods=periods, overrides=overrides)
-        header = ["Firma", "VKN/TCKN", "Şube", "Sorumlu"] + [S.month_label(p) for p in periods] + ["Dikkat"]
-        rows = [header]
-        for firm, branch, cells in grid.rows:
-            urgent = "; ".join(f"{S.month_label(c.period)}: {c.detail}" for c in cells if c.urgent)
-            rows.append([firm.name, firm.vkn, branch, firm.owner] + [c.text for c in cells] + [urgent])
+        rows = R.sheet_rows(grid, R.period_row_numbers(listed, run.firms))
         if run.options.write_back:
             run.book.write_grid(L.CALENDAR_SHEET, rows)
         run.summary.extra = {"periods": periods, "cells": [c.as_json() for c in grid.cells()]}

@@ -139,15 +139,32 @@ class XlwingsBook:
 
     def write_grid(self, name: str, rows: list[list[Any]]) -> None:
         """A whole free-form sheet (header row first) in one range write; colours come from the
-        template's conditional formatting, so the number of calls does not grow with rows."""
+        template's conditional formatting, a `calendar_format.Link` is a HYPERLINK formula in the
+        same values array: the number of calls does not grow with rows."""
+        from edefter_helper.workbook.calendar_format import Link
+
+        def out(v: Any) -> Any:
+            if isinstance(v, Link):
+                return v.formula()
+            if isinstance(v, str):
+                # Range.Value parses text as if typed ("0000" -> 0, "Mart 2026" -> a date, "=…" -> a
+                # formula): the apostrophe keeps every text as it is; "" stays a blank cell
+                return "'" + v if v else None
+            return v
+
         try:
             ws = self.book.sheets[name]
         except Exception:
             ws = self.book.sheets.add(name, after=self.book.sheets[-1])
-        ws.used_range.clear_contents()
+        used = ws.used_range
+        used.clear_contents()
+        try:
+            used.api.Hyperlinks.Delete()  # a headless write's hyperlinks outlive ClearContents
+        except Exception:  # noqa: BLE001 - none there (or not Windows Excel): nothing to remove
+            pass
         if rows:
             width = max(len(r) for r in rows)
-            ws.range((1, 1)).value = [list(r) + [None] * (width - len(r)) for r in rows]
+            ws.range((1, 1)).value = [[out(v) for v in r] + [None] * (width - len(r)) for r in rows]
 
     def append_rows(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> None:
         ws = self._sheet(sheet)

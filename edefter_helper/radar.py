@@ -62,6 +62,42 @@ class Radar:
             yield from cells
 
 
+def period_row_numbers(keys, firms: list[Firm], first_row: int = 2) -> dict[MonthKey, int]:
+    """The row each month has on Dönemler once this run's write-back has written it: the months on
+    disk and those the journal knows of for a listed firm, in sheetview.period_rows' order (the
+    firm's name as Firmalar gives it, VKN, branch, period) — the target of a Takvim cell's link."""
+    by_branch: dict[tuple[str, str], Firm] = {}
+    by_vkn: dict[str, Firm] = {}
+    for f in firms:  # settings.firm_for, as a lookup: a branch row first, else the firm's row without one
+        if f.branch:
+            by_branch.setdefault((f.vkn, f.branch), f)
+        else:
+            by_vkn.setdefault(f.vkn, f)
+    named = []
+    for k in set(keys):
+        firm = by_branch.get((k.vkn, k.branch)) or by_vkn.get(k.vkn)
+        if firm is not None:
+            named.append(((firm.name.casefold(), k.vkn, k.branch, k.period), k))
+    named.sort(key=lambda item: item[0])
+    return {k: first_row + i for i, (_, k) in enumerate(named)}
+
+
+def sheet_rows(radar: Radar, rows_at: dict[MonthKey, int]) -> list[list]:
+    """The Takvim sheet, header first: Firma, VKN/TCKN, Şube, Sorumlu, one cell per month — a link to
+    its Dönemler row (`rows_at`, from period_row_numbers) when it has one — and Dikkat, the detail of
+    every month that needs attention."""
+    from edefter_helper.workbook.calendar_format import Link
+    from edefter_helper.workbook.layout import PERIODS
+
+    rows = [["Firma", "VKN/TCKN", "Şube", "Sorumlu"] + [S.month_label(p) for p in radar.periods] + ["Dikkat"]]
+    for firm, branch, cells in radar.rows:
+        urgent = "; ".join(f"{S.month_label(c.period)}: {c.detail}" for c in cells if c.urgent)
+        shown = [Link(c.text, PERIODS.name, at) if (at := rows_at.get(MonthKey(c.vkn, c.branch, c.period)))
+                 else c.text for c in cells]
+        rows.append([firm.name, firm.vkn, branch, firm.owner] + shown + [urgent])
+    return rows
+
+
 def window(today: date, months: int = 15) -> list[str]:
     """The last `months` closed-or-current periods, oldest first (the current month excluded: its
     ledgers are written after it ends)."""
