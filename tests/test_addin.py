@@ -189,6 +189,11 @@ def test_sheets_follow_layout(fresh):
                 assert lists[f"{letter}2:{letter}1048576"] == '"' + ",".join(col.choices) + '"'
             if col.choices_from == "target-names":
                 assert lists[f"{letter}2:{letter}1048576"] == layout.TARGET_LIST
+            if col.hint:  # Excel's limits for an input message: title 32, text 255 characters
+                prompt = next(dv for dv in ws.data_validations.dataValidation
+                              if str(dv.sqref) == f"{letter}2:{letter}1048576" and dv.prompt)
+                assert (prompt.promptTitle, prompt.prompt) == col.hint and prompt.type is None
+                assert len(col.hint[0]) <= 32 and len(col.hint[1]) <= 255 and prompt.showInputMessage
     periods = wb[layout.PERIODS.name]
     letter = openpyxl.utils.get_column_letter(layout.PERIODS.index("status") + 1)
     rules = periods.conditional_formatting

@@ -197,6 +197,11 @@ def _add_data_sheet(wb, sheet: layout.Sheet, code_name: str) -> None:
                                       "ya da listeden seçin.")
             dv.add(body)
             ws.add_data_validation(dv)
+        if col.hint:  # an input message only: any value is accepted
+            title, text = col.hint
+            dv = DataValidation(allow_blank=True, showInputMessage=True, promptTitle=title, prompt=text)
+            dv.add(body)
+            ws.add_data_validation(dv)
         if col.key == "status" and sheet.name == layout.PERIODS.name:
             for word, (bg, fg) in STATUS_COLORS.items():
                 ws.conditional_formatting.add(body, CellIsRule(
@@ -236,14 +241,15 @@ def build_workbook():
     for r, line in enumerate(help_lines(), start=1):
         cell = ws.cell(row=r, column=1, value=line or None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-        # Excel and LibreOffice do not grow rows for wrapped text in a file they did not lay out:
-        # ~110 characters fit a line of the 120-wide column at 11 pt
-        lines = max(1, -(-len(line) // 110))
+        warning = line.startswith("ÖNEMLİ")
+        if warning:
+            cell.font = Font(name="Calibri", bold=True, color="C00000")
+        # Excel and LibreOffice do not grow rows for wrapped text in a file they did not lay out: a
+        # line of the 120-wide column at 11 pt holds ~135 characters in Calibri, ~130 in the wider
+        # DejaVu Sans LibreOffice draws without Calibri; less a word lost at each wrap, fewer in bold
+        lines = max(1, -(-len(line) // (100 if warning else 120)))
         ws.row_dimensions[r].height = 15 * lines + 2
     ws["A1"].font = Font(name="Calibri", bold=True, size=14)
-    for row in ws.iter_rows(min_col=1, max_col=1):
-        if str(row[0].value or "").startswith("ÖNEMLİ"):
-            row[0].font = Font(name="Calibri", bold=True, color="C00000")
     ws.row_dimensions[1].height = 22
 
     ws = wb.create_sheet(layout.CONF_SHEET)

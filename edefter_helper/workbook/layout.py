@@ -18,6 +18,7 @@ class Column:
     # a list from elsewhere: "target-kinds" (the target registry, at build time) or "target-names"
     # (the Hedefler sheet's names, through the defined name TARGET_LIST: targets added later appear)
     choices_from: str | None = None
+    hint: tuple[str, str] | None = None  # (title, text) Excel shows when a cell of the column is selected
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ TARGETS = Sheet("Hedefler", (
     Column("name", "Hedef", 16),
     Column("kind", "Tür", 10, choices_from="target-kinds"),
     Column("address", "Adres", 44),
-    Column("description", "Açıklama", 48),
+    Column("description", "Açıklama", 48, hint=(
+        "Paket açıklaması", "Bu hedefe gönderilen her pakete açıklama olarak eklenir ve hedefte paketle "
+        "birlikte saklanır (İzibiz'e gönderilmez). Boşsa: " + DEFAULT_DESCRIPTION + ".")),
 ))
 
 PERIODS = Sheet("Dönemler", (
