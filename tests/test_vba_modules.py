@@ -191,3 +191,29 @@ def test_upgrade_gives_every_sheet_its_module_and_keeps_takvim_one_sheet(tmp_pat
     assert code == "Sheet10"
     _, project = _strict_project(_vba_bin(upgraded))
     assert any(m.name == code and m.type == MODULETYPE_DOCUMENT for m in project.modules)
+
+
+def test_libreoffice_vba_import_finds_every_sheet_module(tmp_path):
+    """A second reader of the dir stream that is not ours: LibreOffice's VBA import. It keeps the document
+    modules it finds in the project (and only those) when it writes the file out again."""
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed")
+    src = tmp_path / "t.xlsm"
+    src.write_bytes(TEMPLATE.read_bytes())
+    out = tmp_path / "out"
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
+                    "--convert-to", "xlsm:Calc MS Excel 2007 VBA XML", "--outdir", str(out), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    parser = olevba.VBA_Parser(str(out / "t.xlsm"))
+    try:
+        found = {name.rsplit(".", 1)[0]: code for _, _, name, code in parser.extract_macros()}
+    finally:
+        parser.close()
+    _, sheets = _code_names()
+    for code in sheets.values():
+        assert code in found, code
+        assert f'Attribute VB_Name = "{code}"' in found[code] and SHEET_BASE in found[code]
