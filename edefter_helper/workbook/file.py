@@ -57,8 +57,8 @@ def not_a_control_workbook(path: Path) -> str | None:
 
 
 def _refusal(path: Path, why: str) -> str:
-    return (f"{path.name} bir e-Defter kontrol çalışma kitabı değil: {why}. Dosyaya dokunulmadı. "
-            f"Yeni bir kontrol çalışma kitabı için: edefter workbook new DOSYA.xlsm")
+    return (f"Çalışma kitabı açılamadı: {path.name} bir e-Defter kontrol çalışma kitabı değil ({why}). Dosyaya "
+            f"dokunulmadı. Yeni bir kontrol çalışma kitabı için: edefter workbook new DOSYA.xlsm")
 
 
 def read_only(path: Path) -> bool:
