@@ -268,9 +268,9 @@ class _Run:
         folders = []
         for f in self.firms:
             if not f.folder:
-                self.summary.notes.append(f"{f.name}: e-Defter Klasörü boş.")
+                self.summary.notes.append(f"{f.name}: e-Defter Klasörü boş." + _also(f))
             elif not Path(f.folder).is_dir():
-                self.summary.notes.append(f"{f.name}: e-Defter Klasörü bulunamadı: {f.folder}")
+                self.summary.notes.append(f"{f.name}: e-Defter Klasörü bulunamadı: {f.folder}" + _also(f))
             elif f.folder not in folders:
                 folders.append(f.folder)
         from edefter_helper.engine.trust import TrustError, TrustList
@@ -281,15 +281,23 @@ class _Run:
             self.summary.notes.append(f"{exc} GİB karşı imzaları bu çalışmada doğrulanamayacak.")
             trust = TrustList()
         cache = FileCache(paths.cache_path())
+        has_months: set[int] = set()
         try:
             if folders:
                 result = verify_roots([Path(x) for x in folders], cache, progress=self.progress, trust=trust)
                 for ms in result.sets:
-                    if firm_for(ms.key, self.firms) is not None:
+                    firm = firm_for(ms.key, self.firms)
+                    if firm is not None:
                         self.sets[ms.key] = ms
+                        has_months.add(id(firm))
         finally:
             cache.close()
         self.summary.found = len(self.sets)
+        covered = {(f.vkn, f.branch) for f in self.firms if id(f) in has_months}
+        for f in self.firms:  # say why a firm shows nothing (a mistyped VKN, the wrong folder)
+            if f.folder in folders and (f.vkn, f.branch) not in covered:
+                self.summary.notes.append(f"Firmalar satır {f.row} ({f.name}): e-Defter Klasöründe {f.vkn} için "
+                                          f"e-Defter ayı bulunamadı ({f.folder})." + _also(f))
 
     def target_for(self, firm: Firm) -> Target:
         from edefter_helper.targets.factory import open_target
@@ -373,6 +381,10 @@ class _Run:
 
 
 WORKDIR_PREFIX = "paketler-"
+
+
+def _also(firm: Firm) -> str:
+    return f" {firm.id_warning}" if firm.id_warning else ""
 
 
 def _remove_abandoned_workdirs(data_dir: Path) -> None:
@@ -815,9 +827,15 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
     def body(run: _Run) -> None:
         work = []
         waiting = 0
+        manual: dict[str, int] = {}
         for key in sorted(run.sets):
             ms, firm = run.sets[key], firm_for(key, run.firms)
-            if not (firm.auto or all_months) or (where is not None and not where(key)):
+            if not (firm.auto or all_months):
+                if (where is None and ms.stage == "gib-approved"
+                        and month_state(run.journal, key, run.identity(firm), ms)[0] != S.BACKED_UP):
+                    manual[firm.name] = manual.get(firm.name, 0) + 1
+                continue
+            if where is not None and not where(key):
                 continue
             if ms.stage != "gib-approved":
                 waiting += 1
@@ -827,6 +845,10 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             work.append((ms, firm))
         if waiting:
             run.summary.notes.append(f"{waiting} dönem henüz GİB onaylı beratı indirilmediği için beklemede.")
+        if manual:
+            run.summary.notes.append(f"Otomatik Yedekleme = Hayır olduğu için atlandı: "
+                                     + ", ".join(f"{name} ({n} dönem)" for name, n in sorted(manual.items()))
+                                     + ". Bu aylar Gönder ile (komut satırında --all ile de) yedeklenir.")
         results: dict[MonthKey, str] = {}
 
         def one(item):

@@ -6,6 +6,7 @@ decides anything a ribbon button would not decide the same way.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -52,18 +53,36 @@ def _where(args):
     return lambda key: (not firms or key.vkn in firms) and (not periods or key.period in periods)
 
 
-def render_summary(summary, as_json: bool = False) -> int:
+def fit(text: str, width: int) -> str:
+    """`text` in a column of `width`: padded, or cut at a word boundary with '…' (never mid-word)."""
+    text = str(text or "")
+    if len(text) <= width:
+        return text.ljust(width)
+    cut = text[:width - 1]
+    if " " in cut and not text[width - 1].isspace():
+        cut = cut[:cut.rindex(" ")]
+    return (cut.rstrip(" ,.;:—-") + "…").ljust(width)
 
+
+def _firm_width(names) -> int:
+    return max([len("Firma")] + [min(len(str(n or "")), 40) for n in names])
+
+
+def render_summary(summary, as_json: bool = False, notes: list[str] | None = None) -> int:
+    notes = list(summary.notes) + list(notes or [])
     if as_json:
-        _print_json({"action": summary.action, "message": summary.message, "notes": summary.notes,
+        _print_json({"action": summary.action, "message": summary.message, "notes": notes,
                      "results": [{"vkn": r.key.vkn, "branch": r.key.branch, "period": r.key.period,
                                   "firm": r.firm, "status": r.status, "message": r.message}
                                  for r in summary.results], **summary.extra})
     else:
-        for note in summary.notes:
+        for note in notes:
             print(f"Uyarı: {note}")
-        for r in sorted(summary.results, key=lambda r: (r.firm, r.key.branch, r.key.period)):
-            print(f"{r.firm[:28]:<28} {r.key.branch:<5} {r.key.period:<8} {r.status:<26} {r.message}")
+        if summary.results:
+            width = _firm_width(r.firm for r in summary.results)
+            print(f"{fit('Firma', width)} {'Şube':<5} {'Dönem':<8} {'Durum':<26} Açıklama")
+            for r in sorted(summary.results, key=lambda r: (r.firm, r.key.branch, r.key.period)):
+                print(f"{fit(r.firm, width)} {r.key.branch:<5} {r.key.period:<8} {r.status:<26} {r.message}")
         print(summary.message)
     return EXIT_PROBLEMS if summary.blocked or summary.failed else EXIT_OK
 
@@ -79,18 +98,86 @@ def _run(action, args, book=None, **kw) -> int:
     from edefter_helper.workbook.file import WorkbookError
 
     book = book if book is not None else _book(args)
+    journal = _check_journal(args)
     try:
         book.check_writable()  # before any work: its results could not be written
         summary = action(book, options=_options(args), **kw)
     except RestoreError as exc:
         raise UsageError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise _journal_error(journal, exc) from None
     except WorkbookError as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     except RunBusy as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_BUSY
-    return render_summary(summary, getattr(args, "json", False))
+    return render_summary(summary, getattr(args, "json", False), notes=_nothing_for(args, summary))
+
+
+def _check_journal(args) -> Path:
+    """The journal this command uses; a --journal that is a folder or not a journal is a usage error
+    (said before any work), one that does not exist yet is made, and that is said."""
+    from edefter_helper import paths
+
+    path = paths.journal_path(getattr(args, "journal", None))
+    if path.is_dir():
+        raise UsageError(f"Günlük veritabanı açılamadı / bozuk: {path} bir klasör; --journal bir dosya olmalı "
+                         f"(ör. {path / 'gunluk.sqlite3'}).")
+    if path.exists():
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise _journal_error(path, exc) from None
+    elif getattr(args, "journal", None):
+        print(f"edefter: günlük {path} yoktu; yeni bir günlük olarak oluşturuluyor.", file=sys.stderr)
+    return path
+
+
+def _journal_error(path: Path, exc: Exception) -> UsageError:
+    text = str(exc)
+    why = {"file is not a database": "bir günlük (SQLite) dosyası değil",
+           "unable to open database file": "dosya açılamadı (yol ya da izin)",
+           "database disk image is malformed": "dosya bozuk"}.get(text, text)
+    return UsageError(f"Günlük veritabanı açılamadı / bozuk: {path}: {why}.")
+
+
+def _nothing_for(args, summary) -> list[str]:
+    """Say why nothing happened for a --firm or --period that was asked for."""
+    notes = []
+    firms = getattr(args, "firm", None)
+    periods = getattr(args, "period", None)
+    if isinstance(firms, str):
+        firms = [firms]
+    done_firms = {r.key.vkn for r in summary.results}
+    done_periods = {r.key.period for r in summary.results}
+    for vkn in firms or []:
+        if vkn not in done_firms:
+            notes.append(f"{vkn} için" + (f" {', '.join(periods)} döneminde" if periods else "")
+                         + " e-Defter ayı bulunamadı (klasörde dosya yok ya da ay seçime uymuyor).")
+    for period in periods or []:
+        if period not in done_periods and not (firms and not done_firms):
+            notes.append(f"{period} döneminde" + (f" {', '.join(firms)} için" if firms else "")
+                         + " e-Defter dosyası bulunamadı.")
+    return notes
+
+
+def _firms_known(args, book) -> None:
+    """--firm must name a firm of the Firmalar sheet: otherwise nothing could happen."""
+    from edefter_helper.settings import read_settings
+
+    if not getattr(args, "firm", None):
+        return
+    firms, _, _ = read_settings(book)
+    known = {f.vkn for f in firms}
+    unknown = [v for v in args.firm if v not in known]
+    if unknown:
+        raise UsageError(f"{', '.join(unknown)} Firmalar sayfasında yok; önce Firmalar'a bir satır ekleyin "
+                         f"(VKN/TCKN, e-Defter Klasörü, Hedef).")
 
 
 def cmd_refresh(args) -> int:
@@ -102,7 +189,10 @@ def cmd_refresh(args) -> int:
 def cmd_send(args) -> int:
     from edefter_helper import actions
 
-    return _run(actions.send, args, where=_where(args))
+    where = _where(args)
+    book = _book(args)
+    _firms_known(args, book)
+    return _run(actions.send, args, book, where=where)
 
 
 def cmd_restore(args) -> int:
@@ -202,9 +292,12 @@ def cmd_radar(args) -> int:
     if args.within is not None and args.within < 0:
         raise UsageError("--within negatif olamaz.")
     book = _book(args)
+    journal = _check_journal(args)
     try:
         book.check_writable()
         summary = actions.radar(book, options=_options(args), months=args.months)
+    except sqlite3.DatabaseError as exc:
+        raise _journal_error(journal, exc) from None
     except WorkbookError as exc:
         print(f"edefter: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -223,11 +316,12 @@ def cmd_radar(args) -> int:
     else:
         for note in summary.notes:
             print(f"Uyarı: {note}")
-        print(f"{'Firma':<28} {'Şube':<5} {'Dönem':<14} {'Sorumlu':<12} Durum")
-        for c in cells:
-            if c["state"] in ("—",):
-                continue
-            print(f"{c['firm'][:28]:<28} {c['branch']:<5} {month_label(c['period']):<14} {c['owner'][:12]:<12} "
+        shown = [c for c in cells if c["state"] not in ("—",)]
+        width = _firm_width(c["firm"] for c in shown)
+        owner = max([len("Sorumlu")] + [min(len(c["owner"] or ""), 20) for c in shown])
+        print(f"{fit('Firma', width)} {'Şube':<5} {'Dönem':<14} {fit('Sorumlu', owner)} Durum")
+        for c in shown:
+            print(f"{fit(c['firm'], width)} {c['branch']:<5} {month_label(c['period']):<14} {fit(c['owner'], owner)} "
                   f"{c['text']}")
         print(summary.message)
     return EXIT_OK
@@ -252,7 +346,10 @@ def cmd_drill(args) -> int:
 def cmd_query(args) -> int:
     from edefter_helper import actions
 
-    return _run(actions.query, args, where=_where(args))
+    where = _where(args)
+    book = _book(args)
+    _firms_known(args, book)
+    return _run(actions.query, args, book, where=where)
 
 
 def cmd_backup(args) -> int:
@@ -264,22 +361,37 @@ def cmd_backup(args) -> int:
 def cmd_status(args) -> int:
     from edefter_helper import paths
     from edefter_helper.journal import Journal
+    from edefter_helper.settings import describe_target
 
     path = paths.journal_path(args.journal)
     if not path.exists():
+        if args.journal:
+            raise UsageError(f"Günlük dosyası bulunamadı: {path}. Bu yolda hiç çalışma yapılmamış; --journal "
+                             f"yolunu denetleyin.")
         statuses = []
     else:
-        journal = Journal(path)
-        statuses = journal.statuses()
-        journal.close()
+        if path.is_dir():
+            raise UsageError(f"Günlük veritabanı açılamadı / bozuk: {path} bir klasör.")
+        try:
+            journal = Journal(path)
+            try:
+                statuses = journal.statuses()
+            finally:
+                journal.close()
+        except sqlite3.DatabaseError as exc:
+            raise _journal_error(path, exc) from None
     if args.json:
         _print_json({"journal": str(path), "months": [s.as_json() for s in statuses]})
         return EXIT_OK
     if not statuses:
-        print(f"Günlükte kayıt yok ({path}).")
+        print(f"Günlükte kayıt yok ({path}): " + ("bu günlükle henüz hiç yedekleme yapılmamış." if path.exists()
+                                                  else "bu bilgisayarda henüz hiç yedekleme çalıştırılmamış."))
         return EXIT_OK
+    targets = {s.target: describe_target(s.target) for s in statuses}
+    width = max([len("Hedef")] + [len(t) for t in targets.values()])
+    print(f"{'VKN/TCKN':<11} {'Şube':<5} {'Dönem':<8} {'Durum':<26} {'Hedef':<{width}} Açıklama")
     for s in statuses:
-        print(f"{s.key.vkn:<12} {s.key.branch:<5} {s.key.period:<8} {s.target[:12]:<12} {s.status:<26} "
+        print(f"{s.key.vkn:<11} {s.key.branch:<5} {s.key.period:<8} {s.status:<26} {targets[s.target]:<{width}} "
               f"{s.message}")
     return EXIT_OK
 

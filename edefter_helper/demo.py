@@ -21,7 +21,7 @@ from edefter_helper.workbook import layout as L
 
 FIRMS = (
     # name, vkn, branch, periods, layout folder
-    ("Anadolu Gıda Sanayi ve Ticaret A.Ş.", "4810525636", "", ("2018-12", "2019-01", "2024-01", "2024-02")),
+    ("Anadolu Gıda Sanayi ve Ticaret A.Ş.", "4810525635", "", ("2018-12", "2019-01", "2024-01", "2024-02")),
     ("Ayşe Gülşen Öztürk", "12345678950", "", ("2023-06", "2023-07")),
     ("Ege Tekstil Ltd. Şti. — İzmir Şubesi", "7420300220", "0001", ("2024-03", "2024-04")),
 )

@@ -27,6 +27,10 @@ class Firm:
     taxpayer: str = "tüzel"  # Mükellef Türü: gerçek / tüzel (berat deadlines)
     cadence: str = "aylık"  # Berat Dönemi: aylık / 3 aylık
     owner: str = ""  # Sorumlu: whose desk the firm is on
+    row: int = 0  # its Firmalar row (for messages)
+    # VKN/TCKN check digits that do not add up (Turkish); said only when no month is found for it —
+    # GİB-signed files carrying the number prove it right
+    id_warning: str = ""
 
 
 @dataclass
@@ -49,6 +53,24 @@ def _s(value) -> str:
     return str(value).strip()
 
 
+_YES = {"evet", "e", "yes", "y", "1", "true", "doğru", "x"}
+_NO = {"hayır", "hayir", "h", "no", "n", "0", "false", "yanlış"}
+
+
+def check_digit_problem(identifier: str) -> str | None:
+    """A VKN (10 digits) or TCKN (11) whose check digits do not add up: a typo, most often. Said, never
+    refused — GİB is the authority, and the run goes on with the number as typed."""
+    try:
+        from stdnum.tr import tckimlik, vkn
+    except ImportError:  # python-stdnum is a dependency; an old install without it only loses the warning
+        return None
+    if len(identifier) == 10 and not vkn.is_valid(identifier):
+        return f"VKN {identifier} kontrol hanesi tutmuyor: yanlış yazılmış olabilir."
+    if len(identifier) == 11 and not tckimlik.is_valid(identifier):
+        return f"TCKN {identifier} kontrol haneleri tutmuyor: yanlış yazılmış olabilir."
+    return None
+
+
 def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list[str]]:
     notes: list[str] = []
     targets: dict[str, TargetConfig] = {}
@@ -67,6 +89,7 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         targets[name] = TargetConfig(name, kind, _s(row.get("address")),
                                      _s(row.get("description")) or L.DEFAULT_DESCRIPTION)
     firms: list[Firm] = []
+    seen: dict[tuple[str, str], int] = {}
     for i, row in enumerate(book.read_rows(L.FIRMS), start=2):
         vkn = _s(row.get("vkn"))
         name = _s(row.get("name")) or vkn
@@ -75,6 +98,7 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         branch = _s(row.get("branch"))
         if branch.isdigit() and len(branch) < 4:
             branch = branch.zfill(4)  # Excel drops leading zeros of numbers
+        typed = vkn
         if vkn.isdigit() and len(vkn) in (9, 10) and not valid_identifier(vkn):
             vkn = vkn.zfill(10)
         if not valid_identifier(vkn):
@@ -85,7 +109,19 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
             continue
         if branch == NO_BRANCH:
             branch = ""
-        auto = _s(row.get("auto")).lower() not in ("hayır", "hayir", "h", "no", "0", "false")
+        bad_digit = check_digit_problem(vkn) or ""
+        if bad_digit and typed != vkn:  # Excel drops a leading zero; a digit left out looks the same
+            bad_digit = (f"VKN/TCKN '{typed}' {len(typed)} haneli; başına 0 eklenerek {vkn} okundu, ancak "
+                         f"kontrol hanesi tutmuyor: bir hane eksik yazılmış olabilir.")
+        first = seen.setdefault((vkn, branch), i)
+        if first != i:
+            notes.append(f"Firmalar satır {i} ({name}): VKN/TCKN {vkn}" + (f" şube {branch}" if branch else "")
+                         + f" satır {first}'de de var; bu ayların ayarları satır {first}'den alınır.")
+        auto_text = _s(row.get("auto"))
+        auto = auto_text.casefold() not in _NO
+        if auto_text and auto_text.casefold() not in _YES | _NO:
+            notes.append(f"Firmalar satır {i} ({name}): Otomatik Yedekleme '{auto_text}' anlaşılamadı "
+                         f"({L.YES} ya da {L.NO} olmalı); {L.YES} sayıldı.")
         from edefter_helper.deadlines import normalize_cadence, normalize_taxpayer
 
         try:
@@ -95,7 +131,7 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
             notes.append(f"Firmalar satır {i} ({name}): {exc}")
             taxpayer, cadence = ("gerçek" if len(vkn) == 11 else "tüzel"), "aylık"
         firms.append(Firm(name, vkn, branch, _s(row.get("folder")), _s(row.get("target")), _s(row.get("user")),
-                          auto, taxpayer, cadence, _s(row.get("owner"))))
+                          auto, taxpayer, cadence, _s(row.get("owner")), i, bad_digit))
     return firms, targets, notes
 
 
