@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from edefter_helper.engine.model import MonthKey
-from edefter_helper.netutil import is_loopback  # noqa: F401
+from edefter_helper.netutil import is_loopback
 from edefter_helper.targets.base import (
     ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, IntegrityError, Package, Receipt, RejectedError,
     Target, TargetError, TransientError, UnreachableError,
@@ -47,7 +47,11 @@ class HttpTarget(Target):
         self._session = requests.Session()
         # UTF-8, as the server decodes it (requests would send str as latin-1 and fail on ş, ğ)
         self._session.auth = (user.encode("utf-8"), password.encode("utf-8"))
-        self._session.trust_env = False  # no proxy/netrc surprises; TLS verification stays on
+        self._session.trust_env = False  # no netrc or CA-bundle variables; TLS verification stays on
+        # the office's proxy as a browser uses it: HTTPS_PROXY / HTTP_PROXY / NO_PROXY, else the system's
+        # settings (Windows registry, macOS) through urllib; this computer's own server always directly
+        self._session.proxies = {} if is_loopback(parts.hostname) else {
+            k: v for k, v in requests.utils.get_environ_proxies(self.base_url).items() if k in ("http", "https", "all")}
         self._session.verify = str(ca_file) if ca_file else True
         self._session.headers["User-Agent"] = "edefter-yedekleme"
         self._max_size: int | None = None
