@@ -170,6 +170,21 @@ class Event:
     target: str = ""     # the Hedef concerned (hedefe-ulasilamiyor; a yedeklendi there clears it)
 
 
+@dataclass(frozen=True)
+class DueSoon:
+    """A month whose GİB berat deadline is near and that GİB has not closed (radar.due_soon makes
+    these from the scan, the journal and the deadline data), for the digest's per-Sorumlu list."""
+
+    owner: str           # Sorumlu on Firmalar ("" = nobody named)
+    firm: str
+    vkn: str
+    branch: str
+    period: str
+    due: str             # ISO date
+    days: int            # days left (0 = today)
+    detail: str          # the Takvim's detail: the due date with its reason, what is missing
+
+
 class ChannelError(ValueError):
     """A channel whose settings cannot work; the Turkish message names no secret."""
 
@@ -825,6 +840,25 @@ def _when(ts: float, with_year: bool = True) -> str:
     return time.strftime("%d.%m.%Y %H:%M" if with_year else "%d.%m %H:%M", time.localtime(ts))
 
 
+def _due_soon_lines(items: Sequence[DueSoon]) -> list[str]:
+    """The digest's section: months due at GİB within days and not closed, under each Sorumlu (by
+    name; a firm without one last), soonest first."""
+    if not items:
+        return ["GİB'e berat yükleme son günü 7 gün içinde olan, kapanmamış ay yok."]
+    out = [f"GİB'e berat yükleme son günü 7 gün içinde olan, kapanmamış aylar ({len(items)}), Sorumlu'ya göre:"]
+    groups: dict[str, list[DueSoon]] = {}
+    for d in items:
+        groups.setdefault(d.owner.strip(), []).append(d)
+    for owner in sorted(groups, key=lambda o: (not o, o.casefold())):
+        mine = sorted(groups[owner], key=lambda d: (d.due, d.firm.casefold(), d.vkn, d.branch, d.period))
+        out.append(f"{owner or 'Sorumlu belirtilmemiş'} ({len(mine)}):")
+        for d in mine:
+            when = "son gün bugün" if d.days == 0 else f"son güne {d.days} gün var"
+            out.append(f"- {_firm_label(d.firm, d.vkn, d.branch)} — {_month(d.period)}: {when}."
+                       + (f" {d.detail}" if d.detail else ""))
+    return out
+
+
 def render(event: Event) -> tuple[str, str]:
     """The Turkish subject and plain-text body of an event."""
     firm = _firm_label(event.firm, event.vkn, event.branch)
@@ -1060,9 +1094,10 @@ class Notifier:
         if routes:
             self._deliver(also=(msg_id,))
 
-    def digest(self) -> None:
-        """The daily digest: events since the last digest, problems still open, and the notifications
-        that could not be delivered — to every channel that takes 'ozet' (each sees its own firms)."""
+    def digest(self, due_soon: Sequence[DueSoon] | None = None) -> None:
+        """The daily digest: events since the last digest, problems still open, the months due at GİB
+        soon grouped by Sorumlu (`due_soon`, from radar.due_soon; None = not computed, no section) and
+        the notifications that could not be delivered — to every channel that takes 'ozet' (each sees its own firms)."""
         now = self.clock()
         ids = []
         with self._tx() as db:
@@ -1081,7 +1116,7 @@ class Notifier:
             for route in self.routes.values():
                 if not route.wants("ozet", ""):
                     continue
-                body = self._digest_body(route, since, now, events, problems, undelivered)
+                body = self._digest_body(route, since, now, events, problems, undelivered, due_soon)
                 groups.setdefault(body, []).append(route)
             for body, routes in groups.items():
                 event = Event("ozet", "", "", "", "", "")
@@ -1091,7 +1126,8 @@ class Notifier:
             self._deliver(also=ids)
 
     @staticmethod
-    def _digest_body(route: _Route, since, now, events, problems, undelivered) -> str:
+    def _digest_body(route: _Route, since, now, events, problems, undelivered,
+                     due_soon: Sequence[DueSoon] | None = None) -> str:
         firms = route.channel.firms
 
         def mine(vkn: str) -> bool:
@@ -1128,6 +1164,8 @@ class Notifier:
                   for label, title, vkn, attempts, error, _created in undelivered if mine(vkn)]
         if failed:
             out += ["", f"Teslim edilemeyen bildirimler ({len(failed)}):"] + capped(failed)
+        if due_soon is not None:
+            out += [""] + _due_soon_lines([d for d in due_soon if mine(d.vkn)])
         out += ["", f"— e-Defter Yedekleme, {socket.gethostname()}"]
         return "\n".join(out)
 

@@ -177,3 +177,35 @@ def _missing(ms: MonthSet | None) -> list[str]:
         return need
     have = {f.kind for f in ms.files}
     return [k for k in need if k not in have]
+
+
+def due_soon(cells, today: date, within: int = SOON_DAYS) -> list:
+    """The months whose GİB berat deadline is `within` days away or less (today included) and that GİB
+    has not closed — a cell still waiting ("Son gün …") or missing a piece ("Eksik: …") — as
+    notify.DueSoon for the digest's per-Sorumlu list. `cells`: Cell objects or their as_json()."""
+    from edefter_helper.notify import DueSoon
+
+    out = []
+    for c in cells:
+        c = c.as_json() if isinstance(c, Cell) else c
+        if c["state"] not in (DUE, MISSING) or not c["due"]:
+            continue
+        days = (date.fromisoformat(c["due"]) - today).days
+        if 0 <= days <= within:
+            out.append(DueSoon(c["owner"], c["firm"], c["vkn"], c["branch"], c["period"], c["due"], days,
+                               c["detail"]))
+    return out
+
+
+def due_soon_for(book, journal=None, *, today: date | None = None, within: int = SOON_DAYS,
+                 lock_wait: float = 5.0) -> list:
+    """due_soon over a radar run on `book` used as a settings source only (nothing is written to it;
+    the background agent passes its read-only SettingsBook): the scan, the journal, the deadline data
+    with the Takvim Ayarları extensions. Raises what the run raises (actions.RunBusy: another run
+    holds the journal)."""
+    from edefter_helper import actions
+
+    today = today or date.today()
+    options = actions.Options(journal=journal, write_back=False, lock_wait=lock_wait)
+    summary = actions.radar(book, options=options, today=today, months=15)
+    return due_soon(summary.extra["cells"], today, within)

@@ -847,3 +847,91 @@ def test_secrets_appear_in_no_body_queue_row_log_or_exception(pki, ring, clock, 
             assert secret not in text
         assert secret.encode("utf-8") not in stored
     assert "Bildirim gönderilemedi" in logged  # the failures were told, in words
+
+
+# ---- digest: the months due at GİB within 7 days, per Sorumlu ---------------------------------------
+
+def _office_with_deadlines(tmp_path, edefter):
+    """Four firms, three Sorumlu cells (one empty); after a backup: August 2026 waiting for GİB at three
+    of them (due 14.12 tüzel, 10.12 gerçek), closed at GİB but not sent at the fourth, September waiting
+    (due in January: not soon)."""
+    from edefter_helper import actions
+    from edefter_helper.samples import write_month
+    from edefter_helper.workbook import layout as L
+    from edefter_helper.workbook.file import FileBook
+
+    firms = [("Ege Tekstil", "7420300220", "Tüzel", "Ayşe"), ("Anadolu Gıda", "1234567890", "Gerçek", "Mehmet"),
+             ("Marmara İnşaat", "3880412757", "Tüzel", ""), (FIRM, VKN, "Tüzel", "Ayşe")]
+    ledgers, nas = tmp_path / "defter", tmp_path / "NAS"
+    nas.mkdir()
+    for _, vkn, _, _ in firms:
+        write_month(ledgers / vkn / "2026-05", vkn, "2026-05", entries=4)
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": n, "vkn": v, "folder": str(ledgers), "target": "NAS", "taxpayer": t,
+                               "owner": o} for n, v, t, o in firms])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    journal = tmp_path / "j.sqlite3"
+    assert actions.backup(FileBook(wb), options=actions.Options(journal=journal)).failed == 0
+    for _, vkn, _, _ in firms[:3]:
+        write_month(ledgers / vkn / "2026-08", vkn, "2026-08", entries=4, gib=False)
+    write_month(ledgers / VKN / "2026-08", VKN, "2026-08", entries=4)  # GİB closed it: not due
+    write_month(ledgers / "7420300220" / "2026-09", "7420300220", "2026-09", entries=4, gib=False)
+    return wb, journal
+
+
+def test_digest_lists_the_months_due_in_7_days_per_sorumlu_from_scan_and_journal(smtp, receiver, pki, clock,
+                                                                                  tmp_path, edefter):
+    from datetime import date
+
+    from edefter_helper import radar
+    from edefter_helper.workbook.file import FileBook
+
+    wb, journal = _office_with_deadlines(tmp_path, edefter)
+    before = wb.read_bytes()
+    due = radar.due_soon_for(FileBook(wb), journal, today=date(2026, 12, 8))
+    assert wb.read_bytes() == before  # a settings source only: nothing typed, nothing written
+    assert sorted((d.vkn, d.period, d.due, d.days) for d in due) == [
+        ("1234567890", "2026-08", "2026-12-10", 2), ("3880412757", "2026-08", "2026-12-14", 6),
+        ("7420300220", "2026-08", "2026-12-14", 6)]
+
+    mehmet_only = N.Channel("webhook", f"http://127.0.0.1:{receiver.port}/mehmet", {"ozet"}, {"1234567890"})
+    channels = [email_channel(smtp.port, events={"ozet"}), webhook_channel(receiver.port, events={"ozet"}),
+                mehmet_only]
+    with N.Notifier(channels, tmp_path / "k.db", clock=clock, ca_file=pki["ca"]) as notifier:
+        notifier.digest(due_soon=due)
+        assert notifier.pending_count() == 0
+    mail = smtp.parsed().get_content()
+    hook = next(c["json"]["message"] for c in receiver.calls if c["path"].startswith("/hooks/"))
+    expected = [
+        "GİB'e berat yükleme son günü 7 gün içinde olan, kapanmamış aylar (3), Sorumlu'ya göre:",
+        "Ayşe (1):",
+        "- Ege Tekstil (VKN 7420300220) — Ağustos 2026: son güne 6 gün var. Son gün 14.12.2026. "
+        "Eksik: GIB-YB, GIB-KB.",
+        "Mehmet (1):",
+        "- Anadolu Gıda (VKN 1234567890) — Ağustos 2026: son güne 2 gün var. Son gün 10.12.2026. "
+        "Eksik: GIB-YB, GIB-KB.",
+        "Sorumlu belirtilmemiş (1):",
+        "- Marmara İnşaat (VKN 3880412757) — Ağustos 2026: son güne 6 gün var. Son gün 14.12.2026. "
+        "Eksik: GIB-YB, GIB-KB.",
+    ]
+    for text in (mail, hook):
+        lines = text.splitlines()
+        start = lines.index(expected[0])
+        assert lines[start:start + len(expected)] == expected, text
+        assert FIRM not in text and "Eylül 2026" not in text  # closed at GİB; due in January
+    mehmet = next(c["json"]["message"] for c in receiver.calls if c["path"] == "/mehmet")
+    assert "aylar (1), Sorumlu'ya göre:" in mehmet and "Mehmet (1):" in mehmet and "Ayşe" not in mehmet
+
+
+def test_digest_says_when_nothing_is_due_and_leaves_the_section_out_when_not_computed(receiver, clock, tmp_path):
+    channels = [webhook_channel(receiver.port, events={"ozet"})]
+    with N.Notifier(channels, tmp_path / "k.db", clock=clock) as notifier:
+        notifier.digest(due_soon=[])
+        clock.advance(86400)
+        notifier.digest()
+    first, second = (c["json"]["message"] for c in receiver.calls)
+    assert "GİB'e berat yükleme son günü 7 gün içinde olan, kapanmamış ay yok." in first
+    assert "GİB'e berat" not in second
