@@ -887,11 +887,11 @@ def test_digest_lists_the_months_due_in_7_days_per_sorumlu_from_scan_and_journal
     from datetime import date
 
     from edefter_helper import radar
-    from edefter_helper.workbook.file import FileBook
+    from edefter_helper.agent import SettingsBook
 
     wb, journal = _office_with_deadlines(tmp_path, edefter)
     before = wb.read_bytes()
-    due = radar.due_soon_for(FileBook(wb), journal, today=date(2026, 12, 8))
+    due = radar.due_soon_for(SettingsBook(wb), journal, today=date(2026, 12, 8))  # as the agent reads it
     assert wb.read_bytes() == before  # a settings source only: nothing typed, nothing written
     assert sorted((d.vkn, d.period, d.due, d.days) for d in due) == [
         ("1234567890", "2026-08", "2026-12-10", 2), ("3880412757", "2026-08", "2026-12-14", 6),
