@@ -1,6 +1,10 @@
-"""Render the Takvim (radar) sheet of a generated office to docs/img/takvim.png, headless:
-sample months in mixed states, a real backup to a folder target, `actions.radar`, then LibreOffice
-converts the sheet (only it) to PNG. Run: python docs/render_takvim.py (needs soffice on PATH)."""
+"""Render the Takvim (radar) sheet of a generated office to docs/img/takvim.png, headless: sample
+months in every state, a real backup to a folder target, `actions.radar` through the file face (the
+same sheet a user gets: colour rules, filter, each month's link to its Dönemler row), then LibreOffice
+converts the sheet to PDF and pdftoppm makes the PNG, cut to the table.
+
+    python docs/render_takvim.py        (needs soffice and pdftoppm on PATH)
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,51 @@ from pathlib import Path
 
 import openpyxl
 
-from edefter_helper import actions
-from edefter_helper.addin.check import new_workbook
-from edefter_helper.samples import broken, write_month
-from edefter_helper.workbook import layout as L
-from edefter_helper.workbook.file import FileBook
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edefter_helper import actions  # noqa: E402
+from edefter_helper.addin.check import new_workbook  # noqa: E402
+from edefter_helper.samples import broken, write_month  # noqa: E402
+from edefter_helper.workbook import layout as L  # noqa: E402
+from edefter_helper.workbook.file import FileBook  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img" / "takvim.png"
 TODAY = date(2026, 12, 8)
-FIRMS = [("Ege Tekstil A.Ş.", "7420300220", "Tüzel", "Ayşe"), ("Anadolu Gıda Ltd.", "1234567890", "Tüzel", "Mehmet"),
-         ("Marmara İnşaat", "3880412757", "Tüzel", "Ayşe")]
+MONTHS = 6  # Haziran–Kasım 2026
+DPI = 200
+# name, VKN, Mükellef Türü, Sorumlu, months on disk before the backup
+FIRMS = [("Anadolu Gıda Ltd.", "1234567890", "Gerçek", "Mehmet", range(4, 7)),
+         ("Ege Tekstil A.Ş.", "7420300220", "Tüzel", "Ayşe", range(4, 8)),
+         ("Karadeniz Lojistik", "4810525636", "Tüzel", "Zeynep", ()),
+         ("Marmara İnşaat", "3880412757", "Tüzel", "Ayşe", range(4, 9))]
+
+
+def _month(ledgers: Path, vkn: str, m: int, **kw):
+    return write_month(ledgers / vkn / f"2026-{m:02d}", vkn, f"2026-{m:02d}", entries=4, **kw)
+
+
+def _table_box(ppm: Path) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of what is not white on a binary PPM page (pdftoppm's default output)."""
+    data = ppm.read_bytes()
+    parts = data.split(b"\n", 3)  # P6, "W H", 255, pixels
+    width, height = map(int, parts[1].split())
+    pixels, stride = parts[3], width * 3
+    left, right, top, bottom = width, 0, None, 0
+    for y in range(height):
+        row = pixels[y * stride:(y + 1) * stride]
+        inked = row.strip(b"\xff")
+        if not inked:
+            continue
+        top = y if top is None else top
+        bottom = y
+        left = min(left, (len(row) - len(row.lstrip(b"\xff"))) // 3)
+        right = max(right, (len(row.rstrip(b"\xff")) - 1) // 3)
+    if top is None:
+        raise SystemExit("LibreOffice printed an empty page")
+    pad = 12
+    x, y = max(left - pad, 0), max(top - pad, 0)
+    return x, y, min(right + pad, width - 1) - x + 1, min(bottom + pad, height - 1) - y + 1
 
 
 def main() -> int:
@@ -31,25 +70,33 @@ def main() -> int:
     os.environ["EDEFTER_DATA_DIR"] = str(work / "data")
     ledgers, nas = work / "defter", work / "NAS"
     nas.mkdir(parents=True)
-    for i, (_, vkn, _, _) in enumerate(FIRMS):
-        for m in range(1, 6 + i):
-            write_month(ledgers / vkn / f"2026-{m:02d}", vkn, f"2026-{m:02d}", entries=4)
+    for _, vkn, _, _, months in FIRMS:
+        for m in months:
+            _month(ledgers, vkn, m)
     wb_path = new_workbook(work / "kontrol.xlsm")
     book = FileBook(wb_path)
     book.write_rows(L.FIRMS, [{"name": n, "vkn": v, "folder": str(ledgers), "target": "NAS", "taxpayer": t,
-                               "owner": o} for n, v, t, o in FIRMS])
+                               "owner": o} for n, v, t, o, _ in FIRMS])
     book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
     book.save()
     opts = actions.Options(journal=work / "j.sqlite3")
     actions.backup(FileBook(wb_path), options=opts)
-    # after the backup: months GİB closed but not yet sent, months waiting for GİB, a half download
-    for i, (_, vkn, _, _) in enumerate(FIRMS):
-        write_month(ledgers / vkn / "2026-08", vkn, "2026-08", entries=4)
-        for m in (9, 10):
-            write_month(ledgers / vkn / f"2026-{m:02d}", vkn, f"2026-{m:02d}", entries=4, gib=False)
-    half = write_month(ledgers / FIRMS[1][1] / "2026-07", FIRMS[1][1], "2026-07", entries=4)
+    # after the backup, every state the radar knows:
+    anadolu, ege, karadeniz, marmara = (f[1] for f in FIRMS)
+    half = _month(ledgers, anadolu, 7)  # GİB's answer half downloaded: Eksik: GIB-KB
     broken.remove_gib_berat(half, "GIB-KB")
-    actions.radar(FileBook(wb_path), options=opts, today=TODAY, months=12)
+    for m in (8, 9, 10):
+        _month(ledgers, anadolu, m, gib=False)  # August: gerçek, due 10.12 (in 2 days), not closed
+    _month(ledgers, ege, 8)  # closed at GİB, not backed up
+    for m in (9, 10):
+        _month(ledgers, ege, m, gib=False)  # waiting for GİB, due in January / February
+    for m in (7, 8, 9):
+        _month(ledgers, karadeniz, m, gib=False)  # a new firm (— before July): July's deadline has passed
+    changed = next((ledgers / marmara / "2026-06").glob("*-Y-000000.xml"))
+    changed.write_bytes(changed.read_bytes()[:-10])  # damaged after its backup: Yerel dosya değişti
+    for m in (9, 10):
+        _month(ledgers, marmara, m, gib=False)
+    actions.radar(FileBook(wb_path), options=opts, today=TODAY, months=MONTHS)
 
     wb = openpyxl.load_workbook(wb_path)
     for name in list(wb.sheetnames):
@@ -58,10 +105,11 @@ def main() -> int:
     ws = wb[L.CALENDAR_SHEET]
     for cell in ws[1]:
         cell.font = openpyxl.styles.Font(name="Calibri", bold=True)
-    for col in "EFGHIJKLMNOP":
-        ws.column_dimensions[col].width = 22
-    last = openpyxl.utils.get_column_letter(ws.max_column - 1)  # the months; the Dikkat column is long text
-    ws.print_area = f"A1:{last}{ws.max_row}"
+    first, last = 5, 4 + MONTHS  # the months; the Dikkat column is long text
+    for c in range(first, last + 1):
+        ws.column_dimensions[openpyxl.utils.get_column_letter(c)].width = 24
+    ws.column_dimensions["A"].width = 20
+    ws.print_area = f"A1:{openpyxl.utils.get_column_letter(last)}{ws.max_row}"
     ws.page_setup.orientation = "landscape"
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
@@ -69,12 +117,15 @@ def main() -> int:
     wb.save(xlsx)
     subprocess.run(["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(work), str(xlsx)],
                    check=True, capture_output=True, timeout=180)
-    # the page at 130 dpi, cut to the table (landscape A4: 1520 px wide)
-    subprocess.run(["pdftoppm", "-png", "-r", "130", "-f", "1", "-l", "1", "-x", "40", "-y", "118", "-W", "1440",
-                    "-H", "70", "-singlefile", str(work / "takvim.pdf"), str(work / "takvim")], check=True, timeout=60)
+    pdf = work / "takvim.pdf"
+    subprocess.run(["pdftoppm", "-r", str(DPI), "-f", "1", "-l", "1", "-singlefile", str(pdf), str(work / "page")],
+                   check=True, timeout=60)
+    x, y, w, h = _table_box(work / "page.ppm")
+    subprocess.run(["pdftoppm", "-png", "-r", str(DPI), "-f", "1", "-l", "1", "-x", str(x), "-y", str(y),
+                    "-W", str(w), "-H", str(h), "-singlefile", str(pdf), str(work / "takvim")], check=True, timeout=60)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "takvim.png", OUT)
-    print(OUT)
+    print(f"{OUT} ({w}×{h} px)")
     return 0
 
 
