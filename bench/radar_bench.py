@@ -228,7 +228,7 @@ def bench_takvim(rep, work: Path, n_firms: int, repeats: int) -> None:
     rep.say(f"(the office's workbook: {len(listed)} Dönemler rows, {mb(office_book.stat().st_size)}; made untimed)")
 
     for months in (15, 120):
-        build, build_all, rows = _best(lambda: takvim_rows(firms, statuses, listed, months), repeats)
+        build, build_all, rows = _best(lambda m=months: takvim_rows(firms, statuses, listed, m), repeats)
         cells = sum(len(r) - 5 for r in rows[1:])
         links = sum(isinstance(v, Link) for r in rows for v in r)
         path = folder / f"kontrol-{months}.xlsm"
@@ -280,7 +280,7 @@ def bench_takvim(rep, work: Path, n_firms: int, repeats: int) -> None:
 
         # xlwings: calls on the recording stand-in, a few firms against the office
         small_firms, small_statuses, small_listed = office(10)
-        small, log_small, _ = xlwings_calls(takvim_rows(small_firms, small_statuses, small_listed, months))
+        small, _, _ = xlwings_calls(takvim_rows(small_firms, small_statuses, small_listed, months))
         big, log_big, fake = xlwings_calls(rows)
         formulas = sum(1 for v in fake.sheets[L.CALENDAR_SHEET].grid.values()
                        if isinstance(v, str) and v.startswith("=HYPERLINK("))
