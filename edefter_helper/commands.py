@@ -477,9 +477,13 @@ def _read_password(args, prompt: str) -> str:
     from edefter_helper import credentials
 
     if getattr(args, "password_stdin", False):
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise UsageError("Standart girdiden şifre okunamadı.")
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not line:
+            raise UsageError("Şifre boş olamaz: standart girdi boş geldi (ör. echo ŞİFRE | edefter ... "
+                             "--password-stdin).")
+        if not password.strip():
+            raise UsageError("Şifre boş olamaz.")
         return password
     if not sys.stdin.isatty():
         raise UsageError("Şifre sorulamıyor (etkileşimsiz oturum); --password-stdin kullanın.")

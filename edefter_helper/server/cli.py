@@ -36,6 +36,9 @@ def positive_int(text: str) -> int:
 
 def _data_dir(args, must_exist: bool) -> Path:
     data = Path(args.data)
+    if data.exists() and not data.is_dir():
+        raise UsageError(f"--data bir klasör olmalı: {data} bir dosya. Sunucunun veri klasörünü verin "
+                         f"(yoksa oluşturulur).")
     if must_exist and not (data / "store.sqlite3").exists() and not (data / "packages").is_dir():
         raise UsageError(f"Depolama sunucusu veri klasörü bulunamadı: {data}")
     return data
@@ -84,7 +87,14 @@ def cmd_serve(args) -> int:
     except (OSError, ValueError) as exc:
         if ready:
             raise
+        import errno
+
         reason = getattr(exc, "strerror", None) or str(exc)
+        if getattr(exc, "errno", None) in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            reason = (f"port kullanımda ({args.port} portunu başka bir program, belki başka bir 'edefter serve', "
+                      f"tutuyor); --port ile başka bir port seçin")
+        elif getattr(exc, "errno", None) in (errno.EACCES, getattr(errno, "WSAEACCES", -1)):
+            reason = f"{args.port} portunu açma izni yok (1024'ün altındaki portlar yönetici ister)"
         raise UsageError(f"{args.host}:{args.port} adresinde dinlenemedi: {reason}") from None
     return EXIT_OK
 

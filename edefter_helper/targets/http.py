@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -16,8 +17,8 @@ import requests
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.netutil import is_loopback
 from edefter_helper.targets.base import (
-    ACCEPTED, MISSING, REJECTED, STORED, CredentialsError, IntegrityError, Package, Receipt, RejectedError,
-    Target, TargetError, TransientError, UnreachableError,
+    ACCEPTED, MISSING, REJECTED, STORED, ConfigurationError, CredentialsError, IntegrityError, Package, Receipt,
+    RejectedError, Target, TargetError, TransientError, UnreachableError,
 )
 from edefter_helper.targets.retry import parse_retry_after
 
@@ -33,13 +34,17 @@ class HttpTarget(Target):
     def __init__(self, base_url: str, user: str, password: str, timeout: float | tuple = (10, 300),
                  ca_file: str | os.PathLike | None = None):
         parts = urlsplit(base_url)
+        # settings problems (ConfigurationError): said once per run, never a crash of the run
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TargetError(f"Depolama sunucusu adresi geçersiz: {parts.scheme}://{parts.hostname or ''}")
+            typed = re.sub(r"^([^/]*//)?[^/@]*@", r"\1", base_url)  # never echo a password typed into it
+            host = re.sub(r"^(?:https?|ftp)?:?/+", "", typed).split("/")[0] or "yedek.firma.com.tr"
+            raise ConfigurationError(f"Depolama sunucusu adresi geçersiz: '{typed}'; https:// ile başlamalı "
+                                     f"(ör. https://{host}).")
         if parts.username or parts.password:
             # credentials in a URL end up in logs and error texts
-            raise TargetError("Kullanıcı adı ve parola adrese yazılmamalı; ayrı alanlarda verin.")
+            raise ConfigurationError("Kullanıcı adı ve şifre adrese yazılmamalı; ayrı alanlarda verin.")
         if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise TargetError(
+            raise ConfigurationError(
                 f"Şifrelenmemiş http:// yalnızca bu bilgisayardaki sunucu için kullanılabilir; "
                 f"{parts.hostname} için https:// kullanın.")
         self.base_url = base_url.rstrip("/")
