@@ -524,7 +524,7 @@ def cmd_credentials(args) -> int:
 def cmd_demo(args) -> int:
     from edefter_helper.demo import run_demo
 
-    return run_demo(Path(args.dir) if args.dir else None)
+    return run_demo(Path(args.dir) if args.dir else None, force=args.force)
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -646,6 +646,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="örnek aylarla uçtan uca gösterim")
     p.add_argument("dir", nargs="?", metavar="KLASÖR")
+    p.add_argument("--force", action="store_true",
+                   help="klasörde önceki bir demo varsa onu silip yeniden oluşturur (yalnız demonun kendi dosyaları)")
     p.set_defaults(func=cmd_demo)
 
 

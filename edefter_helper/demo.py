@@ -10,8 +10,11 @@ they are random, and the server they open is gone when the demo ends.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import stat
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import keyring.backend
@@ -58,18 +61,66 @@ def _write_months(root: Path) -> None:
                         parts=2 if period == "2024-02" else 0, seed=seed)
 
 
-def run_demo(base: Path | None = None) -> int:
+DEMO_ITEMS = ("defterler", "sunucu", "kontrol.xlsm", "gunluk.sqlite3", "gunluk.sqlite3-wal", "gunluk.sqlite3-shm",
+              "gunluk.sqlite3.lock", ".~kontrol.xlsm.edefter-lock")
+
+
+def _clear(base: Path) -> None:
+    """--force: remove what an earlier demo wrote in `base` (its own names only; nothing else)."""
+    import shutil
+
+    def writable_again(func, path, _exc):  # the demo server stores packages read-only
+        os.chmod(path, stat.S_IWRITE | stat.S_IREAD)
+        func(path)
+
+    for name in DEMO_ITEMS:
+        item = base / name
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, onerror=writable_again)
+        elif item.exists() or item.is_symlink():
+            item.unlink()
+
+
+def _choose_folder(base: Path | None, force: bool) -> Path | None:
+    """The folder to write: a given one must be free (or --force); the default one moves on to
+    edefter-demo-2, -3 … when an earlier demo is there, and says so."""
+    if base is not None:
+        base = Path(base).resolve()
+        if (base / "kontrol.xlsm").exists():
+            if not force:
+                print(f"edefter: {base / 'kontrol.xlsm'} zaten var: bu klasörde daha önce demo çalışmış. Silip "
+                      f"yeniden oluşturmak için 'edefter demo {base} --force', ya da başka bir klasör verin.",
+                      file=sys.stderr)
+                return None
+            _clear(base)
+        return base
+    first = Path("edefter-demo").resolve()
+    if not (first / "kontrol.xlsm").exists():
+        return first
+    if force:
+        _clear(first)
+        print(f"Önceki demo silindi: {first}")
+        return first
+    n = 2
+    while (first.with_name(f"{first.name}-{n}") / "kontrol.xlsm").exists():
+        n += 1
+    chosen = first.with_name(f"{first.name}-{n}")
+    print(f"{first} önceki bir demodan kalmış; bu demo {chosen} klasörüne yazılıyor "
+          f"(öncekinin üzerine yazmak için: edefter demo --force).")
+    return chosen
+
+
+def run_demo(base: Path | None = None, force: bool = False) -> int:
     from edefter_helper import actions, credentials, server
     from edefter_helper.addin.check import new_workbook
     from edefter_helper.workbook.file import FileBook
 
-    base = Path(base or "edefter-demo").resolve()
+    base = _choose_folder(base, force)
+    if base is None:
+        return 2
     ledgers, store = base / "defterler", base / "sunucu"
     workbook = base / "kontrol.xlsm"
-    if workbook.exists():
-        print(f"edefter: {workbook} zaten var; demo başka bir klasörde çalıştırılmalı "
-              f"(ör. 'edefter demo {base}-2').", file=sys.stderr)
-        return 2
+    journal = base / "gunluk.sqlite3"
     base.mkdir(parents=True, exist_ok=True)
     print(f"1) Örnek e-Defter ayları yazılıyor: {ledgers}")
     _write_months(ledgers)
@@ -93,8 +144,10 @@ def run_demo(base: Path | None = None) -> int:
         book.write_rows(L.FIRMS, firms_rows)
         book.write_rows(L.TARGETS, [{"name": TARGET, "kind": "http", "address": handle.url,
                                      "description": L.DEFAULT_DESCRIPTION}])
+        book.append_rows(L.LOG, [{"time": datetime.now().replace(microsecond=0), "action": "Demo", "status": "Bilgi",
+                                  "message": _journal_note(journal)}])
         book.save()
-        options = actions.Options(journal=base / "gunluk.sqlite3", wait=60)
+        options = actions.Options(journal=journal, wait=60)
         print("4) Toplu Yedekle: doğrula → paketle → gönder → saklandığını sorgula")
         summary = actions.backup(FileBook(workbook), options=options)
         print(f"   {summary.message}")
@@ -112,4 +165,14 @@ def run_demo(base: Path | None = None) -> int:
     done = sum(1 for r in rows if r["status"] == S.BACKED_UP)
     print()
     print(f"{done}/{len(rows)} dönem yedeklendi. Çalışma kitabı: {workbook}")
+    print(_journal_note(journal))
+    print(f"Demo sunucusu durdu ve şifreleri yalnızca bu çalışmanın belleğindeydi: Tara, Takvim / Radar ve Yerel "
+          f"Dosya Kontrolü çalışmaya devam eder; Gönder, Durum Sorgula ve Geri Yükle bu kitapla artık çalışmaz "
+          f"(sunucu yok, şifreler silindi). Yeniden denemek için: edefter demo (yeni bir klasöre yazar).")
     return 0 if rows and done == len(rows) else 1
+
+
+def _journal_note(journal: Path) -> str:
+    return (f"Bu demo çalışma kitabının günlüğü: {journal}. Excel düğmeleri ve --journal verilmeyen komutlar "
+            f"kullanıcının varsayılan günlüğünü kullanır; bu kitabın durumları için komutlara "
+            f"--journal {journal} verin.")
