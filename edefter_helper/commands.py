@@ -464,9 +464,15 @@ def cmd_workbook_check(args) -> int:
 
 
 def cmd_workbook_build(args) -> int:
-    from edefter_helper.addin.build import TEMPLATE, build_template
+    from edefter_helper.addin import build
 
-    out = build_template(args.out or TEMPLATE)
+    sources = Path(build.ADDIN_DIR)
+    missing = [name for name in ("callbacks.bas", "customUI.xml", "customUI14.xml") if not (sources / name).is_file()]
+    if missing:  # a normal (non-editable) pip install ships the built template, not its sources
+        raise UsageError(f"'workbook build-template' şablonu kaynaklarından üretir ve bir kaynak kopyası ister "
+                         f"(git clone; {sources} içinde {', '.join(missing)} bulunamadı). Kurulu paketin şablonu "
+                         f"hazırdır: yeni bir kontrol çalışma kitabı için 'edefter workbook new DOSYA.xlsm'.")
+    out = build.build_template(args.out or build.TEMPLATE, addin_dir=sources)
     print(out)
     return EXIT_OK
 

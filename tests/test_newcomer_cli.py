@@ -141,3 +141,15 @@ def test_numbers_out_of_range_are_usage_errors(tmp_path, edefter, args, said):
     assert edefter("workbook", "new", wb).returncode == 0
     proc = edefter(*args, "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
     assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+
+
+def test_build_template_outside_a_source_checkout_says_it_needs_one(tmp_path, monkeypatch, capsys):
+    from edefter_helper.addin import build
+    from edefter_helper.cli import main
+
+    monkeypatch.setattr(build, "ADDIN_DIR", tmp_path / "site-packages" / "addin")  # what a pip install has
+    out = tmp_path / "sablon.xlsm"
+    assert main(["workbook", "build-template", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "kaynak kopyası" in err and "callbacks.bas" in err and "edefter workbook new" in err
+    assert "FileNotFoundError" not in err and not out.exists()
