@@ -62,6 +62,7 @@ class MonthResult:
     status: str
     message: str
     blocked: bool = False  # not tried: its target's settings are unusable
+    unreachable: bool = False  # failed because nobody answered at the target: the target's trouble
 
 
 @dataclass
@@ -330,12 +331,12 @@ class _Run:
             except Exception:  # noqa: BLE001 - closing must never hide the result
                 pass
 
-    def log(self, key: MonthKey, firm: str, status: str, message: str) -> None:
+    def log(self, key: MonthKey, firm: str, status: str, message: str, unreachable: bool = False) -> None:
         with self._lock:
             self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
                                   "name": firm, "vkn": key.vkn, "branch": key.branch, "period": key.period,
                                   "status": status, "message": message})
-            self.summary.results.append(MonthResult(key, firm, status, message))
+            self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable))
 
     def local_findings(self, full: bool = False) -> list:
         """Yerel Dosya Kontrolü: backed-up months whose files on disk are no longer those bytes."""
@@ -518,10 +519,11 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
         run.not_tried(key, firm, current)
         return current
     except TargetError as exc:
-        if isinstance(exc, UnreachableError):
+        unreachable = isinstance(exc, UnreachableError)
+        if unreachable:
             run.give_up_on(firm, exc)
         run.journal.finish(attempt, key, identity, S.FAILED, exc.message, "", package.sha256)
-        run.log(key, firm.name, S.FAILED, exc.message)
+        run.log(key, firm.name, S.FAILED, exc.message, unreachable=unreachable)
         return S.FAILED
     finally:
         shutil.rmtree(package.path.parent, ignore_errors=True)
@@ -634,7 +636,7 @@ def _notify(run: _Run) -> None:
             files = [name for name, _, _ in recorded.get((r.key, run.identity(firm)), [])]
             notifier.notify(Event("yedeklendi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message, files,
                                   firm.target))
-        elif r.status == S.FAILED:
+        elif r.status == S.FAILED and not r.unreachable:  # nobody answered: told once per target below
             notifier.notify(Event("yedeklenemedi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message,
                                   target=firm.target if firm else ""))
     for (target, _user), exc in run._unusable.items():

@@ -59,9 +59,6 @@ EXIT_BUSY = 3  # as the other commands say "another run holds it"
 DELETED_DIR = ".silinenler"
 MTIME_GRANULARITY = 2.0  # FAT and some shares keep folder times in 2 s steps: a folder this fresh is listed again
 STATE_FORMAT = "edefter-ajan/1"
-# the targets' words for "nobody answers at the address" (targets.http / targets.izibiz UnreachableError):
-# MonthResult carries no error class, so the message tells a target down from a month refused
-UNREACHABLE = "ulaşılamıyor"
 
 
 class AgentBusy(Exception):
@@ -1199,7 +1196,7 @@ class Agent:
                     r.key.period, r.status, redact(r.message))
             if gk is None:
                 continue
-            if r.status == S.FAILED and UNREACHABLE in r.message and ident is not None:
+            if r.status == S.FAILED and r.unreachable and ident is not None:
                 # nobody answers at the address: the target's trouble, not the month's
                 failed_targets[ident] = [r.message]
                 outcome[gk] = (4, "target", r.message)
@@ -1426,24 +1423,61 @@ def setup_logging(workbook, stderr: bool = True) -> list[logging.Handler]:
 
 # -- command line -------------------------------------------------------------------------------
 
-def _dead_man_alarm(agent) -> Callable[[bool], None]:
-    """After each cycle: the Bildirimler channels hear once when no cycle has succeeded for a day
-    (26 h), and undelivered notifications are retried (per-month events come from the runs)."""
-    def on_cycle(ok: bool) -> None:
+class Alarms:
+    """What the agent tells the Bildirimler channels besides the per-month events (those come from the
+    runs): the dead-man alarm when no cycle succeeded for `threshold_s`, the daily digest for channels
+    that ask for 'ozet', and retries of what could not be delivered.
+
+    `check()` runs after every cycle (as the agent's on_cycle hook) and, once `start()`ed, from a thread
+    of its own every `every_s` seconds: a cycle that hangs (a network share that stops answering
+    blocks in the kernel) must still raise the alarm. A dead agent process cannot warn about itself:
+    the service manager restarts it (see agent_install), and `edefter agent status` exits 1."""
+
+    def __init__(self, agent: Agent, threshold_s: float | None = None, every_s: float = 300.0,
+                 digest_every_s: float = 86400.0):
+        from edefter_helper.notify import DEAD_MAN_DEFAULT_S
+
+        self.agent = agent
+        self.threshold_s = DEAD_MAN_DEFAULT_S if threshold_s is None else float(threshold_s)
+        self.every_s = every_s
+        self.digest_every_s = digest_every_s
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.checks = 0
+
+    def __call__(self, ok: bool) -> None:
+        self.check(after_cycle=True)
+
+    def check(self, after_cycle: bool = False) -> None:
+        """Never raises: an alarm must never stop the agent."""
+        if not self._lock.acquire(blocking=after_cycle):
+            return  # the other caller is at it
         try:
             from edefter_helper.notify import Notifier
             from edefter_helper.settings import read_channels
 
-            channels, _ = read_channels(SettingsBook(agent.workbook))
+            channels, _ = read_channels(SettingsBook(self.agent.workbook))
             if not channels:
                 return
-            with Notifier(channels, agent.journal_path) as notifier:
-                notifier.dead_man(agent.last_success_at)
-                notifier.deliver_pending()
+            with Notifier(channels, self.agent.journal_path, clock=self.agent.wallclock) as notifier:
+                notifier.dead_man(self.agent.last_success_at, threshold_s=self.threshold_s)
+                if notifier.digest_due(self.digest_every_s):
+                    notifier.digest()
+                if after_cycle:
+                    notifier.deliver_pending()
         except Exception:  # noqa: BLE001 - an alarm must never stop the agent
             log.exception("Bildirim denetimi başarısız")
+        finally:
+            self.checks += 1
+            self._lock.release()
 
-    return on_cycle
+    def start(self) -> None:
+        def watch():
+            while not self.agent._stop.wait(self.every_s):
+                self.check()
+
+        self._thread = threading.Thread(target=watch, name="ajan-alarm", daemon=True)
+        self._thread.start()
 
 
 def cmd_run(args) -> int:
@@ -1453,9 +1487,12 @@ def cmd_run(args) -> int:
         raise UsageError("--interval 0'dan büyük olmalı.")
     if args.settle < 0:
         raise UsageError("--settle negatif olamaz.")
+    if not args.alarm_hours > 0:
+        raise UsageError("--alarm-hours 0'dan büyük olmalı.")
     agent = Agent(args.workbook, interval=args.interval, settle=args.settle,
                   journal=Path(args.journal) if args.journal else None)
-    agent.on_cycle = _dead_man_alarm(agent)
+    alarms = Alarms(agent, threshold_s=args.alarm_hours * 3600)
+    agent.on_cycle = alarms
     handlers = setup_logging(args.workbook)
     previous = {}
 
@@ -1477,6 +1514,7 @@ def cmd_run(args) -> int:
         except AgentBusy as exc:
             print(f"edefter: {exc}", file=sys.stderr)
             return EXIT_BUSY
+        alarms.start()
         if sys.stdout is not None:
             print(f"Arka plan aracısı çalışıyor: {agent.workbook} (her {args.interval:g} sn tarama; "
                   f"günlük: {log_file(args.workbook)}). Durdurmak için Ctrl+C.", flush=True)
@@ -1570,6 +1608,9 @@ def register(sub) -> None:
     q = asub.add_parser("run", help="aracıyı ön planda çalıştırır (Ctrl+C ile durur)")
     workbook(q)
     timing(q, True)
+    q.add_argument("--alarm-hours", type=float, default=26.0, metavar="SAAT",
+                   help="bu kadar saat başarılı tur olmazsa Bildirimler'e 'otomatik yedekleme durmuş olabilir' "
+                        "uyarısı gider (26)")
     q.set_defaults(func=cmd_run)
 
     q = asub.add_parser("install", help="aracıyı bu kullanıcı oturum açınca başlayacak biçimde kurar "

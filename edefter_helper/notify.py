@@ -1094,6 +1094,19 @@ class Notifier:
         if routes:
             self._deliver(also=(msg_id,))
 
+    def digest_due(self, every_s: float = 86400.0) -> bool:
+        """True when a channel asks for the digest and none went out for `every_s` (the first one a full
+        period after the first look, so a restart does not send one at once)."""
+        if not any(r.channel.events and "ozet" in r.channel.events for r in self.routes.values()):
+            return False
+        now = self.clock()
+        with self._tx() as db:
+            last = self._meta(db, "digest_at")
+            if last is None:
+                self._set_meta(db, "digest_at", repr(now))
+                return False
+        return now - float(last) >= every_s
+
     def digest(self, due_soon: Sequence[DueSoon] | None = None) -> None:
         """The daily digest: events since the last digest, problems still open, the months due at GİB
         soon grouped by Sorumlu (`due_soon`, from radar.due_soon; None = not computed, no section) and
@@ -1114,8 +1127,8 @@ class Notifier:
                 "JOIN notify_messages m ON m.id = d.message_id WHERE d.status='pending' ORDER BY m.created").fetchall()
             groups: dict[str, list[_Route]] = {}
             for route in self.routes.values():
-                if not route.wants("ozet", ""):
-                    continue
+                if not (route.channel.events and "ozet" in route.channel.events):
+                    continue  # the digest is asked for by name: an empty Olaylar cell is every event, one by one
                 body = self._digest_body(route, since, now, events, problems, undelivered, due_soon)
                 groups.setdefault(body, []).append(route)
             for body, routes in groups.items():
