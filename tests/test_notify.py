@@ -811,9 +811,11 @@ def test_secrets_appear_in_no_body_queue_row_log_or_exception(pki, ring, clock, 
     teams = Receiver(tls=server_context(pki))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki["ca"]))
     queue = tmp_path / "k.db"
-    channels = [email_channel(good.port), email_channel(wrong.port), webhook_channel(webhook.port),
-                webhook_channel(free_port()), N.Channel("teams", teams_url(teams.port), set(), set()),
-                N.Channel("teams", teams_url(free_port()), set(), set())]
+    every = set(N.EVENTS)  # the digest included: it is asked for by name
+    channels = [email_channel(good.port, events=every), email_channel(wrong.port, events=every),
+                webhook_channel(webhook.port, events=every), webhook_channel(free_port(), events=every),
+                N.Channel("teams", teams_url(teams.port), every, set()),
+                N.Channel("teams", teams_url(free_port()), every, set())]
     try:
         with N.Notifier(channels, queue, clock=clock, ca_file=pki["ca"]) as notifier:
             assert notifier.problems == []
