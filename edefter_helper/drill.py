@@ -118,7 +118,8 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         month = RestoredMonth(key, firm.name, "")
         _unpack(run, key, identity, package, known.package_sha256, known, month, scratch / "dosyalar")
         if month.missing:
-            return _damaged(run, key, firm, identity, known, "Hedefteki kopya bozuk: " + "; ".join(month.missing[:3]))
+            return _damaged(run, key, firm, identity, known, "Hedefteki kopya bozuk: "
+                            + "; ".join(m.rstrip(".") for m in month.missing[:3]) + ".")
         from edefter_helper.engine.trust import TrustError, TrustList
         from edefter_helper.engine.verify import verify_roots
 

@@ -92,7 +92,7 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 status, message = old["status"], NO_LOCAL_RECORD
                 sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
         if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
-            message = "; ".join(p.message for p in ms.problems)
+            message = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."  # never ".;"
         if local and local.get(key):
             from edefter_helper.localcheck import month_message
 

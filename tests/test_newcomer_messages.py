@@ -155,3 +155,19 @@ def test_text_output_has_a_header_row_and_cuts_no_word(tmp_path, edefter):
 ])
 def test_fit_cuts_at_a_word_boundary(text, width, expected):
     assert fit(text, width) == expected
+
+
+def test_problems_joined_read_as_one_sentence(tmp_path, edefter):
+    from edefter_helper.samples import broken
+
+    month = write_month(tmp_path / "A" / "2024-01", GOOD_A, "2024-01", company="Deneme")
+    broken.remove_gib_berat(month, "GIB-YB")
+    broken.remove_gib_berat(month, "GIB-KB")
+    broken.remove_dr(month)
+    wb = _office(tmp_path, edefter, [{"name": "A", "vkn": GOOD_A, "folder": str(tmp_path / "A")}])
+    proc = edefter("refresh", "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = FileBook(wb).read_rows(L.PERIODS)
+    assert "; " in row["message"] and ".;" not in row["message"] and row["message"].endswith("."), row["message"]
+    proc = edefter("send", "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
+    assert ".;" not in proc.stdout, proc.stdout
