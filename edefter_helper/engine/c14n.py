@@ -175,3 +175,127 @@ def _attrs_start(start: bytes, pos: int) -> int:
     """Namespace declarations come first in C14N; the first other attribute (or '>') ends them."""
     m = _ATTR.search(start, pos)
     return m.start() if m else len(start) - 1
+
+
+# -- Canonical XML of a restricted lexical form, computed on the bytes ---------------------------
+
+_GT_AS_LT = bytes.maketrans(b">", b"<")
+_TEXT_REFS = (b"&amp;", b"&lt;", b"&gt;", b"&#xD;")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+class LexicalC14N:
+    """Canonical XML 1.0 of a run of a document's content, computed on its bytes, for one lexical
+    form ("L") that every ledger producer we know writes. Outside L it answers None and the caller
+    canonicalises the exact way (libxml2); it never guesses.
+
+    Input: bytes of a document that libxml2 parses as well-formed (the caller checks that before
+    it uses any answer from here), after XML's line-end normalisation (CRLF and CR to LF): a run
+    of complete tokens inside the root element; UTF-8; `prefixes`: prefix -> namespace URI as the
+    root declares them. The run is in L when:
+
+    (1) the bytes `xmlns` do not occur (no element inside declares or undeclares a namespace);
+    (2) there are as many `>` as `<`;
+    (3) every tag (the bytes between a `<` and the next `>`) is an end tag `</QN>` or a start or
+        empty-element tag `<QN( QN="V")*>` / `<.../>`, attributes after whitespace (space, tab,
+        LF), optional whitespace before `>` / `/>`; QN is NAME or PREFIX:NAME (ASCII names) with
+        a PREFIX the root declares; V is any bytes but `"` `<` `>` `&` tab LF, and the references
+        `&amp;` `&lt;` `&quot;` `&#x9;` `&#xA;` `&#xD;`; no attribute twice;
+    (4) `&` occurs in text only as `&amp;` `&lt;` `&gt;` `&#xD;`.
+
+    Why the answer is exactly what C14N 1.0 (inclusive, without comments) renders for these nodes
+    of the parsed document:
+    - In a well-formed document `<` occurs only where markup starts (text and attribute values
+      cannot hold it); `>` ends markup, and may also occur in text and values. With (2) it occurs
+      nowhere else, so `<` and `>` alternate and split the bytes into text and markup exactly as
+      the parser does. By (3) all markup is tags: no comment, processing instruction, CDATA
+      section or DOCTYPE (they would have to be a tag of (3), and cannot).
+    - Text: the parser reads (4)'s references as `&`, `<`, `>`, CR and every other byte as itself
+      (no raw CR is left after normalisation; `<` `>` cannot be there); C14N writes `&`, `<`, `>`,
+      CR back as exactly those references. So text is copied.
+    - Attribute values: no literal whitespace but space, so attribute-value normalisation changes
+      nothing; the parser reads (3)'s references as `&`, `<`, `"`, tab, LF, CR, which C14N writes
+      back as the same references. So values are copied; single-quoted values are not in L.
+    - Namespace axis: by (1) only the root declares namespaces, and every ancestor of these nodes
+      is in the output (the excluded ds:Signature is never an ancestor of them), so C14N renders
+      no namespace declaration on any element here (the root rendered them all). (3)'s prefixes
+      make every name namespace-well-formed, which libxml2's check without a tree does not see.
+    - Attributes: C14N orders them by namespace URI (none first), then local name, in byte order
+      of their UTF-8 (= code point order), and writes `name="value"` after one space each, `>`
+      right after the last; an empty-element tag is rendered `<x></x>`; names are copied.
+    So each tag is rendered by `_render`, once per distinct tag (ledgers repeat the same few),
+    and the text between them is copied.
+    """
+
+    _NAME = rb"[A-Za-z_][\w.\-]*+"
+    _VALUE = rb'"(?:[^"<>&\t\n]++|&(?:amp|lt|quot|#x9|#xA|#xD);)*+"'
+    _WS = rb"[ \t\n]"
+
+    def __init__(self, prefixes: dict[bytes, bytes]):
+        self.prefixes = dict(prefixes)
+        names = sorted((re.escape(p) for p in self.prefixes), key=len, reverse=True)
+        qn = (rb"(?:(?:" + b"|".join(names) + rb"):)?+" if names else b"") + self._NAME
+        self._tag = re.compile(rb"/" + qn + rb"|" + qn + rb"(?:" + self._WS + rb"++" + qn + rb"=" + self._VALUE
+                               + rb")*+" + self._WS + rb"*+/?")
+        self._attr = re.compile(self._WS + rb"++(" + qn + rb")=(" + self._VALUE + rb")")
+        # tag (between `<` and `>`) -> b"" when already canonical, its C14N, or None when not in L
+        self._rendered: dict[bytes, bytes | None] = {}
+
+    def canonical(self, data: bytes) -> bytes | None:
+        """The canonical form of `data` (complete tokens; line ends CRLF, CR or LF: they are
+        normalised here), or None when `data` is not in L."""
+        crs = b"\r" in data
+        if crs and _LONE_CR.search(data):
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            crs = False
+        lts = data.count(b"<")
+        # text, tag, text, ..., tag, text (line ends normalised: every CR left is before an LF)
+        pieces = data.translate(_GT_AS_LT, b"\r" if crs else b"").split(b"<")
+        if len(pieces) != 2 * lts + 1:
+            return None
+        tags = pieces[1::2]
+        rendered = self._rendered
+        distinct = set(tags)
+        rewrite = False
+        for tag in distinct:
+            out = rendered.get(tag, False)
+            if out is False:
+                out = rendered[tag] = self._render(tag)
+            if out is None:
+                return None
+            if out:
+                rewrite = True
+        if b"&" in data:
+            texts = b"".join(pieces[0::2])
+            if texts.count(b"&") != sum(texts.count(ref) for ref in _TEXT_REFS):
+                return None
+        if not rewrite:
+            return data.translate(None, b"\r") if crs else data
+        full = {tag: rendered[tag] or b"<" + tag + b">" for tag in distinct}
+        pieces[1::2] = map(full.__getitem__, tags)
+        return b"".join(pieces)
+
+    def _render(self, tag: bytes) -> bytes | None:
+        """b"" when `<tag>` is already canonical, else its canonical form; None when not in L."""
+        if not self._tag.fullmatch(tag):
+            return None
+        if tag.startswith(b"/"):
+            return b""  # `</QN>`: canonical as written
+        empty = tag.endswith(b"/")
+        inner = tag[:-1] if empty else tag
+        inner = inner.rstrip(b" \t\n")
+        m = re.search(rb"[ \t\n]", inner)
+        name = inner[: m.start()] if m else inner
+        keyed = []
+        for qname, value in self._attr.findall(inner, len(name)):
+            if qname == b"xmlns":
+                return None  # a default namespace declared or undeclared inside: not in L
+            prefix, colon, local = qname.rpartition(b":")
+            keyed.append(((self.prefixes[prefix] if colon else b"", local), qname, value))
+        if len({k for k, _, _ in keyed}) != len(keyed):
+            return None  # the same attribute twice: never well-formed; the exact path reports it
+        keyed.sort(key=lambda kqv: kqv[0])
+        out = b"<" + name + b"".join(b" " + q + b"=" + v for _, q, v in keyed) + b">"
+        if empty:
+            out += b"</" + name + b">"
+        return b"" if out == b"<" + tag + b">" else out

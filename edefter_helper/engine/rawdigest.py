@@ -51,22 +51,31 @@ class RawDigest:
         self.root_qname = b""
         self.root_start = b""  # the root's start tag as written (its namespace context)
         self.cr = False  # the last chunk ended in CR: its LF may start the next one
+        self.head = b""  # everything up to the end of the root's start tag (line ends normalised)
+        self.root_prefixes: dict[bytes, bytes] = {}  # prefix -> URI declared on the root
 
     def disable(self) -> None:
         self.state = "off"
         self.buf = bytearray()
         self.body.clear()
 
-    def feed(self, data: bytes) -> None:
-        if self.state == "off":
-            return
+    def _normalise(self, data: bytes) -> bytes:
+        """XML's line-end normalisation (CRLF and lone CR to LF), across chunk boundaries."""
         if self.cr:
             data = b"\r" + data
             self.cr = False
         if b"\r" in data:
             if data.endswith(b"\r"):
                 data, self.cr = data[:-1], True
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            data = data.replace(b"\r\n", b"\n")
+            if b"\r" in data:
+                data = data.replace(b"\r", b"\n")
+        return data
+
+    def feed(self, data: bytes) -> None:
+        if self.state == "off":
+            return
+        data = self._normalise(data)
         if self.state == "head":
             self.buf += data
             self._find_root()
@@ -126,6 +135,8 @@ class RawDigest:
             self.sha.update(rendered[: -len(b"</" + qname + b">")])
             self.root_qname = qname
             self.root_start = m.group(0)
+            self.head = bytes(self.buf[: m.end()])
+            self.root_prefixes = {p.encode(): u.encode() for p, u in lone.nsmap.items() if p}
             del self.buf[: m.end()]
             self.state = "body"
             return
@@ -173,3 +184,187 @@ class RawDigest:
             return False
         return (etree.tostring(wrapper[0], method="c14n", with_comments=True)
                 == etree.tostring(signature, method="c14n", with_comments=True))
+
+
+class LexicalDigest(RawDigest):
+    """The whole-document digest of a ledger in c14n.LexicalC14N's lexical form L, computed on the
+    bytes as they stream by, and the ledger's *outline*: the document less its journal entries.
+
+    The reader parses every byte with libxml2 without building a tree (well-formedness), and the
+    outline with a tree (facts, the signature); the entries are never built into a tree nor
+    canonicalised one by one. This is the standard digest because:
+    - Every byte after the root's start tag up to the enveloped signature, and from its end to the
+      root's end tag, is checked to be in L and canonicalised by LexicalC14N (exact there, see its
+      proof); the root's start tag is canonicalised by libxml2; the signature is cut as RawDigest
+      cuts it (checked to be exactly the parsed element). Outside L: None, and the reader
+      canonicalises the exact way.
+    - The outline leaves out byte ranges from a tag `<P:entryHeader>` to the first `</P:entryHeader>`
+      after it (P the one prefix the root binds to gl-cor), found only in bytes where every `<`
+      starts a tag and no prefix is rebound (in L, or before any `<!`, `<?` and `xmlns` of the
+      tail). Such a range holds as many start as end tags only when it is exactly that element
+      (the element's depth stays above zero until its own end tag, which is an end tag of that
+      name); otherwise the outline has more end than start tags and is not well-formed, and the
+      reader, which parses it, takes the exact path. So the outline is the document less whole
+      entry elements (and less whitespace between them, which nothing reads). Facts are read
+      only at their schema positions and the enveloped signature is a child of the root, so no
+      fact and no signature the reader looks at lies inside an entry; an entry holding the bytes
+      `Signature` is refused (a signature inside an entry must be counted, as the exact path
+      does). Entries written otherwise simply stay in the outline.
+    """
+
+    WINDOW = WINDOW  # the enveloped signature must lie in the last WINDOW bytes (tests shrink it)
+    PART = 1 << 20  # canonicalise about this much at a time
+    HOLD_LIMIT = 16 << 20
+    OUTLINE_LIMIT = 32 << 20
+
+    def __init__(self, entry_ns: str, entry_local: str):
+        super().__init__()
+        self.entry_ns = entry_ns.encode()
+        self.entry_local = entry_local.encode()
+        self.lex = None
+        self.hold = bytearray()
+        self.outline: list[bytes] = []
+        self.outline_size = 0
+        self.inside = False
+        self.start_tag = b""  # `<P:entryHeader>`, or b"": entries all stay in the outline
+        self.end_tag = b""
+        self.tail = b""
+
+    def _start_body(self) -> None:
+        from edefter_helper.engine.c14n import LexicalC14N
+
+        prefixes = {p: u for p, u in self.root_prefixes.items() if p != b"xml"}
+        self.lex = LexicalC14N(prefixes)
+        bound = [p for p, u in prefixes.items() if u == self.entry_ns]
+        if len(bound) == 1:
+            self.start_tag = b"<" + bound[0] + b":" + self.entry_local + b">"
+            self.end_tag = b"</" + bound[0] + b":" + self.entry_local + b">"
+        self._keep(self.head)
+
+    def feed(self, data: bytes) -> None:
+        if self.state == "off":
+            return
+        if self.state == "head":
+            self.buf += self._normalise(data)
+            self._find_root()
+            if self.state != "body":
+                return
+            self._start_body()
+            data, self.buf = bytes(self.buf), bytearray()
+        elif self.cr:  # a CR held back by the last normalised chunk of the head
+            data = b"\r" + data
+            self.cr = False
+        # from here on the bytes are kept as read: LexicalC14N normalises line ends itself
+        hold = self.hold
+        hold += data
+        if len(hold) >= self.WINDOW + self.PART:
+            cut = hold.rfind(b">", 0, len(hold) - self.WINDOW) + 1
+            if cut:
+                part = bytes(hold[:cut])
+                del hold[:cut]
+                self._take(part)
+            elif len(hold) > self.HOLD_LIMIT:
+                self.disable()
+
+    def disable(self) -> None:
+        super().disable()
+        self.hold = bytearray()
+        self.outline = []
+        self.tail = b""
+
+    def _take(self, part: bytes) -> None:
+        canonical = self.lex.canonical(part)
+        if canonical is None:
+            return self.disable()
+        self.sha.update(canonical)
+        self._outline_of(part, len(part))
+
+    def _keep(self, seg: bytes) -> None:
+        self.outline.append(seg)
+        self.outline_size += len(seg)
+        if self.outline_size > self.OUTLINE_LIMIT:
+            self.disable()
+
+    def _outline_of(self, part: bytes, n: int) -> None:
+        """Add part[:n] less its entries to the outline (every `<` there starts a tag, no `xmlns`)."""
+        if not self.start_tag:
+            self._keep(part[:n])
+            return
+        start, end = self.start_tag, self.end_tag
+        find = part.find
+        sig = find(b"Signature", 0, n)
+        pos = 0
+        while pos < n:
+            if self.inside:
+                e = find(end, pos, n)
+                stop = n if e < 0 else e + len(end)
+                if 0 <= sig < stop and find(b"Signature", pos, stop) >= 0:
+                    return self.disable()
+                if e < 0:
+                    return
+                pos = stop
+                self.inside = False
+            else:
+                s = find(start, pos, n)
+                stop = n if s < 0 else s
+                if stop > pos:
+                    seg = part[pos:stop]
+                    if not seg.isspace():
+                        self._keep(seg)
+                        if self.state == "off":
+                            return
+                if s < 0:
+                    return
+                pos = s + len(start)
+                self.inside = True
+
+    def outline_document(self) -> bytes | None:
+        """The outline, once every byte has been fed; None when the bytes are not in the form
+        this digest handles (the reader then takes the exact path)."""
+        if self.state != "body":
+            return None
+        if self.cr:
+            self.cr = False
+            self.hold += b"\r"
+        tail = bytes(self.hold)
+        self.hold = bytearray()
+        # the tail (it holds the signature) is checked to be in L later: take entries out of its
+        # first bytes, where `<` starts a tag and no prefix is rebound
+        q = len(tail)
+        for mark in (b"<!", b"<?", b"xmlns"):
+            at = tail.find(mark, 0, q)
+            if at >= 0:
+                q = at
+        if q < len(tail):
+            q = max(tail.rfind(b"<", 0, q + 1), 0)
+        self._outline_of(tail, q)
+        if self.state == "off" or self.inside:
+            self.disable()
+            return None
+        self.tail = tail
+        return b"".join(self.outline) + tail[q:]
+
+    def finish(self, signature) -> bytes | None:
+        """The digest, given the enveloped signature parsed from the outline (the caller has checked
+        it is the root's last child), or None (then the caller canonicalises the exact way)."""
+        if self.state != "body":
+            return None
+        tail = self.tail
+        end = tail.rfind(b"</" + self.root_qname)
+        if end < 0 or not re.fullmatch(rb"</" + re.escape(self.root_qname) + rb"\s*>\s*", tail[end:]):
+            return None
+        name = (f"{signature.prefix}:Signature" if signature.prefix else "Signature").encode()
+        close = re.search(rb"</" + re.escape(name) + rb"\s*>(\s*)\Z", tail[:end])
+        start = re.search(rb"<" + re.escape(name) + rb"[\s/>]", tail)
+        if close is None or start is None or start.start() >= close.start():
+            return None
+        stop = close.end() - len(close.group(1))
+        if not self._is_the_signature(tail[start.start():stop], signature):
+            return None
+        for run in (tail[: start.start()], tail[stop:end]):
+            canonical = self.lex.canonical(run)
+            if canonical is None:
+                return None
+            self.sha.update(canonical)
+        self.sha.update(b"</" + self.root_qname + b">")
+        return self.sha.digest()

@@ -19,7 +19,7 @@ from edefter_helper.engine import problems as P
 from edefter_helper.engine import xades, xmldsig
 from edefter_helper.engine.c14n import StreamingC14N, reduce_start
 from edefter_helper.engine.names import LedgerName
-from edefter_helper.engine.rawdigest import RawDigest
+from edefter_helper.engine.rawdigest import LexicalDigest, RawDigest
 from edefter_helper.engine.schema import schema_problem
 from edefter_helper.engine.xmlsafe import PROLOG_LIMIT, UnsafeXML, check_prolog, parser_options, prolog_complete
 
@@ -283,6 +283,11 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         d["problems"].append(P.unsafe_xml(path).as_json())
         d["unsafe"] = True
         return
+    if full and schema is None and sha is not None:
+        resume = raw.tell()
+        if _parse_lexical(raw, head, name, path, facts, reopen):
+            return
+        raw.seek(resume)  # not in the lexical form: the exact path, from the first byte again
     fast = RawDigest() if full else None
     source = _Source(raw, head, sha, fast.feed if fast else None)
     tags = (ENTRY, CONTEXT, DOC_INFO, ENTITY_INFO, SIGNATURE)
@@ -321,7 +326,7 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
             elif tag == SIGNATURE:
                 if _is_root(el.getparent()):
                     top_signatures += 1
-                elif not any(a.tag == SIGNATURE and _is_root(a.getparent()) for a in el.iterancestors()):
+                elif _stray(el):
                     stray_signatures += 1  # a signature outside the one signature: never ours to trust
             elif tag == CONTEXT:
                 facts.on_context(el)
@@ -378,6 +383,91 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         else:
             streamed = digest.digest()
     _check_signatures(root, name, path, d, streamed, reopen, top_signatures, stray_signatures, exact)
+
+
+def _stray(el) -> bool:
+    return not any(a.tag == SIGNATURE and _is_root(a.getparent()) for a in el.iterancestors())
+
+
+class _Discard:
+    """A parser target that keeps nothing: libxml2 checks every byte, no tree is built."""
+
+    def close(self) -> None:
+        return None
+
+
+def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reopen) -> bool:
+    """The whole-document digest without a tree of the entries, for a ledger in the lexical form of
+    rawdigest.LexicalDigest (which says why it is the standard digest). Every byte is parsed by
+    libxml2 (without a tree); the outline (the document less its entries) is parsed with one and
+    walked as _parse walks a whole document. False when the file is not in that form, or is not
+    well-formed: the caller then reads it the exact way from the start (nothing is kept from here),
+    so every verdict but "valid" on this path is the exact path's."""
+    sha = hashlib.sha256()
+    lex = LexicalDigest(GL_COR, "entryHeader")
+    checker = etree.XMLParser(target=_Discard(), **parser_options())
+    size = 0
+    data = head
+    try:
+        while data:
+            sha.update(data)
+            size += len(data)
+            checker.feed(data)
+            lex.feed(data)
+            if lex.state == "off":
+                return False
+            data = raw.read(READ_SIZE)
+        checker.close()
+    except etree.XMLSyntaxError:
+        return False
+    outline = lex.outline_document()
+    if outline is None:
+        return False
+    scratch = _Facts(path)
+    it = etree.iterparse(io.BytesIO(outline), events=("end",), tag=(ENTRY, CONTEXT, DOC_INFO, ENTITY_INFO, SIGNATURE),
+                         remove_blank_text=False, **parser_options())
+    top = stray = 0
+    try:
+        for _, el in it:
+            tag = el.tag
+            if tag == ENTRY:
+                if _in_entries(el):  # an entry left in the outline: free it as the exact path does
+                    el.clear(keep_tail=True)
+                    parent = el.getparent()
+                    while el.getprevious() is not None:
+                        del parent[0]
+            elif tag == SIGNATURE:
+                if _is_root(el.getparent()):
+                    top += 1
+                elif _stray(el):
+                    stray += 1
+            elif tag == CONTEXT:
+                scratch.on_context(el)
+            elif tag == DOC_INFO:
+                scratch.on_doc_info(el)
+            elif tag == ENTITY_INFO:
+                scratch.on_entity_info(el)
+    except etree.XMLSyntaxError:
+        return False
+    root = it.root
+    if root.getroottree().docinfo.doctype:
+        return False
+    signature = root.find(SIGNATURE)
+    streamed = b""  # no signature: nothing to digest, _check_signatures reports it
+    if signature is not None:
+        streamed = _fast_digest(root, signature, lex, top, stray)
+        if streamed is None:
+            return False  # another shape, or bytes outside the lexical form
+    d = facts.d
+    d.update(scratch.d)
+    facts.seen = scratch.seen
+    qn = etree.QName(root)
+    d["root"] = qn.localname if qn.namespace == EDEFTER else root.tag
+    d.setdefault("size", size)
+    d["sha256"] = sha.hexdigest()
+    # a digest that does not match is recomputed the exact way before a verdict (exact=False)
+    _check_signatures(root, name, path, d, streamed, reopen, top, stray, exact=False)
+    return True
 
 
 def _fast_digest(root, signature, fast: RawDigest, top: int, stray: int) -> bytes | None:
