@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 ALREADY_RUNNING = "Bu çalışma kitabı için bir arka plan aracısı zaten çalışıyor"
 EXIT_BUSY = 3  # as the other commands say "another run holds it"
 DELETED_DIR = ".silinenler"
+WORM_PROBE_EVERY = 7 * 86400.0  # issue 11: at set-up (target check) and weekly
 MTIME_GRANULARITY = 2.0  # FAT and some shares keep folder times in 2 s steps: a folder this fresh is listed again
 STATE_FORMAT = "edefter-ajan/1"
 
@@ -725,6 +726,8 @@ class Agent:
         self.events = 0  # paths named by file-system events
         self._real_roots: dict[str, str] = {}
         self.backups = 0
+        self.worm_probes = 0
+        self._probe_due: dict[str, float] = {}  # S3 target identity -> when its WORM probe is due again
         self.started_at = None
         self.last_cycle_at = None
         self.last_success_at = None
@@ -844,6 +847,7 @@ class Agent:
                 full = True
             self._load_settings(problems)
             if self._book is not None:
+                self._probe_worm()
                 roots = self._sync_roots(problems)
                 self._look(roots, scan, full)
                 self._settle()
@@ -935,6 +939,49 @@ class Agent:
 
     def identity(self, firm) -> str:
         return self._identity[id(firm)]
+
+    def _probe_worm(self) -> None:
+        """Weekly, every S3 target in use is asked again whether it really keeps locked versions
+        (targets.s3.probe: stores exist that accept COMPLIANCE locks and still delete); the answer goes to
+        the journal, where the copy views read it. A probe that cannot run is tried again after `backoff`."""
+        wall = self.wallclock()
+        due = {}
+        for f in self.firms:
+            cfg = self.targets.get(f.target)
+            if cfg is not None and cfg.kind == "s3":
+                ident = self.identity(f)
+                if ident not in due and wall >= self._probe_due.get(ident, 0.0):
+                    due[ident] = (cfg, f.user)
+        if not due:
+            return
+        from edefter_helper.journal import Journal
+        from edefter_helper.targets.base import TargetError
+        from edefter_helper.targets.factory import open_target
+        from edefter_helper.targets.s3 import probe
+
+        journal = Journal(self.journal_path)
+        try:
+            last = journal.last_probes()
+            for ident, (cfg, user) in due.items():
+                if ident in last and ident not in self._probe_due:  # probed before this start (target check)
+                    at = datetime.fromisoformat(last[ident][0]).timestamp()
+                    if wall - at < WORM_PROBE_EVERY:
+                        self._probe_due[ident] = at + WORM_PROBE_EVERY
+                        continue
+                try:
+                    with open_target(cfg.kind, cfg.address, cfg.name, user) as target:
+                        worm, detail = probe(target)
+                except TargetError as exc:
+                    self._probe_due[ident] = wall + self.backoff
+                    log.warning("WORM denetimi yapılamadı (%s): %s", redact(cfg.name), redact(exc.message))
+                    continue
+                journal.record_probe(ident, worm, detail)
+                self._probe_due[ident] = wall + WORM_PROBE_EVERY
+                self.worm_probes += 1
+                log.log(logging.INFO if worm else logging.WARNING, "WORM denetimi (%s): %s", redact(cfg.name),
+                        detail)
+        finally:
+            journal.close()
 
     def _wanted_roots(self) -> set[str]:
         """The e-Defter folders of the Otomatik Yedekleme = Evet firms (one inside another counts once)."""

@@ -273,11 +273,28 @@ def cmd_target_check(args) -> int:
 
                 worm, detail = probe(target)
                 print(("Silinemezlik (WORM): tamam — " if worm else "Silinemezlik (WORM): YOK — ") + detail)
+                _record_probe(args, cfg, user, worm, detail)
                 return EXIT_OK if worm and ok else EXIT_PROBLEMS
     except TargetError as exc:
         print(f"edefter: {exc.message}", file=sys.stderr)
         return EXIT_PROBLEMS
     return EXIT_OK if ok else EXIT_PROBLEMS
+
+
+def _record_probe(args, cfg, user: str, worm: bool, detail: str) -> None:
+    """The answer is kept in the journal: copies on that target are shown as immutable only while its
+    latest probe said so (the agent probes again weekly)."""
+    from types import SimpleNamespace
+
+    from edefter_helper import paths
+    from edefter_helper.journal import Journal
+    from edefter_helper.settings import target_identity
+
+    journal = Journal(paths.journal_path(getattr(args, "journal", None)))
+    try:
+        journal.record_probe(target_identity(cfg, SimpleNamespace(user=user, target=cfg.name)), worm, detail)
+    finally:
+        journal.close()
 
 
 def cmd_radar(args) -> int:

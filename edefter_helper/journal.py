@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS drills (  -- restore drills: a stored copy fetched ba
     message TEXT
 );
 CREATE INDEX IF NOT EXISTS drills_month ON drills (vkn, branch, period, target);
+CREATE TABLE IF NOT EXISTS worm_probes (  -- does the target really keep a locked version? (targets.s3.probe)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,            -- target identity (settings.target_identity)
+    probed_at TEXT NOT NULL,
+    worm INTEGER NOT NULL,
+    detail TEXT
+);
 """
 
 
@@ -222,6 +229,18 @@ class Journal:
                               " WHERE id IN (SELECT MAX(id) FROM drills GROUP BY vkn, branch, period, target)"
                               ).fetchall()
         return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows}
+
+    def record_probe(self, target: str, worm: bool, detail: str) -> None:
+        with self._conn() as db:
+            db.execute("INSERT INTO worm_probes (target, probed_at, worm, detail) VALUES (?, ?, ?, ?)",
+                       (target, now(), int(worm), detail))
+
+    def last_probes(self) -> dict[str, tuple[str, bool, str]]:
+        """target identity -> (when, worm, detail) of its latest WORM probe."""
+        with self._conn() as db:
+            rows = db.execute("SELECT target, probed_at, worm, detail FROM worm_probes"
+                              " WHERE id IN (SELECT MAX(id) FROM worm_probes GROUP BY target)").fetchall()
+        return {t: (when, bool(worm), detail or "") for t, when, worm, detail in rows}
 
     def statuses(self) -> list[MonthStatus]:
         with self._conn() as db:
