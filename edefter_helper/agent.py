@@ -1508,8 +1508,10 @@ class Alarms:
                 return
             with Notifier(channels, self.agent.journal_path, clock=self.agent.wallclock) as notifier:
                 notifier.dead_man(self.agent.last_success_at, threshold_s=self.threshold_s)
-                if notifier.digest_due(self.digest_every_s):
-                    notifier.digest()
+                if notifier.digest_due(self.digest_every_s) and (after_cycle or self._cycles_stopped()):
+                    # after a cycle, with the months due at GİB within 7 days per Sorumlu; from the thread
+                    # only when cycles stopped, and then without them (a radar run would wait on the cycle)
+                    notifier.digest(due_soon=self._due_soon() if after_cycle else None)
                 if after_cycle:
                     notifier.deliver_pending()
         except Exception:  # noqa: BLE001 - an alarm must never stop the agent
@@ -1517,6 +1519,24 @@ class Alarms:
         finally:
             self.checks += 1
             self._lock.release()
+
+    def _cycles_stopped(self) -> bool:
+        last = self.agent.last_cycle_at
+        return last is None or self.agent.wallclock() - last > 2 * max(self.agent.interval, self.every_s)
+
+    def _due_soon(self):
+        """radar.due_soon_for over every firm of the workbook (not only Otomatik Yedekleme ones): the
+        scan, the journal, the deadline data; None when it cannot be made now (said in the log)."""
+        from datetime import date
+
+        from edefter_helper import radar
+
+        try:
+            return radar.due_soon_for(SettingsBook(self.agent.workbook), self.agent.journal_path,
+                                      today=date.fromtimestamp(self.agent.wallclock()))
+        except Exception as exc:  # noqa: BLE001 - the digest goes without the list
+            log.warning("Son günü yaklaşan aylar özete eklenemedi: %s", redact(str(exc)))
+            return None
 
     def start(self) -> None:
         def watch():

@@ -935,3 +935,34 @@ def test_digest_says_when_nothing_is_due_and_leaves_the_section_out_when_not_com
     first, second = (c["json"]["message"] for c in receiver.calls)
     assert "GİB'e berat yükleme son günü 7 gün içinde olan, kapanmamış ay yok." in first
     assert "GİB'e berat" not in second
+
+
+def test_the_agents_daily_digest_carries_the_due_list(receiver, tmp_path, edefter):
+    """The background agent's Alarms: the digest, once a day after a cycle, with the months due within
+    7 days per Sorumlu computed then (from the thread, while cycles run, it waits for the next cycle)."""
+    import types
+    from datetime import datetime
+
+    from edefter_helper import agent as A
+    from edefter_helper.workbook import layout as L
+    from edefter_helper.workbook.file import FileBook
+
+    wb, journal = _office_with_deadlines(tmp_path, edefter)
+    book = FileBook(wb)
+    book.write_rows(L.NOTIFY, [{"kind": "webhook", "address": f"http://127.0.0.1:{receiver.port}/ozet",
+                                "events": "ozet"}])
+    book.save()
+    now = [datetime(2026, 12, 7, 9, 0).timestamp()]
+    stand_in = types.SimpleNamespace(workbook=wb, journal_path=journal, wallclock=lambda: now[0], interval=60.0,
+                                     last_success_at=now[0], last_cycle_at=now[0])
+    alarms = A.Alarms(stand_in)
+    alarms.check(after_cycle=True)  # the first look starts the day
+    now[0] += 86400
+    stand_in.last_success_at = stand_in.last_cycle_at = now[0]
+    alarms.check()  # the thread, while cycles run: not now
+    assert receiver.calls == []
+    alarms.check(after_cycle=True)
+    assert [c["json"]["event"] for c in receiver.calls] == ["ozet"]
+    text = receiver.calls[0]["json"]["message"]
+    assert "kapanmamış aylar (3), Sorumlu'ya göre:" in text
+    assert "- Anadolu Gıda (VKN 1234567890) — Ağustos 2026: son güne 2 gün var." in text
