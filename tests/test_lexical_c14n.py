@@ -345,3 +345,58 @@ def test_an_undeclared_prefix_inside_an_entry_is_malformed_as_on_the_exact_path(
     assert spy[-1] is False
     assert facts.get("malformed") is True
     assert facts == exact_facts(path, monkeypatch)
+
+
+# -- verify's readers: the big files on every core, this process included ---------------------
+
+def test_readers_per_number_of_big_files():
+    from edefter_helper.engine.verify import _readers
+
+    mib = 1 << 20
+    assert _readers([], 2) == 0
+    assert _readers([200 * mib], 2) == 1
+    assert _readers([200 * mib] * 2, 2) == 2  # this process and one worker
+    assert _readers([200 * mib] * 3, 2) == 3  # one more than the cores: 1.5 files' time, not 2
+    assert _readers([200 * mib] * 4, 2) == 2
+    assert _readers([200 * mib] * 5, 2) == 3  # 2.5 files' time, not 3
+    assert _readers([200 * mib] * 5, 1) == 1
+    assert _readers([200 * mib] * 5, 8) == 5
+
+
+@pytest.fixture
+def all_big(monkeypatch):
+    from edefter_helper.engine import verify
+
+    monkeypatch.setattr(verify, "PARALLEL_BYTES", 1)  # every file of a sample month is a "big" one
+    return verify
+
+
+def test_big_files_read_by_workers_and_this_process_give_the_sequential_verdicts(tmp_path, all_big, monkeypatch):
+    month = write_month_as(tmp_path / "ay", "windows", "4810525636", "2024-01", parts=2, entries=20)
+    from edefter_helper.engine.verify import verify_roots
+
+    shared = verify_roots([month.folder]).sets
+    monkeypatch.setattr(all_big.os, "cpu_count", lambda: 1)
+    alone = verify_roots([month.folder]).sets
+    assert [(s.valid, [p.code for p in s.problems]) for s in shared] == [(True, [])]
+    assert [(s.valid, [p.code for p in s.problems]) for s in alone] == [(True, [])]
+    assert [f.sha256 for s in shared for f in s.files] == [f.sha256 for s in alone for f in s.files]
+
+
+def test_a_lost_worker_is_that_files_problem_and_verify_still_ends(tmp_path, all_big, monkeypatch):
+    import os
+
+    month = write_month(tmp_path / "ay", "4810525636", "2024-01", entries=5)
+    parent = os.getpid()
+    real = all_big._worker_read
+
+    def dies_in_a_worker(args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(args)
+
+    monkeypatch.setattr(all_big, "_worker_read", dies_in_a_worker)
+    monkeypatch.setattr(all_big.os, "cpu_count", lambda: 2)
+    sets = all_big.verify_roots([month.folder]).sets
+    assert len(sets) == 1 and sets[0].valid is False
+    assert "unreadable" in {p.code for p in sets[0].problems}  # P.read_failed

@@ -212,8 +212,9 @@ class LexicalDigest(RawDigest):
       does). Entries written otherwise simply stay in the outline.
     """
 
-    WINDOW = WINDOW  # the enveloped signature must lie in the last WINDOW bytes (tests shrink it)
-    PART = 1 << 20  # canonicalise about this much at a time
+    WINDOW = 1 << 20  # the enveloped signature must lie in the last WINDOW bytes (tests shrink it)
+    PART = 256 << 10  # canonicalise about this much at a time (memory: ~10 bytes per byte of a part)
+    READ_SIZE = 256 << 10
     HOLD_LIMIT = 16 << 20
     OUTLINE_LIMIT = 32 << 20
 

@@ -416,7 +416,7 @@ def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reop
             lex.feed(data)
             if lex.state == "off":
                 return False
-            data = raw.read(READ_SIZE)
+            data = raw.read(LexicalDigest.READ_SIZE)
         checker.close()
     except etree.XMLSyntaxError:
         return False

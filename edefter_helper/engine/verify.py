@@ -5,6 +5,7 @@ certifies its ledger part's signature value and size; GİB's countersignature)."
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
@@ -56,32 +57,123 @@ def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None
             facts[f.location] = cached
         else:
             todo.append((f, ident))
-    big = [t for t in todo if t[0].size >= PARALLEL_BYTES]
+    big = sorted((t for t in todo if t[0].size >= PARALLEL_BYTES), key=lambda t: -t[0].size)
     small = [t for t in todo if t[0].size < PARALLEL_BYTES]
+    readers = _readers([f.size for f, _ in big], os.cpu_count() or 1)
     schema = load_schema(schema_dir) if (schema_dir is not None and small) else None
+    args = [(str(f.path), f.name, str(schema_dir) if schema_dir else None) for f, _ in big]
+    results: dict[int, dict] = {}
+    if readers > 1:
+        pool = _Shared(args, readers - 1)  # the workers start on the biggest files at once
     done = 0
-    for f, ident in small:
+    for f, ident in small:  # meanwhile this process reads the small files
         facts[f.location] = reader.read_full(f.path, f.name, schema=schema)
         cache.put(f.location, ident, full=facts[f.location], schema_id=sid,
                   sha256=facts[f.location].get("sha256") if not f.name.zipped else None)
         done += 1
         if progress and done % 200 == 0:
             progress(f"{done}/{len(todo)} dosya doğrulandı")
-    if big:
-        workers = min(len(big), os.cpu_count() or 1)
-        args = [(str(f.path), f.name, str(schema_dir) if schema_dir else None) for f, _ in big]
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = list(pool.map(_worker_read, args))
-        else:
-            results = [_worker_read(a) for a in args]
-        for (f, ident), res in zip(big, results):
-            facts[f.location] = res
-            cache.put(f.location, ident, full=res, schema_id=sid)
-            if progress:
-                progress(f"{f.name.filename} doğrulandı")
+    if readers > 1:
+        results = pool.run()  # and then big files too, taken in turn with the workers
+    else:
+        results = {i: _worker_read(a) for i, a in enumerate(args)}
+    for i, (f, ident) in enumerate(big):
+        facts[f.location] = results[i]
+        cache.put(f.location, ident, full=results[i], schema_id=sid)
+        if progress:
+            progress(f"{f.name.filename} doğrulandı")
     cache.flush()
     return facts
+
+
+def _makespan(sizes: list[int], readers: int, cores: int) -> float:
+    """Time to read files of these sizes (biggest first, each by the next free reader) when `readers`
+    readers share `cores` cores evenly; in units of one file byte per core."""
+    queue = list(sizes)
+    active: list[float] = []
+    t = 0.0
+    while queue or active:
+        while queue and len(active) < readers:
+            active.append(float(queue.pop(0)))
+        rate = min(1.0, cores / len(active))
+        step = min(active) / rate
+        t += step
+        active = [a - step * rate for a in active]
+        active = [a for a in active if a > 1e-6 * max(sizes)]
+    return t
+
+
+def _readers(sizes: list[int], cores: int) -> int:
+    """How many processes read the big files (this one included): one per core, or one more when
+    that finishes sooner (5 equal parts on 2 cores: 2.5 parts' time instead of 3). Never more: each
+    reader costs memory (the < 150 MB target holds three)."""
+    if not sizes:
+        return 0
+    if cores <= 1 or len(sizes) == 1:
+        return 1
+    best = min(cores, len(sizes))
+    more = min(cores + 1, len(sizes))
+    if more > best and _makespan(sizes, more, cores) < 0.97 * _makespan(sizes, best, cores):
+        return more
+    return best
+
+
+class _Shared:
+    """Big files read by `workers` worker processes and by this one, each taking the next file
+    (biggest first) when it is free."""
+
+    def __init__(self, args: list, workers: int):
+        self.args = args
+        self.results: dict[int, dict] = {}
+        self.pending = list(range(len(args)))
+        self.lock = threading.Lock()
+        self.all_done = threading.Event()
+        self.pool = ProcessPoolExecutor(workers)
+        for _ in range(workers):
+            self._submit_next()
+
+    def _take(self) -> int | None:
+        with self.lock:
+            return self.pending.pop(0) if self.pending else None
+
+    def _submit_next(self) -> None:
+        i = self._take()
+        if i is None:
+            return
+        try:
+            future = self.pool.submit(_worker_read, self.args[i])
+        except RuntimeError:  # the pool is broken or shut down: this process reads the file
+            with self.lock:
+                self.pending.insert(0, i)
+            return
+        future.add_done_callback(lambda fut, i=i: self._finished(i, fut))
+
+    def _finished(self, i: int, future) -> None:
+        try:
+            res = future.result()
+        except Exception as exc:  # noqa: BLE001  a worker lost (killed, out of memory): that file's problem
+            res = {"problems": [P.read_failed(f"{type(exc).__name__}: {exc}"[:300], self.args[i][0]).as_json()],
+                   "malformed": True}
+        self._record(i, res)
+        self._submit_next()
+
+    def _record(self, i: int, res: dict) -> None:
+        with self.lock:
+            self.results[i] = res
+            if len(self.results) == len(self.args):
+                self.all_done.set()
+
+    def run(self) -> dict[int, dict]:
+        try:
+            while not self.all_done.is_set():
+                i = self._take()
+                if i is None:
+                    self.all_done.wait(0.05)
+                else:
+                    self._record(i, _worker_read(self.args[i]))
+        finally:
+            self.pool.shutdown(wait=True)
+        return self.results
 
 
 def _size_matches(quantity: str | None, size: int) -> bool:
