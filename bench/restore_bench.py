@@ -18,17 +18,25 @@ Timed, interleaved, `--repeats` times each, every repeat into a fresh empty fold
   restore:  `edefter restore --workbook F --firm VKN --out DIR --json`, the real CLI in a subprocess
             (it scans the workbook's folders from the warm cache, asks the server, downloads the
             package, checks every file's sha256 against the manifest and the journal while writing
-            it atomically, verifies the restored tree with the engine, writes the İbraz Raporu and
-            the workbook's Günlük);
+            it atomically, verifies the restored tree with the engine — each file in a worker
+            process as soon as it is written, the rest after the last one — writes the İbraz
+            Raporu and the workbook's Günlük);
   baseline: `curl -sSf -u USER:PASS -o PKG URL/v1/months/VKN/0000/PERIOD/package && unzip -q PKG -d DIR`
             (the target's baseline); then, as information, `edefter verify DIR --no-cache` of what unzip
             wrote, so restore is also compared with the same work done by hand (download, unpack, verify).
 The page cache is flushed to disk (`sync`, not timed) after every run, so no run pays for the
 previous one's dirty pages; the time `sync` took after the baseline is reported (restore fsyncs
-every file it writes, unzip does not). Memory: the client's whole process tree (the CLI and its
-verify workers) sampled through /proc as in bench/run.py; the target is judged on the sum of every
-process's own high-water mark. Where the restore's time goes: one more restore run in-process with
-timers around its phases (scan, query+download, unpack, engine verification, report, workbook).
+every file it writes, unzip does not). CPU: user + system seconds of each side's whole process
+tree (getrusage of the reaped children), so the work is seen apart from the machine's load; the
+floor of a restore on this machine is its CPU seconds over the cores. Memory: the client's whole
+process tree (the CLI and its verify workers) sampled through /proc as in bench/run.py; the target
+is judged on the sum of every process's own high-water mark. Where the restore's time goes: one
+more restore run in-process with timers around its phases (scan, query+download, unpack with the
+workers verifying alongside, the verification left after the last file, report, workbook).
+
+The judged ratio is the issue's: `edefter restore` against `curl` download + `unzip` of the same
+package. Other baselines are information: + `sync` (restore makes every file durable, unzip does
+not), and + `edefter verify` of what unzip wrote (the same work done by hand).
 
 Prints `RATIO` and `TARGET ... MET` / `NOT MET` lines; writes restore-results.{md,txt} into the
 work folder. Exit status 1 when a benchmark failed or restored wrong bytes.
@@ -42,6 +50,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import secrets
 import shutil
 import subprocess
@@ -178,6 +187,14 @@ def _expect(folder: Path, originals: dict[str, int], what: str) -> None:
                          f"{len(got)} files against {len(originals)})")
 
 
+def measured(cmd: list[str], env: dict) -> tuple[R.Run, float]:
+    """run_measured, and the CPU seconds (user + system) of the command's whole reaped tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_measured(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return run, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def _sync() -> float:
     t0 = time.perf_counter()
     os.sync()
@@ -212,7 +229,10 @@ def _check_restore(run: R.Run, out: Path, originals: dict[str, int]) -> None:
 
 # -- where the restore's time goes (in-process, one run) ---------------------------------------
 
-def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, dict[str, float], str]:
+UNPACK = "unpack (package sha256, per-file sha256, atomic writes + fsync; the workers verifying alongside)"
+AFTER = "engine verification left after the last file was written (this process reads too), and scan + check_set"
+
+def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, dict[str, float], str, str]:
     from edefter_helper import actions, report, restore
     from edefter_helper.targets import http
     from edefter_helper.workbook.file import FileBook
@@ -221,10 +241,19 @@ def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, d
     timer.wrap(actions._Run, "scan", "scan of the workbook's folders (warm cache)")
     timer.wrap(http.HttpTarget, "query", "status query")
     timer.wrap(http.HttpTarget, "fetch", "download (HTTP, sha256, fsync)")
-    timer.wrap(restore, "_unpack", "unpack (package sha256, per-file sha256, atomic writes + fsync)")
+    timer.wrap(restore, "_unpack", UNPACK)
     timer.wrap(restore, "_verify_and_report", "verify + report")
     timer.wrap(report, "write_report", "İbraz Raporu")
     timer.wrap(actions._Run, "write_back", "workbook write-back")
+    made = []
+    original = restore._Verifier
+
+    class Kept(original):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+    restore._Verifier = Kept
     prof = cProfile.Profile() if profile else None
     try:
         book = FileBook(setup.workbook)
@@ -237,11 +266,15 @@ def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, d
         wall = time.perf_counter() - t0
     finally:
         timer.restore()
+        restore._Verifier = original
     if summary.count(restore.RESTORED) != 1:
         raise BenchError(f"in-process restore: {[(r.status, r.message) for r in summary.results]}")
     phases = dict(timer.spent)
     both = phases.pop("verify + report", 0.0)
-    phases["engine verification of the restored tree"] = both - phases.get("İbraz Raporu", 0.0)
+    phases[AFTER] = both - phases.get("İbraz Raporu", 0.0)
+    v = made[0] if made else None
+    how = (f"worker processes at most {v.limit}; files read by the restoring process itself {v.here}, "
+           f"read again at the end {v.reread}" if v else "")
     text = ""
     if prof:
         s = io.StringIO()
@@ -249,7 +282,7 @@ def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, d
         stats.sort_stats("cumulative").print_stats(22)
         stats.sort_stats("tottime").print_stats(18)
         text = s.getvalue()
-    return wall, phases, text
+    return wall, phases, text, how
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
@@ -271,42 +304,46 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
         R.warm_page_cache(files)
         load0 = os.getloadavg()
         restores, bases, syncs, verifies = [], [], [], []
+        cpu: dict[int, float] = {}  # id(run) -> CPU seconds of its tree
         for i in range(sizes.repeats):  # interleaved, so drifting machine load hits both sides alike
             out = setup.base / f"curl-{i}"
             cmd, env = curl_unzip(setup, out, package_name)
-            b = run_measured(cmd, env)
+            b, cpu_b = measured(cmd, env)
             if b.rc != 0:
                 raise BenchError(f"curl+unzip exited {b.rc}: {b.stderr[-2000:]!r}")
             _expect(out / "files", originals, "curl+unzip")
             syncs.append(_sync())
             bases.append(b)
+            cpu[id(b)] = cpu_b
             # the same work as the restore: the unzipped month verified by the engine (info)
-            v = run_measured(R.edefter_cmd() + ["verify", str(out / "files"), "--no-cache", "--json"], setup.env)
+            v, cpu_v = measured(R.edefter_cmd() + ["verify", str(out / "files"), "--no-cache", "--json"], setup.env)
             sets = json.loads(v.stdout or b"{}").get("sets") or [{}]
             if v.rc != 0 or len(sets) != 1 or not sets[0].get("valid"):
                 raise BenchError(f"edefter verify of the unzipped month exited {v.rc}: {v.stdout[-1500:]!r}")
             verifies.append(v)
+            cpu[id(v)] = cpu_v
             shutil.rmtree(out)
             _sync()
 
             out = setup.base / f"geri-{i}"
-            r = run_measured(restore_cmd(setup, out), setup.env)
+            r, cpu_r = measured(restore_cmd(setup, out), setup.env)
             _check_restore(r, out, originals)
             _sync()
             restores.append(r)
+            cpu[id(r)] = cpu_r
             shutil.rmtree(out)
             _sync()
         load1 = os.getloadavg()
         # one more, in-process, for the split (and the profile); not part of the timed figures
         out = setup.base / "geri-split"
-        split_wall, phases, _ = restore_in_process(setup, out, False)
+        split_wall, phases, _, how = restore_in_process(setup, out, False)
         _expect(out, originals, "in-process restore")
         shutil.rmtree(out)
         _sync()
         prof_text = ""
         if profile:  # a run of its own: the profiler's overhead stays out of the split
             out = setup.base / "geri-profile"
-            _, _, prof_text = restore_in_process(setup, out, True)
+            _, _, prof_text, _ = restore_in_process(setup, out, True)
             shutil.rmtree(out)
         server_peak = setup.server.peak_rss()
     finally:
@@ -314,16 +351,20 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
     shutil.rmtree(setup.base, ignore_errors=True)
 
     r, b = best(restores), best(bases)
+    v = best(verifies)
+    cores = os.cpu_count() or 1
     low = max(max(x.tree_rss for x in restores), max(x.max_rss for x in restores))
     high = max(x.hwm_sum for x in restores)
     pss = max(x.tree_pss for x in restores)
     single = max(x.max_rss for x in restores)
     sync_after = syncs[bases.index(b)]
+    cpu_r, cpu_b, cpu_v = min(cpu[id(x)] for x in restores), min(cpu[id(x)] for x in bases), min(
+        cpu[id(x)] for x in verifies)
     rep.say(f"edefter restore:  best {r.wall:.2f} s of {[round(x.wall, 2) for x in restores]}, "
-            f"{total / MB / r.wall:.0f} MB/s restored")
+            f"{total / MB / r.wall:.0f} MB/s restored; CPU {[round(cpu[id(x)], 2) for x in restores]} s")
     rep.say(f"curl + unzip:     best {b.wall:.2f} s of {[round(x.wall, 2) for x in bases]}, "
-            f"{total / MB / b.wall:.0f} MB/s; the sync after it took {sync_after:.2f} s (not timed: unzip does not "
-            f"fsync, restore does)")
+            f"{total / MB / b.wall:.0f} MB/s; CPU {[round(cpu[id(x)], 2) for x in bases]} s; the sync after it took "
+            f"{sync_after:.2f} s (not timed: unzip does not fsync, restore does)")
     rep.say(f"memory, restore: largest single process {mb(single)} (VmHWM); tree, sampled every 50 ms: RSS sum "
             f"{mb(max(x.tree_rss for x in restores))}, PSS sum {mb(pss)}; sum of per-process high-water marks "
             f"{mb(high)} (up to {max(x.procs for x in restores)} processes); curl+unzip {mb(b.hwm_sum)}")
@@ -332,36 +373,42 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
     rep.say("load average (1/5/15 min) before / after: " + " / ".join(
         " ".join(f"{x:.2f}" for x in la) for la in (load0, load1)))
     rep.say(R.other_load([("restore", restores), ("curl+unzip", bases), ("verify", verifies)]))
-    rep.say(f"in-process restore for the split: {split_wall:.2f} s")
+    rep.say(f"in-process restore for the split: {split_wall:.2f} s ({how})")
     for name, secs in sorted(phases.items(), key=lambda kv: -kv[1]):
         rep.say(f"   {name}: {secs:.2f} s")
     accounted = sum(phases.values())
-    rep.say(f"   rest (journal, run lock, settings, process pool start-up): {split_wall - accounted:.2f} s")
+    rep.say(f"   rest (journal, run lock, settings, worker start-up): {split_wall - accounted:.2f} s")
     rep.say(f"   subprocess best minus the in-process run (start-up, exit, run-to-run spread): {r.wall - split_wall:.2f} s")
-    v = best(verifies)
     rep.say(f"edefter verify --no-cache of the unzipped month: best {v.wall:.2f} s of "
-            f"{[round(x.wall, 2) for x in verifies]} (curl + unzip + verify {b.wall + v.wall:.2f} s)")
+            f"{[round(x.wall, 2) for x in verifies]}, CPU {cpu_v:.2f} s (curl + unzip + verify {b.wall + v.wall:.2f} s)")
+    rep.say(f"floor on this machine: the restore's least CPU {cpu_r:.2f} s over {cores} cores = {cpu_r / cores:.2f} s "
+            f"({cpu_r / cores / b.wall:.2f}x curl+unzip); of it, the engine's verification alone (verify's CPU) "
+            f"{cpu_v:.2f} s = {cpu_v / cores:.2f} s ({cpu_v / cores / b.wall:.2f}x)")
     ratio = rep.ratio("restore/curl+unzip", r.wall, b.wall, "curl+unzip")
-    verify_s = phases.get("engine verification of the restored tree", 0.0)
-    r_noverify = rep.ratio("restore without its verification/curl+unzip", max(r.wall - verify_s, 0.0), b.wall,
-                           "curl+unzip")
     r_sync = rep.ratio("restore/curl+unzip+sync", r.wall, b.wall + sync_after, "curl+unzip+sync")
     r_same = rep.ratio("restore/curl+unzip+edefter verify", r.wall, b.wall + v.wall, "curl+unzip+verify")
+    r_cpu = rep.ratio("restore CPU/curl+unzip CPU", cpu_r, cpu_b, "curl+unzip CPU")
     rep.target("restore time <= 1.5x curl+unzip", ratio <= 1.5, f"{ratio:.2f}x")
     mem_ok = high < 150 * MB
     rep.target("restore client peak memory < 150 MB (process tree, upper bound)", mem_ok,
                f"between {mb(low)} and {mb(high)}")
+    after = phases.get(AFTER, 0.0)
     rep.row("restore", f"wall time, `edefter restore` of a {mb(total)} month", f"{r.wall:.2f} s",
             f"curl + unzip {b.wall:.2f} s", f"{ratio:.2f}×", "≤ 1.5×", ratio <= 1.5)
-    rep.row("restore", "same, less the engine's verification of the restored tree", f"{r.wall - verify_s:.2f} s",
-            f"{b.wall:.2f} s", f"{r_noverify:.2f}×", "(info)", None)
     rep.row("restore", "against curl + unzip + sync (restore fsyncs, unzip does not)", f"{r.wall:.2f} s",
             f"{b.wall + sync_after:.2f} s", f"{r_sync:.2f}×", "(info)", None)
     rep.row("restore", "against curl + unzip + `edefter verify --no-cache` of the unzipped month (the same work)",
             f"{r.wall:.2f} s", f"{b.wall:.2f} + {v.wall:.2f} s", f"{r_same:.2f}×", "(info)", None)
-    rep.row("restore", "split (in-process run): " + "; ".join(
-        f"{k} {v:.2f} s" for k, v in sorted(phases.items(), key=lambda kv: -kv[1])), f"{split_wall:.2f} s", "", "",
+    rep.row("restore", "CPU seconds, whole process tree (least of the runs)", f"{cpu_r:.2f} s",
+            f"curl + unzip {cpu_b:.2f} s; verify {cpu_v:.2f} s", f"{r_cpu:.2f}×", "(info)", None)
+    rep.row("restore", f"floor on {cores} cores: restore CPU / cores; of it verify's CPU / cores",
+            f"{cpu_r / cores:.2f} s; {cpu_v / cores:.2f} s", f"{b.wall:.2f} s",
+            f"{cpu_r / cores / b.wall:.2f}×; {cpu_v / cores / b.wall:.2f}×", "(info)", None)
+    rep.row("restore", f"split (in-process run; {how}): " + "; ".join(
+        f"{k} {x:.2f} s" for k, x in sorted(phases.items(), key=lambda kv: -kv[1])), f"{split_wall:.2f} s", "", "",
         "(info)", None)
+    rep.row("restore", "verification left after the last file was written (in-process split)", f"{after:.2f} s",
+            "", "", "(info)", None)
     rep.row("restore", "peak memory, client process tree: upper bound (Σ per-process VmHWM)", mb(high),
             f"curl+unzip {mb(b.hwm_sum)}", "", "< 150 MB", mem_ok)
     rep.row("restore", "peak memory: sampled RSS sum / PSS sum / largest single process",

@@ -6,6 +6,14 @@ not know (another PC made the backup), comes back the same way. Nothing is ever 
 non-empty destination needs `into_existing`, and even then a file with other bytes is left alone and
 reported. Files are written atomically from the package as it is read, so an interrupted restore
 leaves no half-written file and can be run again.
+
+Verification overlaps the unpacking: once a month holds a file the engine would read in a worker
+process (a big ledger part), every restored file is handed to worker processes as soon as it is
+written, the largest first, while the next one is inflated. The workers are started fresh (not forked
+from this process, whose workbook and HTTP libraries each forked worker would count again) and import
+only the engine's reader; they run the engine's own per-file read (`reader.read_full`), and the
+verdict is the engine's `check_set` over facts for every file of the restored tree, each read after
+its last change.
 """
 
 from __future__ import annotations
@@ -13,8 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import queue
 import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
 import zipfile
+import zlib
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +42,7 @@ from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, parse_name
 from edefter_helper.engine.package import MANIFEST
-from edefter_helper.fsutil import atomic_write
+from edefter_helper.fsutil import _take_mode, fsync_dir
 from edefter_helper.targets.base import STORED, ConfigurationError, TargetError
 from edefter_helper.workbook.book import Book
 
@@ -34,6 +51,11 @@ log = logging.getLogger(__name__)
 ACTION_RESTORE = "Geri Yükle"
 RESTORED, NOT_RESTORED = "Geri Yüklendi", "Geri Yüklenemedi"
 CHUNK = 1 << 20
+# a file this large is read in a worker process (the engine's verify.PARALLEL_BYTES); a month with one
+# has all its files verified by the workers while it is being unpacked
+PIPELINE_BYTES = 32 * 1024 * 1024
+# at most this many worker processes (None: one per core but this process's own, see _Verifier)
+VERIFY_WORKERS: int | None = None
 
 
 class RestoreError(Exception):
@@ -103,18 +125,22 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         out.mkdir(parents=True, exist_ok=True)
         optional = set(discover or ()) - listed  # asked about, not known to exist
         work = [(k, actions.firm_for(k, run.firms)) for k in chosen]
-        _parallel_restore(run, work, out, source, restored, optional)
-        _verify_and_report(run, out, restored)
+        verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
+        try:
+            _parallel_restore(run, work, out, source, restored, optional, verifier)
+            _verify_and_report(run, out, restored, verifier)
+        finally:
+            verifier.close()
         run.summary.extra = {"out": str(out), "report": str(out / "ibraz-raporu.html"),
                              "months": [_month_json(m) for m in restored]}
 
     return actions._run_action(book, ACTION_RESTORE, options, body)
 
 
-def _parallel_restore(run, work, out, source, restored, optional) -> None:
+def _parallel_restore(run, work, out, source, restored, optional, verifier=None) -> None:
     def one(item):
         key, firm = item
-        month = restore_month(run, key, firm, out, source, optional=key in optional)
+        month = restore_month(run, key, firm, out, source, optional=key in optional, verifier=verifier)
         if month is not None:
             with run._lock:
                 restored.append(month)
@@ -126,11 +152,11 @@ def _parallel_restore(run, work, out, source, restored, optional) -> None:
 def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Firm:
     if source is None or source == firm.target:
         return firm
-    return actions.Firm(firm.name, firm.vkn, firm.branch, firm.folder, source, firm.user, firm.auto)
+    return firm.for_target(source)  # that Hedef's own Kullanıcı Adı when the firm names several
 
 
 def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str | None,
-                  optional: bool = False) -> RestoredMonth | None:
+                  optional: bool = False, verifier: _Verifier | None = None) -> RestoredMonth | None:
     """One month from its target into `out`; None for an `optional` month the target does not hold."""
     firm = _firm_for_source(run, firm, source)
     identity = run.identity(firm)
@@ -161,7 +187,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
         target.fetch(key, package)
         try:
-            _unpack(run, key, identity, package, receipt.sha256, known, month, out)
+            _unpack(run, key, identity, package, receipt.sha256, known, month, out, verifier)
         finally:
             shutil.rmtree(package.parent, ignore_errors=True)
     except ConfigurationError as exc:
@@ -179,7 +205,8 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
                 else "; ".join(month.missing))
 
 
-def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: RestoredMonth, out: Path) -> None:
+def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: RestoredMonth, out: Path,
+            verifier: _Verifier | None = None) -> None:
     digest = hashlib.sha256()
     with open(package, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -208,21 +235,34 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         folder.mkdir(parents=True, exist_ok=True)
         month.folder = folder
         members = {i.filename: i for i in zf.infolist() if not i.is_dir() and i.filename != MANIFEST}
-        for name, (size, file_sha) in sorted(expected.items()):
+        # the largest first: their verification, the longest part of a restore, starts soonest
+        order = sorted(expected.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        if verifier is not None and any(size >= PIPELINE_BYTES for _, (size, _) in order):
+            verifier.start(sum(1 for _, (size, _) in order if size >= PIPELINE_BYTES))
+        said: list[tuple[str, str]] = []  # (name, sentence): told in name order, whatever the work order
+        files = []
+        for name, (size, file_sha) in order:
             if not _safe_name(name, key):
-                month.missing.append(f"Paketteki dosya adı kabul edilmedi: {name!r}")
+                said.append((name, f"Paketteki dosya adı kabul edilmedi: {name!r}"))
                 continue
             info = members.pop(name, None)
             if info is None:
-                month.missing.append(f"{name} pakette yok.")
+                said.append((name, f"{name} pakette yok."))
                 continue
             if recorded and recorded.get(name) not in (None, file_sha):
-                month.missing.append(f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı.")
-            written = _write_member(zf, info, folder / name, size, file_sha, month)
-            if written:
-                month.files.append((name, size, file_sha, not recorded or recorded.get(name) == file_sha))
+                said.append((name, f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı."))
+            problem = _write_member(zf, info, folder / name, size, file_sha)
+            if problem:
+                said.append((name, problem))
+                continue
+            files.append((name, size, file_sha, not recorded or recorded.get(name) == file_sha))
+            if verifier is not None and verifier.active:
+                verifier.submit(folder / name)
+        month.files.extend(sorted(files))
+        month.missing.extend(text for _, text in sorted(said, key=lambda x: x[0]))
         for extra in sorted(members):
             month.missing.append(f"Pakette içerik listesinde olmayan dosya yok sayıldı: {extra!r}")
+        fsync_dir(folder)  # every name written above is durable before the month is called restored
 
 
 def _safe_name(name: str, key: MonthKey) -> bool:
@@ -233,36 +273,113 @@ def _safe_name(name: str, key: MonthKey) -> bool:
     return parsed is not None and parsed.vkn == key.vkn and parsed.period == key.period
 
 
-def _write_member(zf, info, dest: Path, size: int, file_sha: str, month: RestoredMonth) -> bool:
-    """Write one file atomically while hashing; never replace a file with other bytes."""
+class _Mismatch(Exception):
+    pass
+
+
+def _write_member(zf, info, dest: Path, size: int, file_sha: str) -> str | None:
+    """Write one file atomically while hashing; never replace a file with other bytes. None when
+    `dest` holds the member's bytes afterwards, else what went wrong (Turkish)."""
     if dest.exists():
-        if dest.stat().st_size == size and _sha_file(dest) == file_sha:
-            return True  # already there, same bytes (a rerun)
-        month.missing.append(f"{dest.name} hedef klasörde başka içerikle zaten var; üzerine yazılmadı.")
-        return False
-    sha = hashlib.sha256()
-    total = 0
-
-    class Mismatch(Exception):
-        pass
-
+        return _already_there(dest, size, file_sha)
+    fd, tmp = tempfile.mkstemp(prefix=".geri-", suffix=".part", dir=dest.parent)
     try:
-        with atomic_write(dest, prefix=".geri-", suffix=".part") as fh, zf.open(info) as src:
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                _take_mode(fh.fileno(), dest)
+                sha = hashlib.sha256()
+                total = 0
+                for chunk in _member_chunks(zf, info):
+                    total += len(chunk)
+                    if total > size:
+                        raise _Mismatch
+                    sha.update(chunk)
+                    fh.write(chunk)
+                if total != size or sha.hexdigest() != file_sha:
+                    raise _Mismatch
+                fh.flush()
+                os.fsync(fh.fileno())
+        except _Mismatch:
+            return f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı."
+        except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
+            return f"{dest.name}: paketten okunamadı ({exc})."
+        try:
+            _publish(tmp, dest)
+        except FileExistsError:  # written there meanwhile, by someone else
+            return _already_there(dest, size, file_sha)
+        tmp = None
+        return None
+    finally:
+        if tmp is not None:
+            with suppress(OSError):
+                os.unlink(tmp)
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
+
+
+def _member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """The member's bytes, inflated straight from the package. zipfile's reader would also compute
+    each member's CRC-32: a second checksum over every byte, which the caller's sha256 against the
+    manifest makes redundant (0.1 s a 200 MB part). The local header is checked as zipfile checks it;
+    an encrypted member or another method goes through zipfile."""
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with zf.open(info) as src:
             while chunk := src.read(CHUNK):
-                total += len(chunk)
-                if total > size:
-                    raise Mismatch
-                sha.update(chunk)
-                fh.write(chunk)
-            if total != size or sha.hexdigest() != file_sha:
-                raise Mismatch
-    except Mismatch:
-        month.missing.append(f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı.")
-        return False
-    except (zipfile.BadZipFile, EOFError) as exc:
-        month.missing.append(f"{dest.name}: paketten okunamadı ({exc}).")
-        return False
-    return True
+                yield chunk
+        return
+    with open(zf.filename, "rb") as raw:
+        raw.seek(info.header_offset)
+        head = raw.read(_LOCAL_HEADER.size)
+        if len(head) != _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"{info.filename}: yerel başlık yok")
+        fields = _LOCAL_HEADER.unpack(head)
+        name = raw.read(fields[10])
+        name = name.decode("utf-8" if fields[3] & 0x800 else "cp437", errors="replace")
+        if name != info.orig_filename:
+            raise zipfile.BadZipFile(f"{info.filename}: yerel başlıktaki ad farklı ({name!r})")
+        raw.seek(fields[11], os.SEEK_CUR)
+        left = info.compress_size
+        inflate = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        while left > 0:
+            data = raw.read(min(CHUNK, left))
+            if not data:
+                raise EOFError(f"{info.filename}: paket kesik")
+            left -= len(data)
+            if inflate is None:
+                yield data
+                continue
+            while data:  # at most CHUNK out per call, whatever the ratio
+                out = inflate.decompress(data, CHUNK)
+                data = inflate.unconsumed_tail
+                if out:
+                    yield out
+        if inflate is not None:
+            while out := inflate.decompress(b"", CHUNK):
+                yield out
+            if not inflate.eof:
+                raise zipfile.BadZipFile(f"{info.filename}: sıkıştırılmış veri eksik")
+
+
+def _already_there(dest: Path, size: int, file_sha: str) -> str | None:
+    if dest.stat().st_size == size and _sha_file(dest) == file_sha:
+        return None  # already there, same bytes (a rerun)
+    return f"{dest.name} hedef klasörde başka içerikle zaten var; üzerine yazılmadı."
+
+
+def _publish(tmp: str, dest: Path) -> None:
+    """`tmp` becomes `dest` at once, and never in place of a file that is there already
+    (FileExistsError): a hard link cannot replace a name, nor can a rename on Windows."""
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some shares)
+        if os.name != "nt" and os.path.lexists(dest):
+            raise FileExistsError(dest) from None
+        os.rename(tmp, dest)
+        return
+    os.unlink(tmp)
 
 
 def _sha_file(path: Path) -> str:
@@ -271,10 +388,210 @@ def _sha_file(path: Path) -> str:
     return sha256_file(path)
 
 
-def _verify_and_report(run, out: Path, restored: list[RestoredMonth]) -> None:
+# what a worker process runs: the engine's per-file read of each path it is given, one JSON line back
+# per path. Only the reader is imported, so a worker holds the engine and nothing else.
+_WORKER = """
+import json, sys
+from pathlib import Path
+from edefter_helper.engine.names import parse_name
+from edefter_helper.engine.reader import read_full
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    path = Path(json.loads(line))
+    out.write(json.dumps(read_full(path, parse_name(path.name))).encode() + b"\\n")
+    out.flush()
+"""
+
+
+class _Verifier:
+    """Reads restored files with the engine while the restore goes on writing the next ones: worker
+    processes take each file as soon as it is written, and once every month is unpacked this process
+    reads what is still queued too (`facts`). One per restore run; no process is started unless a month
+    holds a file big enough for the engine to read it in a worker (`start`). A worker that cannot be
+    started or stops answering is replaced by a read in this process: every file gets its facts.
+
+    `limit` workers at most: one per core less this process's own, which unpacks meanwhile (a worker
+    holding the engine after a big file is ~55 MB; two of them beside this process would be over the
+    150 MB the restore is allowed on a 2-core machine, and not faster, since unpacking fills a core)."""
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self._jobs: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._results: dict[str, tuple[str, dict]] = {}  # location -> (identity read, facts)
+        self.here = 0  # files read in this process (after unpacking, or for a failed worker)
+        self.reread = 0  # files read again at the end: changed since, or never read
+
+    @property
+    def active(self) -> bool:
+        return bool(self._threads)
+
+    def start(self, wanted: int) -> None:
+        with self._lock:
+            while len(self._threads) < min(wanted, self.limit):
+                self._add_worker()
+
+    def _add_worker(self) -> None:
+        thread = threading.Thread(target=self._serve, name="geri-dogrulama", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def submit(self, path: Path) -> None:
+        """Read `path` as it is now (its identity is kept with the facts)."""
+        from edefter_helper.engine.cache import identity
+
+        try:
+            ident = identity(os.stat(path))
+        except OSError:
+            ident = ""
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.limit:
+                self._add_worker()
+        self._jobs.put((str(path), ident))
+
+    def facts(self, files) -> dict[str, dict]:
+        """Facts of every file as it is now: those read since their last change are kept, the others
+        read now. Reads queued files in this process too, then waits for the workers."""
+        from edefter_helper.engine import problems as P
+        from edefter_helper.engine.cache import identity
+
+        self._drain()
+        out, again = {}, []
+        for f in files:
+            try:
+                ident = identity(os.stat(f.location))
+            except OSError as exc:
+                out[f.location] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
+                continue
+            kept = self._results.get(f.location)
+            if kept is not None and kept[0] == ident:
+                out[f.location] = kept[1]
+            else:
+                again.append(f)
+        self.reread += len(again)
+        if again:
+            for f in again:
+                self.submit(f.path)
+            self._drain()
+            for f in again:
+                out[f.location] = self._results[f.location][1]
+        return out
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            self._do(job, None)
+        self._jobs.join()
+
+    def _do(self, job: tuple[str, str], proc) -> object:
+        """Read one file, in worker `proc` if there is one; returns the worker still usable, or None."""
+        location, ident = job
+        try:
+            facts = None
+            if proc is not None:
+                try:
+                    facts = self._ask(proc, location)
+                except (OSError, ValueError, TypeError) as exc:
+                    log.warning("Doğrulama süreci yanıt vermedi (%s); dosya bu süreçte okunuyor.", exc)
+                    _stop(proc)
+                    proc = None
+            if facts is None:
+                self.here += 1
+                facts = _read_here(location)
+            with self._lock:
+                self._results[location] = (ident, facts)
+        finally:
+            self._jobs.task_done()
+        return proc
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+    def _serve(self) -> None:
+        proc = self._spawn()
+        try:
+            while True:
+                with self._lock:
+                    self._idle += 1
+                job = self._jobs.get()
+                with self._lock:
+                    self._idle -= 1
+                if job is None:
+                    self._jobs.task_done()
+                    return
+                proc = self._do(job, proc)
+        finally:
+            if proc is not None:
+                _stop(proc)
+
+    @staticmethod
+    def _spawn():
+        import edefter_helper
+
+        env = dict(os.environ)
+        root = str(Path(edefter_helper.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0) if os.name == "nt" else 0)
+        except OSError as exc:
+            log.warning("Doğrulama süreci başlatılamadı (%s); dosyalar bu süreçte okunuyor.", exc)
+            return None
+
+    @staticmethod
+    def _ask(proc, location: str) -> dict:
+        proc.stdin.write(json.dumps(location).encode() + b"\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            raise ValueError("süreç kapandı")
+        facts = json.loads(line)
+        if not isinstance(facts, dict):
+            raise TypeError("beklenmeyen yanıt")
+        return facts
+
+
+def _stop(proc) -> None:
+    with suppress(OSError):
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    with suppress(OSError):
+        proc.stdout.close()
+
+
+def _read_here(location: str) -> dict:
+    from edefter_helper.engine import problems as P
+    from edefter_helper.engine.reader import read_full
+
+    path = Path(location)
+    try:
+        return read_full(path, parse_name(path.name))
+    except Exception as exc:  # noqa: BLE001  as the engine's workers: a fault in one file is that file's problem
+        return {"problems": [P.read_failed(f"{type(exc).__name__}: {exc}"[:300], location).as_json()],
+                "malformed": True}
+
+
+def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: _Verifier | None = None) -> None:
     from edefter_helper import __version__, report
+    from edefter_helper.engine.cache import FileCache
+    from edefter_helper.engine.scan import scan
     from edefter_helper.engine.trust import TrustError, TrustList
-    from edefter_helper.engine.verify import verify_roots
+    from edefter_helper.engine.verify import check_set, verify_sets
 
     done = [m for m in restored if m.folder is not None]
     sets = {}
@@ -283,11 +600,31 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth]) -> None:
             trust = TrustList.default()
         except TrustError:
             trust = TrustList()
-        result = verify_roots([m.folder for m in done], trust=trust)
+        cache = FileCache(None)
+        result = scan([m.folder for m in done], cache)
+        if verifier is not None and verifier.active:
+            # the facts read while unpacking, for the files unchanged since; every other file now
+            read = verifier.facts([f for ms in result.sets for f in ms.files])
+            for ms in result.sets:
+                check_set(ms, read, trust)
+        else:
+            verify_sets(result, cache, trust=trust)  # the engine's whole check, as verify_roots
         sets = {ms.key: ms for ms in result.sets}
     months = []
     for m in restored:
         ms = sets.get(m.key)
+        if ms is not None and m.folder is not None:  # the verdict is about the bytes checked against the manifest
+            verified = {f.location: f.sha256 for f in ms.files}
+            for name, _size, sha, _same in m.files:
+                got = verified.get(str(m.folder / name))
+                if got is None:  # a file the engine could not read whole has no digest from it
+                    try:
+                        got = _sha_file(m.folder / name)
+                    except OSError:
+                        got = ""
+                if got != sha:
+                    m.ok = False
+                    m.missing.append(f"{name} yazıldıktan sonra değişti; doğrulanan bayt geri yüklenen bayt değil.")
         copies = []
         for a in run.journal.attempts(m.key):
             if a["outcome"] == S.BACKED_UP and a["package_sha256"]:

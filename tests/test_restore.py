@@ -190,3 +190,166 @@ def test_bad_restore_input_is_a_usage_error(tmp_path, edefter):
         proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "j.sqlite3", *args,
                        "--out", tmp_path / "o")
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+# -- verification while unpacking (issue 9's restore time): worker processes read each file as soon as
+# it is written; the verdict still covers every file as it is at the end ---------------------------
+
+def _folder_backup(tmp_path, edefter):
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    ledgers, original, wb = _setup(tmp_path, edefter, "klasör", str(nas))
+    journal = tmp_path / "j.sqlite3"
+    assert edefter("backup", "--workbook", wb, "--journal", journal).returncode == 0
+    shutil.rmtree(ledgers)
+    return nas, original, wb, journal
+
+
+def _pipelined(monkeypatch, workers=1):
+    """Every month goes through the workers (their months are small); the verifiers used are kept."""
+    monkeypatch.setattr(restore, "PIPELINE_BYTES", 1)
+    monkeypatch.setattr(restore, "VERIFY_WORKERS", workers)
+    made = []
+
+    class Kept(restore._Verifier):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(restore, "_Verifier", Kept)
+    return made
+
+
+def test_the_threshold_is_the_engines():
+    from edefter_helper.engine.verify import PARALLEL_BYTES
+
+    assert restore.PIPELINE_BYTES == PARALLEL_BYTES
+
+
+def test_restore_verifies_in_worker_processes_while_unpacking(tmp_path, edefter, monkeypatch):
+    _, original, wb, journal = _folder_backup(tmp_path, edefter)
+    made = _pipelined(monkeypatch, workers=2)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    assert summary.count(restore.RESTORED) == 3 and summary.failed == 0, summary.results
+    _check_restored(out, original, edefter)
+    (verifier,) = made
+    assert not verifier.active  # closed: no worker left behind
+    assert verifier.reread == 0  # every file was read once, as written
+    assert verifier.here < len(original)  # the workers read files (this process may take the last ones)
+    assert set(verifier._results) == {str(p) for p in out.rglob("*.xml")}
+
+
+def test_the_verdict_covers_a_file_changed_after_it_was_read(tmp_path, edefter, monkeypatch):
+    """A file read by a worker and changed before the verdict is read again: the verdict is about the
+    bytes on disk, and those are not the bytes checked against the manifest."""
+    _, _, wb, journal = _folder_backup(tmp_path, edefter)
+    made = _pipelined(monkeypatch)
+    facts = restore._Verifier.facts
+
+    def tampered(self, files):
+        self._drain()
+        victim = next(f for f in files if f.name.kind == "YB" and "0003" not in f.location)
+        data = bytearray(victim.path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        victim.path.write_bytes(bytes(data))
+        return facts(self, files)
+
+    monkeypatch.setattr(restore._Verifier, "facts", tampered)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    (verifier,) = made
+    assert verifier.reread == 1
+    bad = [r for r in summary.results if r.status == restore.NOT_RESTORED]
+    assert len(bad) == 1 and "yazıldıktan sonra değişti" in bad[0].message, summary.results
+    assert summary.count(restore.RESTORED) == 2
+
+
+def test_a_worker_that_dies_is_replaced_by_a_read_here(tmp_path, edefter, monkeypatch):
+    _, original, wb, journal = _folder_backup(tmp_path, edefter)
+    made = _pipelined(monkeypatch)
+    monkeypatch.setattr(restore, "_WORKER", "import sys; sys.stdin.readline(); sys.exit(3)")
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    assert summary.count(restore.RESTORED) == 3, summary.results
+    (verifier,) = made
+    assert verifier.here == len(original)  # every file read in this process instead
+    _check_restored(out, original, edefter)
+
+
+def test_a_file_the_workers_find_invalid_fails_the_month(tmp_path, edefter, monkeypatch):
+    """Bytes that match the package's manifest but not their signature (the package was rebuilt with a
+    changed ledger): written, said to differ from the journal, and refused by the workers' verdict."""
+    nas, _, wb, journal = _folder_backup(tmp_path, edefter)
+    package = next(z for z in nas.rglob("*.zip") if "202402" in z.name)
+    with zipfile.ZipFile(package) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        members = {n: zf.read(n) for n in zf.namelist()}
+    ledger = next(n for n in members if n.endswith("-Y-000000.xml"))
+    amount = b'unitRef="try">'
+    at = members[ledger].index(amount) + len(amount)
+    members[ledger] = members[ledger][:at] + b"9" + members[ledger][at + 1:]  # an amount changed: same size
+    for f in manifest["files"]:
+        if f["name"] == ledger:
+            f["size"], f["sha256"] = len(members[ledger]), hashlib.sha256(members[ledger]).hexdigest()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in members.items():
+            zf.writestr(n, json.dumps(manifest) if n == "manifest.json" else b)
+    package.write_bytes(buf.getvalue())
+    # the journal knows the old package: ask as another computer would, from the target alone
+    made = _pipelined(monkeypatch)
+    out = tmp_path / "geri"
+    keys = [MonthKey(VKN, "0000", "2024-02")]
+    summary = restore.restore(FileBook(wb), keys, out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                              discover=keys)
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED, result
+    assert "doğrulamadan geçmedi" in result.message
+    assert made[0].here < 7  # the workers read the month
+    report = (out / "ibraz-raporu.html").read_text(encoding="utf-8")
+    assert ledger in report
+
+
+def test_member_bytes_are_zipfiles_bytes_and_a_truncated_member_is_refused(tmp_path):
+    import os
+
+    blobs = {"bos": b"", "rastgele": os.urandom(300_000), "tekrar": b"defter " * 2_000_000, "ç.xml": b"<a/>" * 999}
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, (n, b) in enumerate(blobs.items()):
+            zf.writestr(n, b, compress_type=zipfile.ZIP_DEFLATED if i % 2 == 0 else zipfile.ZIP_STORED)
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            chunks = list(restore._member_chunks(zf, info))
+            assert b"".join(chunks) == blobs[info.filename]
+            assert all(len(c) <= restore.CHUNK for c in chunks)  # never more at once, whatever the ratio
+    whole = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("tekrar")
+    cut = tmp_path / "kesik.zip"
+    cut.write_bytes(whole[:info.header_offset + 60] + whole[info.header_offset + 60 + 100:])
+    with zipfile.ZipFile(io.BytesIO(whole)) as good:
+        cd = good.getinfo("tekrar")
+    import pytest
+
+    with zipfile.ZipFile(path) as zf:
+        zf.filename = str(cut)  # the same directory over damaged member bytes
+        with pytest.raises((zipfile.BadZipFile, EOFError, Exception)):
+            data = b"".join(restore._member_chunks(zf, cd))
+            assert data == blobs["tekrar"]
+
+
+def test_publish_never_replaces_a_file(tmp_path):
+    dest = tmp_path / "1234567890-202401-Y-000001.xml"
+    dest.write_bytes(b"kullanicinin")
+    tmp = tmp_path / ".geri-x.part"
+    tmp.write_bytes(b"geri yuklenen")
+    import pytest
+
+    with pytest.raises(FileExistsError):
+        restore._publish(str(tmp), dest)
+    assert dest.read_bytes() == b"kullanicinin"
+    other = tmp_path / "1234567890-202401-Y-000002.xml"
+    restore._publish(str(tmp), other)
+    assert other.read_bytes() == b"geri yuklenen" and not tmp.exists()
