@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """cProfile of the engine's in-process paths, to see where benchmark time goes.
 
-    python bench/profile_engine.py [--part-mb 40] [--top 25] [--what read,pack,scan] [--shape crlf]
+    python bench/profile_engine.py [--part-mb 40] [--top 25] [--what read,pack,scan] [--shape crlf] [--exact]
 
 read: reader.read_full of one journal part (what each verify worker does per big file); --shape
-      crlf / windows writes that part as samples.producers does (bench/run.py's verify-crlf / -windows)
+      crlf / windows writes that part as samples.producers does (bench/run.py's verify-crlf / -windows);
+      --exact: the exact path (libxml2's C14N per entry) instead of the lexical one (issue 7)
 pack: engine.package.pack of the whole month
 scan: a warm scan of a scan tree built by run.py (bench/_work/<mode>/scan-*), if one exists
 Data goes to bench/_work/profile/ (generation is not profiled).
@@ -40,6 +41,7 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--what", default="read,pack,scan")
     ap.add_argument("--shape", default="canonical", help="canonical, crlf or windows (samples.producers)")
+    ap.add_argument("--exact", action="store_true", help="read: the exact path, not the lexical one")
     args = ap.parse_args()
     what = set(args.what.split(","))
 
@@ -64,6 +66,8 @@ def main() -> int:
     journal = next(f for f in ms.files if f.kind == "Y")
 
     if "read" in what:
+        if args.exact:
+            reader._parse_lexical = lambda *a: False  # what a ledger outside the lexical form costs
         for _ in range(2):  # page cache
             journal.path.read_bytes()
         t0 = time.perf_counter()

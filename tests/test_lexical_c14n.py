@@ -42,7 +42,7 @@ def oracle(body: bytes) -> bytes | None:
     except etree.XMLSyntaxError:
         return None
     try:
-        whole = etree.tostring(root, method="c14n")
+        whole = etree.tostring(root, method="c14n", with_comments=False)
     except etree.C14NError as exc:
         raise NoC14N from exc
     start = etree.tostring(etree.fromstring(ROOT + END), method="c14n")[: -len(END)]
@@ -235,15 +235,20 @@ def _ledger(tmp_path, entries: int = 60):
     return month, month.find("Y")
 
 
-def _resigned(month, path, edit) -> bytes:
-    """The ledger with `edit` applied to its bytes before the signature, signed again over the
-    standard C14N of the edited document (computed by lxml here) with the taxpayer's key."""
+def _resigned(month, path, edit, *, raw: bool = False) -> bytes:
+    """The ledger with `edit` applied to its bytes before the signature, signed again with the
+    taxpayer's key over the standard digest of the edited document: C14N 1.0 without comments (what
+    a URI="" reference digests), computed by lxml here. raw=True: over the bytes as written instead,
+    as a faulty producer might sign (a standard verifier rejects that signature)."""
     data = path.read_bytes()
     sig_at = data.index(b'<ds:Signature Id="', data.rindex(b"</xbrli:xbrl>"))
     end_at = data.rindex(b"</edefter:")
     body, sig, end = edit(data[:sig_at]), data[sig_at:end_at], data[end_at:]
-    unsigned = etree.fromstring(body + end, etree.XMLParser(**PARSER))
-    digest = b64sha256(etree.tostring(unsigned, method="c14n"))
+    if raw:
+        digest = b64sha256(body[body.index(b"<edefter:"):] + end)
+    else:
+        unsigned = etree.fromstring(body + end, etree.XMLParser(**PARSER))
+        digest = b64sha256(etree.tostring(unsigned, method="c14n", with_comments=False))
     sig_id = re.match(rb'<ds:Signature Id="([^"]+)"', sig).group(1).decode()
     signing_time = re.search(rb"<xades:SigningTime>([^<]+)<", sig).group(1).decode()
     xml, _ = signature(sig_id=sig_id, signer=taxpayer_signer(month.spec.vkn, month.spec.company),
@@ -304,6 +309,23 @@ def test_edited_and_resigned_ledgers_verify_exactly(tmp_path, edit, small_window
     facts = reader.read_full(path, parse_name(path.name))
     assert facts.get("signature_ok") is False
     assert [p["code"] for p in facts["problems"]] == ["signature-invalid"]
+
+
+@pytest.mark.parametrize("edit", ["comment-between-entries", "attributes-reordered", "self-closing"])
+def test_a_signature_over_the_raw_bytes_of_a_non_canonical_ledger_is_invalid(tmp_path, edit, small_window, spy,
+                                                                           monkeypatch):
+    """A producer that hashes what it wrote instead of its canonical form makes a signature every
+    standard verifier rejects; so must this one, on either path (the raw bytes of such a ledger are
+    never trusted to be the canonical ones: before issue 7's fix the exact path's raw-bytes
+    shortcut accepted the comment case)."""
+    month, path = _ledger(tmp_path)
+    make, answers = EDITS[edit]
+    path.write_bytes(_resigned(month, path, lambda body: _in_middle_entry(body, make), raw=True))
+    facts = reader.read_full(path, parse_name(path.name))
+    assert spy[-1] is answers
+    assert facts.get("signature_ok") is False
+    assert [p["code"] for p in facts["problems"]] == ["signature-invalid"]
+    assert exact_facts(path, monkeypatch) == facts
 
 
 def test_a_signature_inside_an_entry_is_counted_as_the_exact_path_counts_it(tmp_path, small_window, spy,

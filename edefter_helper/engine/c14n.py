@@ -240,6 +240,9 @@ class LexicalC14N:
         self._attr = re.compile(self._WS + rb"++(" + qn + rb")=(" + self._VALUE + rb")")
         # tag (between `<` and `>`) -> b"" when already canonical, its C14N, or None when not in L
         self._rendered: dict[bytes, bytes | None] = {}
+        # after an answer: the texts (even indices, line ends normalised) and the tags as written
+        self.pieces: list[bytes] = []
+        self.tags: list[bytes] = []
 
     def canonical(self, data: bytes) -> bytes | None:
         """The canonical form of `data` (complete tokens; line ends CRLF, CR or LF: they are
@@ -269,6 +272,7 @@ class LexicalC14N:
             texts = b"".join(pieces[0::2])
             if texts.count(b"&") != sum(texts.count(ref) for ref in _TEXT_REFS):
                 return None
+        self.pieces, self.tags = pieces, tags  # for the caller's outline (texts stay at even indices)
         if not rewrite:
             return data.translate(None, b"\r") if crs else data
         full = {tag: rendered[tag] or b"<" + tag + b">" for tag in distinct}

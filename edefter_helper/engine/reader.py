@@ -376,10 +376,11 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
     exact = True
     if signature is not None:
         if mode == "fast":
-            streamed = _fast_digest(root, signature, fast, top_signatures, stray_signatures)
-            exact = False
-            if streamed is None:
-                streamed, exact = _second_pass(reopen, DEFAULT_TRANSFORM, d, path), True
+            # only the first entry was seen to be canonical: a digest of the raw bytes proves nothing
+            # about the rest (a producer may have hashed non-canonical bytes, a comment say, which
+            # C14N leaves out), so it is never trusted here; ledgers in the lexical form never come
+            # this way (_parse_lexical proves its digest)
+            streamed, exact = _second_pass(reopen, DEFAULT_TRANSFORM, d, path), True
         else:
             streamed = digest.digest()
     _check_signatures(root, name, path, d, streamed, reopen, top_signatures, stray_signatures, exact)
