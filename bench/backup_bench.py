@@ -1,18 +1,24 @@
 #!/usr/bin/env python
-"""Backup benchmarks (issue 3): bulk Toplu Yedekle of many small months over loopback, and the
-memory of one 1 GB month uploaded.
+"""Backup benchmarks (issues 3 and 12): bulk Toplu Yedekle of many small months over loopback, and
+the memory of one 1 GB month uploaded.
 
     python bench/backup_bench.py                 # 30 firms × 40 months = 1 200 months, 1 GiB upload
     python bench/backup_bench.py --quick         # 5 × 8 = 40 months, 64 MiB upload, well under a minute
-    python bench/backup_bench.py --only bulk --profile     # + cProfile of every thread (client and server)
+    python bench/backup_bench.py --only bulk --profile     # + cProfile of both sides, every thread
+    python bench/backup_bench.py --only bulk --server process   # one placement of the server only
     python bench/backup_bench.py --firms 10 --periods 40   # other sizes
 
-bulk:   `actions.backup(...)` of every month from scratch (empty journal, empty server store) with
-        the storage server running in this process on 127.0.0.1 (as `edefter demo` does), against
-        the baseline measured in the same run on the same months: scan+verify from the warm verify
-        cache, then `engine.package.pack` of each month into a temp dir, one after the other.
-        Timed once with a cold verify cache (info) and `--repeats` times with a warm one (best kept).
-        The time is split into phases from the action's own progress messages.
+bulk:   `actions.backup(...)` of every month from scratch (empty journal, empty server store) over
+        127.0.0.1, with the storage server placed two ways: in its own process (`server.run.serve`
+        with `edefter serve`'s defaults, as an office runs it) and in the client's process (as
+        `edefter demo` runs it). The baseline is the work the backup must do, measured in the same
+        run on the same months, each part alone and one after the other: scan+verify from the warm
+        verify cache, `engine.package.pack` of each month into a temp dir, then the server's check of
+        each of those packages (sha256 at rest + `server.checks.check_package`). Baseline and
+        placements alternate `--repeats` times (best kept). The time is split into phases from the
+        action's own progress messages (sending ends when every month was handed over; the
+        confirmation rounds count as waiting); the client's HTTP requests are counted, and the
+        server's memory (its process; in-process: the whole process) and CPU reported.
 upload: `edefter_helper.server.bench.run_benchmark`: client and server each in a fresh process,
         peak RSS of both (client: ru_maxrss; server: VmHWM, after the upload and after the server's
         own check of the package).
@@ -47,7 +53,6 @@ sys.path[:0] = [str(HERE), str(REPO)]
 from run import MB, BenchError, Report, chosen, common_args, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
 TARGET = "Yerel Sunucu"
-LIFTED = 10_000  # waitress connection_limit for the "limit lifted" runs (as shipped: 100)
 
 
 @dataclass(frozen=True)
@@ -158,32 +163,170 @@ def _timed_book_class():
 
 
 def phases(marks: list[tuple[float, str]], t0: float, t_end: float) -> dict[str, float]:
-    """scan (until the first 'n/N dönem'), send (until the last one), confirm (until write-back),
-    write-back (rows + save)."""
-    first_n = next((t for t, s in marks if s.endswith(" dönem") and "/" in s), None)
-    last_n = max((t for t, s in marks if s.endswith(" dönem") and "/" in s), default=None)
+    """scan (until the first 'n/N dönem'), send (until the first 'N/N dönem': every month packed and
+    handed over), confirm (from there until write-back: the status rounds, whatever progress they
+    show), write-back (rows + save)."""
+    counted = [(t, s.rsplit(" ", 2)[-2]) for t, s in marks if s.endswith(" dönem") and "/" in s]
+    first_n = counted[0][0] if counted else None
+    sent = next((t for t, n in counted if n.split("/")[0] == n.split("/")[1]), None)
     write = next((t for t, s in marks if "yazılıyor" in s), t_end)
     scan_end = first_n if first_n is not None else write
     out = {"scan+verify": scan_end - t0}
     if first_n is not None:
-        out["pack+query+send"] = last_n - scan_end
-        out["wait for confirmation"] = write - last_n
+        sent = sent if sent is not None else write
+        out["pack+query+send"] = sent - scan_end
+        out["wait for confirmation"] = write - sent
     out["write workbook"] = t_end - write
     return out
 
 
-def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, label: str,
-               profile: bool = False, connection_limit: int | None = None
-               ) -> tuple[float, dict, object, pstats.Stats | None]:
-    """One Toplu Yedekle from scratch: fresh server store, fresh journal, fresh workbook.
+class _CountRequests:
+    """Counts the client's HTTP requests (requests.Session.request) by method, while installed."""
 
-    connection_limit: raise waitress' limit of open connections (default 100) on the running
-    server, to measure what the backup costs without the connection-limit stall (see RESULTS.md)."""
+    def __init__(self):
+        import requests
+
+        self.counts: dict[str, int] = {}
+        self._original = requests.Session.request
+        counts, original, lock = self.counts, self._original, threading.Lock()
+
+        def counted(session, method, url, *a, **kw):
+            with lock:
+                counts[method.upper()] = counts.get(method.upper(), 0) + 1
+            return original(session, method, url, *a, **kw)
+
+        requests.Session.request = counted
+
+    def remove(self) -> None:
+        import requests
+
+        requests.Session.request = self._original
+
+
+def _proc_mem(pid: int | str = "self") -> tuple[int, int]:
+    """(VmRSS, VmHWM) in bytes."""
+    rss = hwm = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, hwm
+
+
+# -- the storage server in its own process, as `edefter serve` runs it ---------------------------
+
+def serve_child(config: str) -> int:
+    """`--serve-child JSON`: server.run.serve() with `edefter serve`'s defaults (8 threads, 2 checkers,
+    INFO log to stderr); prints LISTENING url; on SIGTERM stops and (with "profile") writes a pstats
+    file of every thread merged."""
+    import json
+    import logging
+    import marshal
+    import signal
+
+    from edefter_helper.server.run import serve
+
+    conf = json.loads(config)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    if conf.get("profile"):
+        def thread_profiler(*_):
+            p = cProfile.Profile()
+            with lock:
+                profiles.append(p)
+            p.enable()
+
+        threading.setprofile(thread_profiler)
+        main = cProfile.Profile()
+        profiles.append(main)
+        main.enable()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        serve(conf["data"], port=0, on_ready=lambda url: print(f"LISTENING {url}", flush=True))
+    finally:
+        if conf.get("profile"):
+            stats = None
+            for p in profiles:
+                try:
+                    p.create_stats()
+                    stats = pstats.Stats(p) if stats is None else stats.add(p)
+                except (TypeError, ValueError):
+                    pass
+            if stats is not None:
+                with open(conf["profile"], "wb") as out:
+                    marshal.dump(stats.stats, out)
+    return 0
+
+
+class ChildServer:
+    def __init__(self, store: Path, profile_to: Path | None = None):
+        import json
+        import subprocess
+
+        conf = {"data": str(store), "profile": str(profile_to) if profile_to else ""}
+        self.log = open(store.parent / "sunucu.log", "w")  # noqa: SIM115 - the child writes it until stop()
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-child",
+                                         json.dumps(conf)], stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        line = self.process.stdout.readline()
+        if not line.startswith("LISTENING "):
+            self.process.kill()
+            raise BenchError("the storage server did not start: see " + str(store.parent / "sunucu.log"))
+        self.url = line.split(" ", 1)[1].strip()
+
+    def memory(self) -> tuple[int, int]:
+        return _proc_mem(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@dataclass
+class Run:
+    wall: float
+    phases: dict
+    requests: dict
+    server_rss: int = 0  # after the run (the process placement)
+    server_hwm: int = 0  # peak (process placement: the server's; in-process: the whole process's)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    stats: pstats.Stats | None = None
+    server_stats: pstats.Stats | None = None
+
+
+def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, placement: str,
+               profile: bool = False) -> Run:
+    """One Toplu Yedekle from scratch: fresh server store, fresh journal, fresh workbook.
+    placement: "process" (the server in its own process, as an office runs `edefter serve`) or
+    "thread" (in this process, as `edefter demo` runs it)."""
+    import marshal
+
     from edefter_helper import actions, credentials, server
     from edefter_helper import status as S
     from edefter_helper.workbook import layout as L
 
-    base = work / f"backup-run-{label}"
+    base = work / f"backup-run-{placement}"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     os.environ["EDEFTER_DATA_DIR"] = str(cache_dir)  # the verify cache and the packing temp dirs
@@ -207,17 +350,21 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, label: str
             profiles.append(p)
         p.enable()
 
+    server_profile = base / "server.pstats" if profile and placement == "process" else None
+    if placement == "process":
+        handle = ChildServer(store, server_profile)
+    else:
+        handle = server.start_in_thread(store, threads=8)  # as `edefter demo`, with serve's thread count
+    counter = _CountRequests()
     if profile:
         threading.setprofile(thread_profiler)
-    handle = server.start_in_thread(store)
-    if connection_limit:
-        handle._server.adj.connection_limit = connection_limit  # read on every loop turn by waitress
     try:
         workbook = base / "kontrol.xlsm"
         make_workbook(workbook, root, sizes, handle.url, users)
         book = _timed_book_class()(workbook)
         options = actions.Options(journal=base / "gunluk.sqlite3", wait=1800)
         main_prof = cProfile.Profile() if profile else None
+        cpu0, scpu0 = time.process_time(), handle.cpu_seconds() if placement == "process" else 0.0
         t0 = time.perf_counter()
         if main_prof:
             main_prof.enable()
@@ -225,36 +372,54 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, label: str
         if main_prof:
             main_prof.disable()
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        if placement == "process":
+            rss, hwm = handle.memory()
+            scpu = handle.cpu_seconds() - scpu0
+        else:
+            rss, hwm = _proc_mem()
+            scpu = 0.0
     finally:
         threading.setprofile(None)
+        counter.remove()
         handle.stop()
-    stats = None
+    run = Run(wall, phases(book.marks, t0, t0 + wall), dict(counter.counts), rss, hwm, scpu, cpu)
     if profile:
         for p in profiles:
             p.disable()
-        stats = pstats.Stats(main_prof)
+        run.stats = pstats.Stats(main_prof)
         for p in profiles:
             try:
-                stats.add(p)
+                run.stats.add(p)
             except (TypeError, ValueError):  # a thread's profiler that never saw an event
                 pass
+        if server_profile is not None and server_profile.exists():
+            run.server_stats = pstats.Stats(main_prof)  # a container; its own entries replaced below
+            with open(server_profile, "rb") as f:
+                run.server_stats.stats = marshal.load(f)
+            run.server_stats.get_top_level_stats()
     total = sizes.firms * sizes.periods
     done = summary.count(S.BACKED_UP)
     if done != total:
-        raise BenchError(f"backup ({label}) backed up {done}/{total} months: {summary.message} "
+        raise BenchError(f"backup ({placement}) backed up {done}/{total} months: {summary.message} "
                          f"{[r.message for r in summary.results if r.status != S.BACKED_UP][:3]}")
     rows = book.read_rows(L.PERIODS)
     if len(rows) != total:
         raise BenchError(f"Dönemler has {len(rows)} rows, expected {total}")
     shutil.rmtree(base, ignore_errors=True)
-    return wall, phases(book.marks, t0, t0 + wall), summary, stats
+    return run
 
 
-def baseline_pack(root: Path, cache_dir: Path, sizes: Sizes) -> tuple[float, float, int]:
-    """scan+verify from the warm cache, then pack each month into a temp dir, sequentially."""
+def baseline(root: Path, cache_dir: Path, sizes: Sizes, work: Path) -> tuple[float, float, float]:
+    """The work a backup must do, each part alone and one after the other, in this process:
+    scan+verify from the warm cache, then pack each month into a temp dir (the client's side); then the
+    server's check of each of those packages as its checker runs it (re-read the sha256 at rest, then
+    server.checks.check_package). Returns (pack incl. scan+verify, of which scan+verify, check)."""
     from edefter_helper.engine.cache import FileCache
     from edefter_helper.engine.package import pack
     from edefter_helper.engine.verify import verify_roots
+    from edefter_helper.fsutil import sha256_file
+    from edefter_helper.server.checks import Limits, PackageRejected, check_package
 
     t0 = time.perf_counter()
     cache = FileCache(cache_dir / "verify-cache.sqlite3")
@@ -266,10 +431,25 @@ def baseline_pack(root: Path, cache_dir: Path, sizes: Sizes) -> tuple[float, flo
     sets = [ms for ms in result.sets if ms.valid]
     if len(sets) != sizes.firms * sizes.periods:
         raise BenchError(f"verify found {len(sets)} valid months, expected {sizes.firms * sizes.periods}")
-    with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
-        for ms in sets:
-            pack(ms, Path(tmp) / f"{ms.key.vkn}-{ms.key.branch}-{ms.key.period}")
-    return time.perf_counter() - t0, t_verify, len(sets)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pack-", dir=work))
+    try:
+        packed = [(pack(ms, tmp / f"{ms.key.vkn}-{ms.key.branch}-{ms.key.period}"), ms.key) for ms in sets]
+        t_pack = time.perf_counter() - t0
+        scratch = tmp / "check"
+        scratch.mkdir()
+        limits = Limits()
+        t1 = time.perf_counter()
+        for p, key in packed:
+            if sha256_file(p.path) != p.sha256:
+                raise BenchError(f"{p.path}: sha256 changed")
+            try:
+                check_package(p.path, key, scratch, limits)
+            except PackageRejected as exc:
+                raise BenchError(f"the server's check refused {key}: {exc.message}") from None
+        t_check = time.perf_counter() - t1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return t_pack, t_verify, t_check
 
 
 def warm_cache(root: Path, cache_dir: Path) -> float:
@@ -294,77 +474,76 @@ def _profile_text(stats: pstats.Stats, n: int = 25) -> str:
     return text[start:] if start >= 0 else text
 
 
-def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
+PLACEMENTS = {"process": "server in its own process (edefter serve)",
+              "thread": "server in the client's process (edefter demo)"}
+GOALS = {"process": 1.5, "thread": 2.0}
+
+
+def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements: list[str] | None = None) -> None:
     import logging
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    placements = placements or list(PLACEMENTS)
     total = sizes.firms * sizes.periods
     root = ensure_months(work, sizes)
     nfiles = sum(1 for p in root.rglob("*") if p.is_file())
     nbytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     rep.say(f"== bulk backup: {sizes.firms} firms × {sizes.periods} months = {total} months, "
-            f"{nfiles} files, {mb(nbytes)}; storage server in this process on 127.0.0.1 ==")
+            f"{nfiles} files, {mb(nbytes)}; storage server on 127.0.0.1: "
+            + "; ".join(PLACEMENTS[p] for p in placements) + " ==")
     cache_dir = work / "backup-data"
     shutil.rmtree(cache_dir, ignore_errors=True)
     cache_dir.mkdir(parents=True)
-
-    # cold verify cache, server's connection limit lifted (fills the verify cache too)
-    cold, cold_ph, _, _ = run_backup(work, root, sizes, cache_dir, "cold", connection_limit=LIFTED)
-    shutil.rmtree(cache_dir, ignore_errors=True)
-    cache_dir.mkdir(parents=True)
-    t_warmup = warm_cache(root, cache_dir)  # as the brief asks: verify_roots once before, untimed
-    warm_runs, lifted_runs, base_runs = [], [], []
-    warm_ph = lifted_ph = None
+    t_warmup = warm_cache(root, cache_dir)  # verify_roots once before, untimed
+    runs: dict[str, list[Run]] = {p: [] for p in placements}
+    base_runs = []
     for _ in range(sizes.repeats):  # interleaved, so drifting machine load hits all sides alike
-        base_runs.append(baseline_pack(root, cache_dir, sizes))
-        w, ph, _, _ = run_backup(work, root, sizes, cache_dir, "warm")
-        if not warm_runs or w < min(warm_runs):
-            warm_ph = ph
-        warm_runs.append(w)
-        w, ph, _, _ = run_backup(work, root, sizes, cache_dir, "warm-lifted", connection_limit=LIFTED)
-        if not lifted_runs or w < min(lifted_runs):
-            lifted_ph = ph
-        lifted_runs.append(w)
-    warm, lifted = min(warm_runs), min(lifted_runs)
-    base, base_verify, _ = min(base_runs)
+        base_runs.append(baseline(root, cache_dir, sizes, work))
+        for p in placements:
+            runs[p].append(run_backup(work, root, sizes, cache_dir, p))
+    t_pack, t_verify, t_check = min(base_runs, key=lambda b: b[0] + b[2])
+    base = t_pack + t_check
     rep.say(f"(verify cache warm-up: verify_roots once, cold, {t_warmup:.2f} s, not timed)")
-    rep.say(f"baseline scan+verify (warm cache) + pack each month: best {base:.2f} s of "
-            f"{[round(b[0], 2) for b in base_runs]} (scan+verify {base_verify:.2f} s, "
-            f"{(base - base_verify) / total * 1000:.1f} ms/month packing)")
-    rep.say(f"actions.backup, warm verify cache, server as shipped: best {warm:.2f} s of "
-            f"{[round(w, 2) for w in warm_runs]} ({warm / total * 1000:.1f} ms/month)")
-    rep.say("   phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in warm_ph.items()))
-    rep.say(f"actions.backup, warm verify cache, server connection_limit={LIFTED}: best {lifted:.2f} s of "
-            f"{[round(w, 2) for w in lifted_runs]} ({lifted / total * 1000:.1f} ms/month)")
-    rep.say("   phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in lifted_ph.items()))
-    rep.say(f"actions.backup, cold verify cache, connection_limit={LIFTED}: {cold:.2f} s "
-            f"({cold / total * 1000:.1f} ms/month)")
-    rep.say("   phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in cold_ph.items()))
-    r_warm = rep.ratio("backup warm/pack alone", warm, base, "pack alone")
-    r_lifted = rep.ratio("backup warm, connection limit lifted/pack alone", lifted, base, "pack alone")
-    r_cold = rep.ratio("backup cold, connection limit lifted/pack alone", cold, base, "pack alone")
-    if warm - lifted > 60:
-        rep.say(f"STALL: the backup as shipped took {warm - lifted:.0f} s longer than with the server's "
-                f"connection limit lifted: one HTTP session per firm keeps its keep-alive connections open, "
-                f"waitress stops accepting at 100 open connections and closes idle ones only after "
-                f"channel_timeout (300 s)")
-    rep.target(f"backup of {total} months (warm cache) <= 1.5x packing alone", r_warm <= 1.5, f"{r_warm:.2f}x")
-    rep.row("backup", f"{total} months, warm verify cache, server as shipped", f"{warm:.2f} s",
-            f"pack alone {base:.2f} s", f"{r_warm:.2f}×", "≤ 1.5×", r_warm <= 1.5)
-    rep.row("backup", f"{total} months, warm, server connection limit lifted", f"{lifted:.2f} s",
-            f"{base:.2f} s", f"{r_lifted:.2f}×", "(info)", None)
-    rep.row("backup", f"{total} months, cold verify cache, limit lifted", f"{cold:.2f} s", f"{base:.2f} s",
-            f"{r_cold:.2f}×", "(info)", None)
-    rep.row("backup", "phases, warm as shipped", "; ".join(f"{k} {v:.1f} s" for k, v in warm_ph.items()), "", "",
-            "(info)", None)
-    rep.row("backup", "phases, warm limit lifted", "; ".join(f"{k} {v:.1f} s" for k, v in lifted_ph.items()), "",
-            "", "(info)", None)
+    rep.say(f"baseline, best of {[round(b[0] + b[2], 2) for b in base_runs]}: {base:.2f} s = packing alone "
+            f"{t_pack:.2f} s (scan+verify warm {t_verify:.2f} s, {(t_pack - t_verify) / total * 1000:.2f} ms/month "
+            f"packing) + the server's check alone {t_check:.2f} s ({t_check / total * 1000:.2f} ms/month)")
+    rep.row("backup", f"baseline: packing alone + the server's check alone ({total} months)", f"{base:.2f} s",
+            f"pack {t_pack:.2f} s + check {t_check:.2f} s", "", "(info)", None)
+    for p in placements:
+        best = min(runs[p], key=lambda r: r.wall)
+        per = {m: n / total for m, n in best.requests.items()}
+        mem = (f"server RSS after {mb(best.server_rss)}, peak {mb(best.server_hwm)}" if p == "process"
+               else f"process (client + server) RSS after {mb(best.server_rss)}, peak {mb(best.server_hwm)}")
+        cpu = (f"CPU: client {best.client_cpu:.1f} s, server {best.server_cpu:.1f} s" if p == "process"
+               else f"CPU: {best.client_cpu:.1f} s")
+        rep.say(f"actions.backup, warm verify cache, {PLACEMENTS[p]}: best {best.wall:.2f} s of "
+                f"{[round(r.wall, 2) for r in runs[p]]} ({best.wall / total * 1000:.1f} ms/month)")
+        rep.say("   phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in best.phases.items()))
+        rep.say("   client HTTP requests: " + ", ".join(f"{m} {n} ({per[m]:.2f}/month)"
+                                                       for m, n in sorted(best.requests.items())))
+        rep.say(f"   {mem}; {cpu}")
+        r = rep.ratio(f"backup {p}/pack+check alone", best.wall, base, "pack+check alone")
+        goal = GOALS[p]
+        rep.target(f"backup of {total} months, {PLACEMENTS[p]}, <= {goal}x (packing + server check alone)",
+                   r <= goal, f"{r:.2f}x")
+        rep.row("backup", f"{total} months, warm verify cache, {PLACEMENTS[p]}", f"{best.wall:.2f} s",
+                f"{base:.2f} s", f"{r:.2f}×", f"≤ {goal}×", r <= goal)
+        rep.row("backup", f"phases, {p}", "; ".join(f"{k} {v:.1f} s" for k, v in best.phases.items()), "", "",
+                "(info)", None)
+        rep.row("backup", f"requests and memory, {p}",
+                ", ".join(f"{m} {n}" for m, n in sorted(best.requests.items())) + f"; {mem}", "", "",
+                "(info)", None)
     if profile:
-        _, _, _, stats = run_backup(work, root, sizes, cache_dir, "profile", profile=True,
-                                    connection_limit=LIFTED)
-        rep.say("cProfile of a warm backup, every thread (client pool, server, verifier) merged, by tottime:")
-        for line in _profile_text(stats).rstrip().splitlines():
-            rep.say("   " + line)
+        for p in placements:
+            run = run_backup(work, root, sizes, cache_dir, p, profile=True)
+            side = "client (every thread merged)" if p == "process" else "client and server (every thread merged)"
+            rep.say(f"cProfile of a warm backup, {PLACEMENTS[p]}: {side}, by tottime:")
+            for line in _profile_text(run.stats).rstrip().splitlines():
+                rep.say("   " + line)
+            if run.server_stats is not None:
+                rep.say("cProfile of the same backup, the server process (every thread merged), by tottime:")
+                for line in _profile_text(run.server_stats).rstrip().splitlines():
+                    rep.say("   " + line)
     rep.say(f"(memory of this process after the runs: peak RSS {mb(_self_hwm())})")
 
 
@@ -415,13 +594,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--firms", type=int, help="firms (default 30, 5 with --quick)")
     ap.add_argument("--periods", type=int, help="months per firm (default 40, 8 with --quick)")
     ap.add_argument("--upload-mb", type=int, help="size of the uploaded package (default 1024, 64 with --quick)")
+    ap.add_argument("--server", default="process,thread",
+                    help="where the storage server runs: process (own process, as an office runs it), "
+                         "thread (in the client's process, as the demo does), or both (default)")
+    ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve_child:
+        return serve_child(args.serve_child)
+    placements = [p.strip() for p in args.server.split(",") if p.strip()]
+    if not placements or any(p not in PLACEMENTS for p in placements):
+        ap.error("--server: process, thread or both (comma list)")
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(args.firms or sizes.firms, args.periods or sizes.periods, args.repeats or sizes.repeats,
                   args.upload_mb or sizes.upload_mb)
     work, info, rep = start("backup benchmarks", args.quick, args.work)
     names = chosen(ap, args.only, BENCHES)
-    benches = [(n, lambda n=n: BENCHES[n](rep, work, sizes, args.profile)) for n in names]
+    benches = [(n, lambda n=n: (bench_bulk(rep, work, sizes, args.profile, placements) if n == "bulk"
+                                else BENCHES[n](rep, work, sizes, args.profile))) for n in names]
     return run_all(rep, benches, info, argv, work, "backup-results", "python bench/backup_bench.py")
 
 

@@ -33,7 +33,7 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="measures process trees through /proc")
 @pytest.mark.parametrize("script,expected,all_met", [
-    ("backup_bench.py", "backup warm/pack alone", False),
+    ("backup_bench.py", "backup process/pack+check alone", False),
     ("workbook_bench.py", None, False),
     ("restore_bench.py", "restore/curl+unzip", False),
     # its targets are correctness, not speed: 0 findings on the unchanged tree, the control's changes found
