@@ -126,6 +126,7 @@ class Run:
     stdout: bytes = b""
     stderr: bytes = b""
     other_cpu: float = 0.0  # CPU seconds the rest of the machine used meanwhile (see busy_seconds)
+    hwm_each: tuple[int, ...] = ()  # every process's own VmHWM, largest first (hwm_sum is their sum)
 
     @property
     def other_cores(self) -> float:
@@ -192,7 +193,8 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         out.seek(0)
         err.seek(0)
         return Run(cmd, wall, proc.returncode, max(hwm.values(), default=0), peak["rss"], peak["pss"],
-                   sum(hwm.values()), peak["procs"], out.read(), err.read(), max(other, 0.0))
+                   sum(hwm.values()), peak["procs"], out.read(), err.read(), max(other, 0.0),
+                   tuple(sorted(hwm.values(), reverse=True)))
 
 
 def other_load(sides: list[tuple[str, list[Run]]]) -> str:
@@ -394,6 +396,9 @@ def bench_verify(rep: Report, work: Path, sizes: Sizes, shape: str = "canonical"
     rep.say(f"memory: largest single process {mb(peak_single)} (VmHWM); tree, sampled every 50 ms: "
             f"RSS sum {mb(peak_tree)}, PSS sum {mb(peak_pss)}; sum of per-process high-water marks {mb(high)} "
             f"(up to {v.procs} processes)")
+    top = max(verify_runs, key=lambda r: r.hwm_sum)
+    rep.say("per-process high-water marks of the run with the highest sum: "
+            + " + ".join(mb(h) for h in top.hwm_each))
     rep.say("load average (1/5/15 min) before / after: " + " / ".join(
         " ".join(f"{x:.2f}" for x in la) for la in (load0, os.getloadavg())))
     rep.say(other_load([("verify", verify_runs), ("sha256sum", sha_runs)]))

@@ -214,8 +214,8 @@ class LexicalDigest(RawDigest):
     """
 
     WINDOW = 1 << 20  # the enveloped signature must lie in the last WINDOW bytes (tests shrink it)
-    PART = 256 << 10  # canonicalise about this much at a time (memory: ~10 bytes per byte of a part)
-    READ_SIZE = 256 << 10
+    PART = 128 << 10  # canonicalise about this much at a time (memory: ~10 bytes per byte of a part)
+    READ_SIZE = 128 << 10
     HOLD_LIMIT = 16 << 20
     OUTLINE_LIMIT = 32 << 20
 
