@@ -49,7 +49,7 @@ def _data_dir(args, must_exist: bool) -> Path:
 NOT_LOOPBACK_WARNING = (
     "edefter: uyarı: sunucu {host} adresinde dinleyecek; bu bilgisayarın dışından erişilebilir ve "
     "şifrelenmemiş HTTP konuşur. Önüne TLS sonlandıran bir ters vekil (IIS, nginx, Caddy) koyun ve "
-    "istemcilerde https:// adresini kullanın; yoksa parolalar ve paketler ağda açık gider.")
+    "istemcilerde https:// adresini kullanın; yoksa şifreler ve paketler ağda açık gider.")
 
 
 def cmd_serve(args) -> int:

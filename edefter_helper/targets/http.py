@@ -101,7 +101,7 @@ class HttpTarget(Target):
         resp.close()
         if status in (401, 403):
             raise CredentialsError(msg or (
-                "Depolama sunucusu kullanıcı adını ya da parolayı kabul etmedi." if status == 401
+                "Depolama sunucusu kullanıcı adını ya da şifreyi kabul etmedi." if status == 401
                 else "Bu kullanıcının bu VKN için yetkisi yok."))
         if status == 413:
             raise RejectedError(msg or "Paket depolama sunucusunun boyut sınırını aşıyor.")

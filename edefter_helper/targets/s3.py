@@ -188,7 +188,7 @@ def parse_address(address: str) -> S3Settings:
             raise _bad(text, f"\"{name}\" ayarının değeri yok (ad=değer biçiminde yazılmalı).")
         if name not in PARAMS:
             if _SECRETISH.search(name):
-                raise _bad(text, "Gizli anahtar ya da parola adrese yazılmamalı; Kimlik Bilgisi (anahtarlık) "
+                raise _bad(text, "Gizli anahtar ya da şifre adrese yazılmamalı; Kimlik Bilgisi (anahtarlık) "
                                  "olarak girilir.")
             raise _bad(text, f"Bilinmeyen ayar \"{name}\" (kullanılabilenler: {', '.join(PARAMS)}).")
         if name in values:
@@ -206,7 +206,7 @@ def parse_address(address: str) -> S3Settings:
         if parts.scheme not in ("http", "https") or not host:
             raise _bad(text, f"endpoint \"{shown(endpoint)}\" https:// ile başlayan bir sunucu adresi olmalı.")
         if parts.username or parts.password:
-            raise _bad(text, "endpoint içinde kullanıcı adı ya da parola olmamalı: erişim anahtarı Firmalar'daki "
+            raise _bad(text, "endpoint içinde kullanıcı adı ya da şifre olmamalı: erişim anahtarı Firmalar'daki "
                              "Kullanıcı Adı'na, gizli anahtar Kimlik Bilgisi'ne girilir.")
         if parts.query or parts.fragment:
             raise _bad(text, "endpoint içinde ? ya da # olmamalı.")
