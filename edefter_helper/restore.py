@@ -31,6 +31,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,8 @@ CHUNK = 1 << 20
 # a file this large is read in a worker process (the engine's verify.PARALLEL_BYTES); a month with one
 # has all its files verified by the workers while it is being unpacked
 PIPELINE_BYTES = 32 * 1024 * 1024
+# files written but not yet fsynced and published, at most (see _write_member)
+FILES_IN_FLIGHT = 4
 # at most this many worker processes (None: one per core but this process's own, see _Verifier)
 VERIFY_WORKERS: int | None = None
 
@@ -241,23 +244,31 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
             verifier.start(sum(1 for _, (size, _) in order if size >= PIPELINE_BYTES))
         said: list[tuple[str, str]] = []  # (name, sentence): told in name order, whatever the work order
         files = []
-        for name, (size, file_sha) in order:
-            if not _safe_name(name, key):
-                said.append((name, f"Paketteki dosya adı kabul edilmedi: {name!r}"))
-                continue
-            info = members.pop(name, None)
-            if info is None:
-                said.append((name, f"{name} pakette yok."))
-                continue
-            if recorded and recorded.get(name) not in (None, file_sha):
-                said.append((name, f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı."))
-            problem = _write_member(zf, info, folder / name, size, file_sha)
-            if problem:
-                said.append((name, problem))
-                continue
-            files.append((name, size, file_sha, not recorded or recorded.get(name) == file_sha))
-            if verifier is not None and verifier.active:
-                verifier.submit(folder / name)
+        then = verifier.submit if verifier is not None and verifier.active else None
+        written = []  # (name, size, sha256, as backed up, problem or its Future)
+        # each file's fsync and publishing happen in another thread while the next member is inflated
+        with ThreadPoolExecutor(1, thread_name_prefix="geri-yaz") as finisher:
+            for name, (size, file_sha) in order:
+                if not _safe_name(name, key):
+                    said.append((name, f"Paketteki dosya adı kabul edilmedi: {name!r}"))
+                    continue
+                info = members.pop(name, None)
+                if info is None:
+                    said.append((name, f"{name} pakette yok."))
+                    continue
+                if recorded and recorded.get(name) not in (None, file_sha):
+                    said.append((name, f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı."))
+                written.append((name, size, file_sha, not recorded or recorded.get(name) == file_sha,
+                                _write_member(zf, info, folder / name, size, file_sha, finisher, then)))
+                waiting = [w[-1] for w in written if isinstance(w[-1], Future) and not w[-1].done()]
+                if len(waiting) > FILES_IN_FLIGHT:  # open files and unsynced bytes stay bounded
+                    wait(waiting, return_when=FIRST_COMPLETED)
+            for name, size, file_sha, same, result in written:
+                problem = result.result() if isinstance(result, Future) else result
+                if problem:
+                    said.append((name, problem))
+                else:
+                    files.append((name, size, file_sha, same))
         month.files.extend(sorted(files))
         month.missing.extend(text for _, text in sorted(said, key=lambda x: x[0]))
         for extra in sorted(members):
@@ -277,42 +288,70 @@ class _Mismatch(Exception):
     pass
 
 
-def _write_member(zf, info, dest: Path, size: int, file_sha: str) -> str | None:
+def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
+                  then: Callable[[Path], None] | None = None):
     """Write one file atomically while hashing; never replace a file with other bytes. None when
-    `dest` holds the member's bytes afterwards, else what went wrong (Turkish)."""
+    `dest` holds the member's bytes afterwards, else what went wrong (Turkish); `then(dest)` is called
+    once it does. With `finisher` (an executor) the file's fsync and publishing run there and a Future
+    of that answer is returned, so the caller can inflate the next member meanwhile."""
+
+    def done(problem: str | None) -> str | None:
+        if problem is None and then is not None:
+            then(dest)
+        return problem
+
     if dest.exists():
-        return _already_there(dest, size, file_sha)
+        return done(_already_there(dest, size, file_sha))
     fd, tmp = tempfile.mkstemp(prefix=".geri-", suffix=".part", dir=dest.parent)
+    fh = os.fdopen(fd, "wb")
+    problem = None
     try:
+        _take_mode(fh.fileno(), dest)
+        sha = hashlib.sha256()
+        total = 0
+        for chunk in _member_chunks(zf, info):
+            total += len(chunk)
+            if total > size:
+                raise _Mismatch
+            sha.update(chunk)
+            fh.write(chunk)
+        if total != size or sha.hexdigest() != file_sha:
+            raise _Mismatch
+        fh.flush()
+    except _Mismatch:
+        problem = f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı."
+    except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
+        problem = f"{dest.name}: paketten okunamadı ({exc})."
+    except BaseException:
+        fh.close()
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if problem is not None:
+        fh.close()
+        with suppress(OSError):
+            os.unlink(tmp)
+        return problem
+
+    def finish() -> str | None:
+        published = False
         try:
-            with os.fdopen(fd, "wb") as fh:
-                _take_mode(fh.fileno(), dest)
-                sha = hashlib.sha256()
-                total = 0
-                for chunk in _member_chunks(zf, info):
-                    total += len(chunk)
-                    if total > size:
-                        raise _Mismatch
-                    sha.update(chunk)
-                    fh.write(chunk)
-                if total != size or sha.hexdigest() != file_sha:
-                    raise _Mismatch
-                fh.flush()
+            try:
                 os.fsync(fh.fileno())
-        except _Mismatch:
-            return f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı."
-        except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
-            return f"{dest.name}: paketten okunamadı ({exc})."
-        try:
-            _publish(tmp, dest)
-        except FileExistsError:  # written there meanwhile, by someone else
-            return _already_there(dest, size, file_sha)
-        tmp = None
-        return None
-    finally:
-        if tmp is not None:
-            with suppress(OSError):
-                os.unlink(tmp)
+            finally:
+                fh.close()
+            try:
+                _publish(tmp, dest)
+            except FileExistsError:  # written there meanwhile, by someone else
+                return done(_already_there(dest, size, file_sha))
+            published = True
+            return done(None)
+        finally:
+            if not published:
+                with suppress(OSError):
+                    os.unlink(tmp)
+
+    return finisher.submit(finish) if finisher is not None else finish()
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader

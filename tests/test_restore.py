@@ -353,3 +353,31 @@ def test_publish_never_replaces_a_file(tmp_path):
     other = tmp_path / "1234567890-202401-Y-000002.xml"
     restore._publish(str(tmp), other)
     assert other.read_bytes() == b"geri yuklenen" and not tmp.exists()
+
+
+def test_a_file_that_cannot_be_made_durable_is_not_restored_and_leaves_no_part(tmp_path, edefter, monkeypatch):
+    """fsync and publishing run beside the unpacking: a failure there still fails the month, and the
+    temporary file goes."""
+    import os
+
+    import pytest
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name a file by its descriptor")
+    _, _, wb, journal = _folder_backup(tmp_path, edefter)
+    real = os.fsync
+
+    def failing(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if ".geri-" in target and "/02/" in target:
+            raise OSError(5, "Input/output error")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    by_period = {(r.key.branch, r.key.period): r for r in summary.results}
+    assert by_period[("0000", "2024-02")].status == restore.NOT_RESTORED
+    assert "Dosya yazılamadı" in by_period[("0000", "2024-02")].message
+    assert summary.count(restore.RESTORED) == 2
+    assert not list(out.rglob("*.part"))
