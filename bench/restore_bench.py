@@ -5,6 +5,7 @@ server over loopback, against `curl` download + `unzip` of the same package, mea
     python bench/restore_bench.py                 # the 1 GB month of bench/run.py (5 × 200 MiB parts)
     python bench/restore_bench.py --quick         # 2 × 40 MiB parts, well under a minute
     python bench/restore_bench.py --profile       # + cProfile of an in-process restore (main thread)
+    python bench/restore_bench.py --also /tmp/old  # + the restore of another checkout, in the same loop
 
 Set-up (not timed): the big month of bench/run.py (edefter_helper.samples.big, generated once under
 bench/_work/), a fresh storage server store with one user, started with
@@ -288,7 +289,7 @@ def restore_in_process(setup: Setup, out: Path, profile: bool) -> tuple[float, d
 
 # -- the benchmark ---------------------------------------------------------------------------------
 
-def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
+def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool, also: Path | None = None) -> None:
     folder, files = _month(work, sizes)
     total = sum(p.stat().st_size for p in files)
     originals = {p.name: p.stat().st_size for p in files}
@@ -304,7 +305,7 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
         package_name = f"{R.VKN}-{R.PERIOD.replace('-', '')}-0000.zip"
         R.warm_page_cache(files)
         load0 = os.getloadavg()
-        restores, bases, syncs, verifies = [], [], [], []
+        restores, bases, syncs, verifies, others = [], [], [], [], []
         cpu: dict[int, float] = {}  # id(run) -> CPU seconds of its tree
         for i in range(sizes.repeats):  # interleaved, so drifting machine load hits both sides alike
             out = setup.base / f"curl-{i}"
@@ -334,6 +335,15 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
             cpu[id(r)] = cpu_r
             shutil.rmtree(out)
             _sync()
+            if also is not None:  # the same restore by another checkout's code (a before/after in one run)
+                out = setup.base / f"geri-also-{i}"
+                a, cpu_a = measured(restore_cmd(setup, out), dict(setup.env, PYTHONPATH=str(also)))
+                _check_restore(a, out, originals)
+                _sync()
+                others.append(a)
+                cpu[id(a)] = cpu_a
+                shutil.rmtree(out)
+                _sync()
         load1 = os.getloadavg()
         # one more, in-process, for the split (and the profile); not part of the timed figures
         out = setup.base / "geri-split"
@@ -373,7 +383,18 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
         rep.say(f"(server process peak RSS over the whole run, backup included: {mb(server_peak)})")
     rep.say("load average (1/5/15 min) before / after: " + " / ".join(
         " ".join(f"{x:.2f}" for x in la) for la in (load0, load1)))
-    rep.say(R.other_load([("restore", restores), ("curl+unzip", bases), ("verify", verifies)]))
+    rep.say(R.other_load([("restore", restores), ("curl+unzip", bases), ("verify", verifies)]
+                         + ([(f"restore of {also}", others)] if others else [])))
+    if others:
+        a = best(others)
+        rep.say(f"edefter restore, code of {also}: best {a.wall:.2f} s of {[round(x.wall, 2) for x in others]}; CPU "
+                f"{[round(cpu[id(x)], 2) for x in others]} s; memory: Σ VmHWM {mb(max(x.hwm_sum for x in others))}, "
+                f"sampled RSS sum {mb(max(x.tree_rss for x in others))}, PSS sum {mb(max(x.tree_pss for x in others))}")
+        r_also = rep.ratio(f"restore of {also.name}/curl+unzip", a.wall, b.wall, "curl+unzip")
+        rep.row("restore", f"the same, code of {also} (interleaved in the same loop)", f"{a.wall:.2f} s",
+                f"curl + unzip {b.wall:.2f} s", f"{r_also:.2f}×", "(info)", None)
+        rep.row("restore", f"code of {also}: CPU seconds (least); memory Σ VmHWM",
+                f"{min(cpu[id(x)] for x in others):.2f} s; {mb(max(x.hwm_sum for x in others))}", "", "", "(info)", None)
     rep.say(f"in-process restore for the split: {split_wall:.2f} s ({how})")
     for name, secs in sorted(phases.items(), key=lambda kv: -kv[1]):
         rep.say(f"   {name}: {secs:.2f} s")
@@ -429,13 +450,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common_args(ap, BENCHES, "timed runs per side (best is kept)")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of an in-process restore")
+    ap.add_argument("--also", type=Path, help="another checkout (e.g. a `git archive` of an older commit) whose "
+                    "restore is timed in the same loop, for a before/after under the same load")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         sizes = Sizes(sizes.parts, sizes.part_mb, args.repeats)
     work, info, rep = start("restore benchmark", args.quick, args.work)
     names = chosen(ap, args.only, BENCHES)
-    benches = [(n, lambda n=n: BENCHES[n](rep, work, sizes, args.profile)) for n in names]
+    also = args.also.resolve() if args.also else None
+    benches = [(n, lambda n=n: BENCHES[n](rep, work, sizes, args.profile, also)) for n in names]
     return run_all(rep, benches, info, argv, work, "restore-results", "python bench/restore_bench.py")
 
 
