@@ -101,7 +101,7 @@ def test_serve_user_add_credentials_and_backup_via_cli(tmp_path, edefter, keyrin
         out = json.loads(proc.stdout)
         (result,) = out["results"]
         # a refused password is the same for every month: one warning, the month left as it was
-        assert result["status"] == S.NOT_SENT and any("parola" in n for n in out["notes"])
+        assert result["status"] == S.NOT_SENT and any("şifre" in n for n in out["notes"])
 
         assert edefter("credentials", "delete", "--target", "Merkez", "--user", "muhasebe",
                        env_extra=KEYRING_ENV).returncode == 0

@@ -173,10 +173,8 @@ def test_problems_joined_read_as_one_sentence(tmp_path, edefter):
     assert ".;" not in proc.stdout, proc.stdout
 
 
-# the storage server's 401 texts still say "parola" (tests/test_cli_commands.py and
-# tests/test_reliability.py assert that word: they change together); s3.py only recognises the word in
-# a typed address; bench.py is a benchmark's own password
-_PAROLA_LEFT = {"server/app.py", "server/store.py", "server/bench.py", "targets/s3.py"}
+# s3.py only recognises the word in a typed address; bench.py is a benchmark's own password
+_PAROLA_LEFT = {"server/bench.py", "targets/s3.py"}
 
 
 def test_one_word_for_password_in_what_users_read():

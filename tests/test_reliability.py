@@ -466,7 +466,7 @@ def test_secrets_never_leave_the_keyring(tmp_path, _isolated_data_dir):
         (firm_vkns[0], "0000", p): S.BACKED_UP for p in firm_periods}
     assert not any(v[0] == S.BACKED_UP for k, v in months.items() if k[0] == firm_vkns[1])
     backup_out = dict(outputs)["backup"].stdout
-    assert backup_out.count("ikinci") == 1 and backup_out.count("parola hatalı") == 1, backup_out
+    assert backup_out.count("ikinci") == 1 and backup_out.count("şifre hatalı") == 1, backup_out
 
     for secret, user in ((password, USER), (wrong, "ikinci")):
         needles = _needles(user, secret)

@@ -105,7 +105,7 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
     def authenticate() -> Response | None:
         auth = request.authorization
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
-            return _error(401, "unauthorized", "Kullanıcı adı ve parola gerekli.")
+            return _error(401, "unauthorized", "Kullanıcı adı ve şifre gerekli.")
         # REMOTE_ADDR: the peer, or the client named by a trusted reverse proxy (waitress sets it)
         result = gate.login(auth.username, auth.password, request.remote_addr or "")
         if result.status == 429:
@@ -115,7 +115,7 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
             return _error(429, "too_many_attempts", "Çok sayıda hatalı giriş denemesi yapıldı; "
                           f"{result.retry_after} saniye sonra yeniden deneyin.", retry_after=result.retry_after)
         if result.status != 200:
-            return _error(401, "unauthorized", "Kullanıcı adı ya da parola hatalı.")
+            return _error(401, "unauthorized", "Kullanıcı adı ya da şifre hatalı.")
         g.user = auth.username
         g.vkns = result.vkns
         return None

@@ -319,7 +319,7 @@ class Store:
         """Create or replace a user; vkns replaces the list of VKN/TCKNs the user may use."""
         vkns = sorted(set(vkns))
         if not name or not password:
-            raise ValueError("Kullanıcı adı ve parola boş olamaz.")
+            raise ValueError("Kullanıcı adı ve şifre boş olamaz.")
         bad = [v for v in vkns if not valid_vkn(v)]
         if bad:
             raise ValueError(f"Geçersiz VKN/TCKN: {', '.join(bad)} (10 ya da 11 rakam, 0-9).")
