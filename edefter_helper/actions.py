@@ -63,6 +63,7 @@ class MonthResult:
     message: str
     blocked: bool = False  # not tried: its target's settings are unusable
     unreachable: bool = False  # failed because nobody answered at the target: the target's trouble
+    target: str = ""  # the Hedef this copy went to, for a firm with several (else "")
 
 
 @dataclass
@@ -110,19 +111,35 @@ class Summary:
             text = "İşlenecek dönem yok"
         else:
             parts = []
+            month = _per_month(self.results)
             for st, word in ((S.BACKED_UP, "yedeklendi"), (S.ACCEPTED, "entegratöre işlendi (onay bekliyor)"),
                              (S.FAILED, "yedeklenemedi"), (S.CHANGED, "yedeği güncel değil"),
                              ("Doğrulandı", "hedefteki kopyası doğrulandı"),
                              (S.DAMAGED, "hedefteki kopyası bozuk"), (S.NOT_SENT, "gönderilmedi")):
-                n = sum(1 for r in self.results if r.status == st and not r.blocked)
+                n = sum(1 for r in month.values() if r.status == st and not r.blocked)
                 if n:
                     parts.append(f"{n} dönem {word}")
             if self.blocked:
-                parts.append(f"{self.blocked} dönem hedef ayarları yüzünden denenmedi")
+                several = any(r.target for r in self.results if r.blocked)
+                parts.append(f"{self.blocked} {'kopya' if several else 'dönem'} hedef ayarları yüzünden denenmedi")
             text = ", ".join(parts)
         if self.notes:
             text += f" ({len(self.notes)} uyarı: Günlük sayfasına bakın)"
         return text + "."
+
+
+def _per_month(results: list[MonthResult]) -> dict[MonthKey, MonthResult]:
+    """A month's result for counting: its worst copy (one result per month when it has one Hedef)."""
+    from edefter_helper.copies import worst
+
+    out: dict[MonthKey, MonthResult] = {}
+    for r in results:
+        seen = out.get(r.key)
+        if seen is None or (seen.blocked and not r.blocked):
+            out[r.key] = r
+        elif not r.blocked and worst([seen.status, r.status]) != seen.status:
+            out[r.key] = r
+    return out
 
 
 class RunBusy(Exception):
@@ -246,7 +263,8 @@ class _Run:
     def skip(self, key: MonthKey, firm: Firm, status: str, message: str) -> None:
         """A month left as it was (not logged one by one: the reason is in the notes once)."""
         with self._lock:
-            self.summary.results.append(MonthResult(key, firm.name, status, message, blocked=True))
+            self.summary.results.append(MonthResult(key, firm.name, status, _named(firm, message), blocked=True,
+                                                    target=firm.target if firm.several else ""))
             self.summary.blocked += 1
 
     def close(self) -> None:
@@ -316,40 +334,56 @@ class _Run:
     def expect(self, firms: list[Firm]) -> None:
         with self._lock:
             for firm in firms:
-                self._uses[(firm.target, firm.user)] = self._uses.get((firm.target, firm.user), 0) + 1
+                for c in firm.per_target():
+                    self._uses[(c.target, c.user)] = self._uses.get((c.target, c.user), 0) + 1
 
     def release(self, firm: Firm) -> None:
         """A firm's last month is done: close its connection now, not at the end of the run (an
         accounting office's dozens of logins would otherwise hold connections open)."""
-        key = (firm.target, firm.user)
-        with self._lock:
-            self._uses[key] = self._uses.get(key, 1) - 1
-            target = self._open_targets.pop(key, None) if self._uses[key] <= 0 else None
-        if target is not None:
-            try:
-                target.close()
-            except Exception:  # noqa: BLE001 - closing must never hide the result
-                pass
+        for c in firm.per_target():
+            key = (c.target, c.user)
+            with self._lock:
+                self._uses[key] = self._uses.get(key, 1) - 1
+                target = self._open_targets.pop(key, None) if self._uses[key] <= 0 else None
+            if target is not None:
+                try:
+                    target.close()
+                except Exception:  # noqa: BLE001 - closing must never hide the result
+                    pass
 
-    def log(self, key: MonthKey, firm: str, status: str, message: str, unreachable: bool = False) -> None:
+    def identities(self, firm: Firm) -> list[str]:
+        """The identity of each of the firm's Hedefs (one for the usual firm)."""
+        return [self.identity(c) for c in firm.per_target()]
+
+    def backed_up_everywhere(self, key: MonthKey, firm: Firm, ms: MonthSet | None) -> bool:
+        return all(month_state(self.journal, key, self.identity(c), ms)[0] == S.BACKED_UP
+                   for c in firm.per_target())
+
+    def log(self, key: MonthKey, firm: str, status: str, message: str, unreachable: bool = False,
+            target: str = "") -> None:
+        """`target`: the Hedef, for a copy of a firm with several (named in the message)."""
+        if target:
+            message = f"{target}: {message}"
         with self._lock:
             self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
                                   "name": firm, "vkn": key.vkn, "branch": key.branch, "period": key.period,
-                                  "status": status, "message": message})
-            self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable))
+                                  "status": status, "message": message, "_target": target})
+            self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable,
+                                                    target=target))
 
     def local_findings(self, full: bool = False) -> list:
         """Yerel Dosya Kontrolü: backed-up months whose files on disk are no longer those bytes."""
         from edefter_helper import localcheck
 
         recorded = self.journal.recorded_files()
-        backed = []
+        backed, seen = [], set()
         for st in self.journal.statuses():
             firm = firm_for(st.key, self.firms)
-            if firm is None or st.target != self.identity(firm):
+            if firm is None or st.key in seen or st.target not in self.identities(firm):
                 continue
             if st.status not in (S.BACKED_UP, S.ACCEPTED, S.DAMAGED) or (st.key, st.target) not in recorded:
                 continue
+            seen.add(st.key)  # the copies of a month hold the one package: its files are checked once
             backed.append((st.key, firm.name, recorded[(st.key, st.target)]))
 
         def folder_of(key):
@@ -370,9 +404,12 @@ class _Run:
         if findings:
             self.summary.notes.append(f"Yerel dosya kontrolü: {len(by_month)} dönemde {len(findings)} dosya yedekten "
                                       f"farklı (Günlük'te dosya dosya).")
+        copies: list[dict] = []
         rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS),
-                           by_month)
+                           by_month, targets=self.targets, copies=copies,
+                           previous_copies=self.book.read_rows(L.COPIES))
         self.book.write_rows(L.PERIODS, rows)
+        _write_copies(self.book, copies)
         notes = [{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Uyarı",
                   "message": n} for n in self.summary.notes]
         end = {"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Özet",
@@ -382,6 +419,16 @@ class _Run:
 
 
 WORKDIR_PREFIX = "paketler-"
+
+
+def _write_copies(book: Book, copies: list[dict]) -> None:
+    from edefter_helper.copies import sheet_row
+
+    book.write_rows(L.COPIES, [sheet_row(c) for c in copies])
+
+
+def _named(firm: Firm, message: str) -> str:
+    return f"{firm.target}: {message}" if firm.several else message
 
 
 def _also(firm: Firm) -> str:
@@ -475,17 +522,68 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
         status, message = S.FAILED, f"Hedef beklenmeyen bir durum bildirdi: {receipt.state}"
     run.journal.finish(attempt, key, identity, status, message, receipt.reference,
                        receipt.sha256 if status == S.CHANGED else sha)
-    run.log(key, firm.name, status, message)
+    run.log(key, firm.name, status, message, target=_t(firm))
     return status
 
 
-def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
-    """Verify (already done), pack, ask the target, send if needed. Returns the new status."""
+def _t(firm: Firm) -> str:
+    """The Hedef to name in a copy's messages: only for a firm with several."""
+    return firm.target if firm.several else ""
+
+
+class _MonthPackage:
+    """A month packed once for all the Hedefs it goes to (the same bytes to each); removed when the
+    last of them is done. A packing failure is given to each copy."""
+
+    def __init__(self, run: _Run, ms: MonthSet):
+        self.run, self.ms = run, ms
+        self.package: Package | None = None
+        self.error: Exception | None = None
+
+    def get(self) -> Package:
+        if self.package is None and self.error is None:
+            try:
+                self.package = _pack(self.run, self.ms)
+            except (OSError, PackError) as exc:
+                self.error = exc
+        if self.error is not None:
+            raise self.error
+        return self.package
+
+    def close(self) -> None:
+        if self.package is not None:
+            shutil.rmtree(self.package.path.parent, ignore_errors=True)
+            self.package = None
+
+
+def send_copies(run: _Run, ms: MonthSet, firm: Firm, copies: list[Firm] | None = None) -> list[tuple[Firm, str]]:
+    """Send a month to each of the firm's Hedefs (`copies`: those still to do), packed once.
+    Returns (copy, new status) for each."""
+    packed = _MonthPackage(run, ms)
+    try:
+        return [(c, send_month(run, ms, c, packed)) for c in (copies if copies is not None else firm.per_target())]
+    finally:
+        packed.close()
+
+
+def send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage | None = None) -> str:
+    """Verify (already done), pack, ask the target, send if needed. Returns the new status.
+    `firm`: one Hedef's copy of the firm (Firm.per_target); `packed`: the month's shared package."""
+    own = packed is None
+    packed = packed if packed is not None else _MonthPackage(run, ms)
+    try:
+        return _send_month(run, ms, firm, packed)
+    finally:
+        if own:
+            packed.close()
+
+
+def _send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage) -> str:
     key, identity = ms.key, run.identity(firm)
     if not ms.valid:
         message = _problems_text(ms)
         run.journal.record(key, identity, "verify", S.FAILED, message)
-        run.log(key, firm.name, S.FAILED, message)
+        run.log(key, firm.name, S.FAILED, message, target=_t(firm))
         return S.FAILED
     current = month_state(run.journal, key, identity, ms)[0]
     if run.not_tried(key, firm, current):
@@ -497,12 +595,12 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
         run.not_tried(key, firm, current)
         return current
     try:
-        package = _pack(run, ms)
+        package = packed.get()
     except (OSError, PackError) as exc:
         message = getattr(exc, "message", None) or (
             f"Paket hazırlanamadı: {getattr(exc, 'filename', '') or ''} okunamadı ({exc.strerror or exc}).")
         run.journal.record(key, identity, "send", S.FAILED, message)
-        run.log(key, firm.name, S.FAILED, message)
+        run.log(key, firm.name, S.FAILED, message, target=_t(firm))
         return S.FAILED
     # one attempt, opened before the network is touched and closed with the month's status
     attempt = run.journal.begin(key, identity, "send", package.sha256, package.files)
@@ -523,14 +621,23 @@ def send_month(run: _Run, ms: MonthSet, firm: Firm) -> str:
         if unreachable:
             run.give_up_on(firm, exc)
         run.journal.finish(attempt, key, identity, S.FAILED, exc.message, "", package.sha256)
-        run.log(key, firm.name, S.FAILED, exc.message, unreachable=unreachable)
+        run.log(key, firm.name, S.FAILED, exc.message, unreachable=unreachable, target=_t(firm))
         return S.FAILED
-    finally:
-        shutil.rmtree(package.path.parent, ignore_errors=True)
     return _confirmed(run, key, firm, attempt, package.sha256, receipt)
 
 
-def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
+def query_copies(run: _Run, key: MonthKey, firm: Firm) -> list[tuple[Firm, str]]:
+    """Durum Sorgula for each of the firm's Hedefs (a month never sent from here packed once)."""
+    ms = run.sets.get(key)
+    packed = _MonthPackage(run, ms) if ms is not None else None
+    try:
+        return [(c, query_month(run, key, c, packed)) for c in firm.per_target()]
+    finally:
+        if packed is not None:
+            packed.close()
+
+
+def query_month(run: _Run, key: MonthKey, firm: Firm, packed: _MonthPackage | None = None) -> str:
     """Ask the target about one month, whether or not this computer's journal knows it; a status
     is rebuilt from what the target holds. A failed question changes nothing and says so."""
     identity = run.identity(firm)
@@ -540,15 +647,18 @@ def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
     sha = known.package_sha256 if known else ""
     if not sha and ms is not None and ms.valid:
         # never sent from here: the target may still hold exactly our files
+        own = packed is None
+        packed = packed if packed is not None else _MonthPackage(run, ms)
         try:
-            package = _pack(run, ms)
-            sha = package.sha256
-            shutil.rmtree(package.path.parent, ignore_errors=True)
+            sha = packed.get().sha256
         except (OSError, PackError):
             sha = ""
+        finally:
+            if own:
+                packed.close()
     if not sha:
         why = _problems_text(ms) if ms is not None and not ms.valid else "Diskte doğrulanmış dosya yok."
-        run.log(key, firm.name, current, f"Hedefle karşılaştırılamadı: {why}")
+        run.log(key, firm.name, current, f"Hedefle karşılaştırılamadı: {why}", target=_t(firm))
         return current
     if run.not_tried(key, firm, current):
         return current
@@ -571,18 +681,18 @@ def query_month(run: _Run, key: MonthKey, firm: Firm) -> str:
             run.give_up_on(firm, exc)
         message = f"Durum sorgulanamadı: {exc.message}"
         run.journal.finish(attempt, key, identity, current, message, "", sha, set_status=False)
-        run.log(key, firm.name, current, message)
+        run.log(key, firm.name, current, message, target=_t(firm))
         return current
     if receipt.state == MISSING and not known:
         # never sent from here and not there: nothing to record but the question
         run.journal.finish(attempt, key, identity, current, "Hedefte bu ay için paket yok.", "", sha,
                            set_status=False)
-        run.log(key, firm.name, current, "Hedefte bu ay için paket yok.")
+        run.log(key, firm.name, current, "Hedefte bu ay için paket yok.", target=_t(firm))
         return current
     if known is None and receipt.state == ACCEPTED and receipt.sha256 != sha:
         run.journal.finish(attempt, key, identity, current, "Hedefte bu ay için işlenmekte olan başka bir paket var.",
                            "", sha, set_status=False)
-        run.log(key, firm.name, current, "Hedefte bu ay için işlenmekte olan başka bir paket var.")
+        run.log(key, firm.name, current, "Hedefte bu ay için işlenmekte olan başka bir paket var.", target=_t(firm))
         return current
     return _confirmed(run, key, firm, attempt, sha, receipt, sent_here=known is not None)
 
@@ -633,12 +743,13 @@ def _notify(run: _Run) -> None:
         if r.status == S.BACKED_UP and firm is not None:
             if recorded is None:
                 recorded = run.journal.recorded_files()
-            files = [name for name, _, _ in recorded.get((r.key, run.identity(firm)), [])]
+            copy = firm.for_target(r.target) if r.target else firm
+            files = [name for name, _, _ in recorded.get((r.key, run.identity(copy)), [])]
             notifier.notify(Event("yedeklendi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message, files,
-                                  firm.target))
+                                  copy.target))
         elif r.status == S.FAILED and not r.unreachable:  # nobody answered: told once per target below
             notifier.notify(Event("yedeklenemedi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message,
-                                  target=firm.target if firm else ""))
+                                  target=r.target or (firm.target if firm else "")))
     for (target, _user), exc in run._unusable.items():
         if isinstance(exc, UnreachableError):
             notifier.notify(Event("hedefe-ulasilamiyor", "", "", "", "", exc.message, target=target))
@@ -689,8 +800,11 @@ def show_status(book: Book, options: Options | None = None) -> Summary:
             return target_identity(targets.get(firm.target), firm)
 
         previous = book.read_rows(L.PERIODS)
+        previous_copies = book.read_rows(L.COPIES)
+        copies: list[dict] = []
         fresh = {(r["vkn"], r["branch"], r["period"]): r
-                 for r in period_rows({}, firms, journal, identity_of, previous)}
+                 for r in period_rows({}, firms, journal, identity_of, previous, targets=targets, copies=copies,
+                                      previous_copies=previous_copies)}
         rows = []
         for old in previous:
             key = (str(old.get("vkn") or ""), str(old.get("branch") or ""), str(old.get("period") or ""))
@@ -699,13 +813,21 @@ def show_status(book: Book, options: Options | None = None) -> Summary:
                 rows.append(old)
                 continue
             merged = dict(old)
-            for col in ("status", "message", "updated", "sha256", "reference", "drill"):
+            for col in ("status", "message", "updated", "sha256", "reference", "drill", "copies"):
                 merged[col] = new[col]
             if not (old.get("validation") and new["stage"] == "Klasörde bulunamadı"):
                 merged["stage"] = old.get("stage") or new["stage"]
             rows.append(merged)
         rows.extend(fresh.values())
         book.write_rows(L.PERIODS, rows)
+        from edefter_helper.copies import sheet_row
+
+        new_copies = {(c["vkn"], c["branch"], c["period"], c["target"]): sheet_row(c) for c in copies}
+        kept = []
+        for old in previous_copies:  # a row the journal has nothing for stays, as Dönemler's do
+            key = tuple(str(old.get(k) or "") for k in ("vkn", "branch", "period", "target"))
+            kept.append(new_copies.pop(key, old))
+        book.write_rows(L.COPIES, kept + list(new_copies.values()))
         book.save()
         running = len(journal.open_attempts())
         summary.found = len(rows)
@@ -735,16 +857,23 @@ def radar(book: Book, options: Options | None = None, *, today=None, months: int
         overrides, notes = read_overrides(run.book)
         run.summary.notes.extend(notes)
         periods = R.window(today, months)
-        statuses = {}
+        from edefter_helper.copies import worst
+
+        statuses, copies = {}, {}
         listed = set(run.sets)  # the months Dönemler lists after this run (sheetview.period_rows)
         recorded = run.journal.recorded_files()
         for st in run.journal.statuses():
             firm = firm_for(st.key, run.firms)
             if firm is not None:
                 listed.add(st.key)
-            if firm is not None and st.target == run.identity(firm):
+            if firm is not None and st.target in run.identities(firm):
                 word, message, _ = month_state(run.journal, st.key, st.target, run.sets.get(st.key), st, recorded)
-                statuses[st.key] = (word, message)
+                copies.setdefault(st.key, {})[st.target] = (word, message)
+        for key, seen in copies.items():  # the month's worst copy; a copy never sent counts as such
+            firm = firm_for(key, run.firms)
+            words = [seen.get(i, (S.NOT_SENT, ""))[0] for i in run.identities(firm)]
+            word = worst(words)
+            statuses[key] = next((v for v in seen.values() if v[0] == word), (word, ""))
         for f in run.local_findings():
             statuses[f.key] = (S.CHANGED, f.message)
         grid = R.build(run.firms, run.sets, statuses, today=today, periods=periods, overrides=overrides)
@@ -790,11 +919,13 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
             if ms is None:
                 run.log(key, firm.name, S.FAILED, "Bu ayın dosyaları klasörde bulunamadı.")
                 continue
-            if month_state(run.journal, key, run.identity(firm), ms)[0] == S.BACKED_UP:
+            todo = [c for c in firm.per_target()
+                    if month_state(run.journal, key, run.identity(c), ms)[0] != S.BACKED_UP]
+            if not todo:
                 run.log(key, firm.name, S.BACKED_UP, "Zaten yedeklendi; yeniden gönderilmedi.")
                 continue
-            work.append((ms, firm))
-        _parallel(run, work, lambda item: send_month(run, *item))
+            work.append((ms, firm, todo))
+        _parallel(run, work, lambda item: send_copies(run, *item))
 
     return _run_action(book, ACTION_SEND, options, body)
 
@@ -809,13 +940,13 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
             listed = set(run.sets)
             for st in run.journal.statuses():
                 firm = firm_for(st.key, run.firms)
-                if firm is not None and st.target == run.identity(firm):
+                if firm is not None and st.target in run.identities(firm):
                     listed.add(st.key)
             work = [(k, firm_for(k, run.firms)) for k in sorted(listed)
                     if firm_for(k, run.firms) is not None and (where is None or where(k))]
         else:
             work = [(k, firm_for(k, run.firms)) for k in _selected(run, keys, where)]
-        _parallel(run, work, lambda item: query_month(run, *item))
+        _parallel(run, work, lambda item: query_copies(run, *item))
 
     return _run_action(book, ACTION_QUERY, options, body)
 
@@ -834,7 +965,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             ms, firm = run.sets[key], firm_for(key, run.firms)
             if not (firm.auto or all_months):
                 if (where is None and ms.stage == "gib-approved"
-                        and month_state(run.journal, key, run.identity(firm), ms)[0] != S.BACKED_UP):
+                        and not run.backed_up_everywhere(key, firm, ms)):
                     manual[firm.name] = manual.get(firm.name, 0) + 1
                 continue
             if where is not None and not where(key):
@@ -842,22 +973,25 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             if ms.stage != "gib-approved":
                 waiting += 1
                 continue
-            if month_state(run.journal, key, run.identity(firm), ms)[0] == S.BACKED_UP:
+            todo = [c for c in firm.per_target()
+                    if month_state(run.journal, key, run.identity(c), ms)[0] != S.BACKED_UP]
+            if not todo:
                 continue
-            work.append((ms, firm))
+            work.append((ms, firm, todo))
         if waiting:
             run.summary.notes.append(f"{waiting} dönem henüz GİB onaylı beratı indirilmediği için beklemede.")
         if manual:
             run.summary.notes.append(f"Otomatik Yedekleme = Hayır olduğu için atlandı: "
                                      + ", ".join(f"{name} ({n} dönem)" for name, n in sorted(manual.items()))
                                      + ". Bu aylar Gönder ile (komut satırında --all ile de) yedeklenir.")
-        results: dict[MonthKey, str] = {}
+        pending = []
 
         def one(item):
-            results[item[0].key] = send_month(run, *item)
+            done = send_copies(run, *item)
+            with run._lock:  # each copy still only accepted is asked again below
+                pending.extend((item[0].key, c) for c, status in done if status == S.ACCEPTED)
 
         _parallel(run, work, one)
-        pending = [(ms.key, firm) for ms, firm in work if results.get(ms.key) == S.ACCEPTED]
         deadline = time.monotonic() + run.options.wait
         pause = run.options.poll
         while pending and time.monotonic() < deadline:
@@ -873,14 +1007,14 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
 
             _parallel(run, pending, poll)
             pending = still
-        # a month is reported once, with its last status
-        last: dict[MonthKey, MonthResult] = {}
+        # a month (each of its copies) is reported once, with its last status
+        last: dict[tuple, MonthResult] = {}
         for r in run.summary.results:
-            last[r.key] = r
+            last[(r.key, r.target)] = r
         run.summary.results = list(last.values())
         last_log = {}
         for row in run.log_rows:
-            last_log[(row["vkn"], row["branch"], row["period"])] = row
+            last_log[(row["vkn"], row["branch"], row["period"], row.get("_target", ""))] = row
         run.log_rows = list(last_log.values())
 
     return _run_action(book, ACTION_BACKUP, options, body)

@@ -911,7 +911,7 @@ class Agent:
             return
         first = self._book is None
         self._book, self._book_stat = book, stamp
-        fingerprint = (tuple((f.vkn, f.branch, f.folder, f.target, f.user, f.auto) for f in firms),
+        fingerprint = (tuple((f.vkn, f.branch, f.folder, f.target, f.user, f.auto, f.copies) for f in firms),
                        tuple(sorted((t.name, t.kind, t.address) for t in targets.values())))
         if fingerprint == self._fingerprint:
             return  # saved by a button (Dönemler, Günlük): the settings are the same
@@ -922,6 +922,8 @@ class Agent:
         for f in firms:
             self._firms_by_vkn.setdefault(f.vkn, []).append(f)
         self._identity = {id(f): target_identity(targets.get(f.target), f) for f in firms}
+        # a firm with several Hedefs: one identity per copy (Firm.per_target)
+        self._identities = {id(f): [target_identity(targets.get(c.target), c) for c in f.per_target()] for f in firms}
         for f in firms:
             if f.auto and not f.folder:
                 notes.append(f"{f.name}: e-Defter Klasörü boş; bu firma otomatik yedeklenemez.")
@@ -940,6 +942,16 @@ class Agent:
     def identity(self, firm) -> str:
         return self._identity[id(firm)]
 
+    def identities(self, firm) -> list[str]:
+        return self._identities[id(firm)]
+
+    def _copy_identity(self, firm, target: str) -> str:
+        """The identity of the firm's copy at Hedef `target` (a result's MonthResult.target)."""
+        for c, ident in zip(firm.per_target(), self.identities(firm)):
+            if c.target == target:
+                return ident
+        return self.identity(firm)
+
     def _probe_worm(self) -> None:
         """Weekly, every S3 target in use is asked again whether it really keeps locked versions
         (targets.s3.probe: stores exist that accept COMPLIANCE locks and still delete); the answer goes to
@@ -947,11 +959,11 @@ class Agent:
         wall = self.wallclock()
         due = {}
         for f in self.firms:
-            cfg = self.targets.get(f.target)
-            if cfg is not None and cfg.kind == "s3":
-                ident = self.identity(f)
-                if ident not in due and wall >= self._probe_due.get(ident, 0.0):
-                    due[ident] = (cfg, f.user)
+            for c, ident in zip(f.per_target(), self.identities(f)):
+                cfg = self.targets.get(c.target)
+                if (cfg is not None and cfg.kind == "s3" and ident not in due
+                        and wall >= self._probe_due.get(ident, 0.0)):
+                    due[ident] = (cfg, c.user)
         if not due:
             return
         from edefter_helper.journal import Journal
@@ -1137,11 +1149,11 @@ class Agent:
                 continue
             if gk in self.recheck_at and self.recheck_at[gk] > wall:
                 continue
-            idents = {self.identity(f) for f in firms}
+            idents = {i for f in firms for i in self.identities(f)}
             if all(i in self.target_backoff and self.target_backoff[i].retry_at > wall for i in idents):
                 continue
             work.append(gk)
-        wanted = {self.identity(f) for gk in work for f in self._firms_of(gk)}
+        wanted = {i for gk in work for f in self._firms_of(gk) for i in self.identities(f)}
         for ident in [i for i, b in self.target_backoff.items() if b.retry_at <= wall and i not in wanted]:
             del self.target_backoff[ident]  # nothing left to try it with (its months went away or were done)
         if not work:
@@ -1171,8 +1183,9 @@ class Agent:
             for gk in gks:
                 vkn, period, branch = split_key(gk)
                 for f in self._firms_of(gk):
-                    st = journal.status(MonthKey(vkn, branch or f.branch or NO_BRANCH, period), self.identity(f))
-                    if st is not None and st.status == S.BACKED_UP:
+                    key = MonthKey(vkn, branch or f.branch or NO_BRANCH, period)
+                    sts = [journal.status(key, ident) for ident in self.identities(f)]  # every copy of it
+                    if all(st is not None and st.status == S.BACKED_UP for st in sts):
                         out.add(gk)
                         break
         finally:
@@ -1209,8 +1222,9 @@ class Agent:
             firm = firm_for(key, self.firms)
             if firm is None:
                 return False
-            b = self.target_backoff.get(self.identity(firm))
-            return b is None or b.retry_at <= wall
+            # tried while any of its Hedefs may be tried (backup skips those already done)
+            return any(b is None or b.retry_at <= wall
+                       for b in (self.target_backoff.get(i) for i in self.identities(firm)))
 
         log.info("%d dönem yedekleniyor: %s", len(work), ", ".join(_month_text(gk) for gk in work[:10])
                  + (f" ve {len(work) - 10} dönem daha" if len(work) > 10 else ""))
@@ -1233,10 +1247,11 @@ class Agent:
         for r in summary.results:
             gk = match(r.key)
             firm = firm_for(r.key, self.firms)
-            ident = self.identity(firm) if firm is not None else None
+            ident = self._copy_identity(firm, r.target) if firm is not None else None
+            hedef = r.target or (firm.target if firm is not None else "")
             if r.blocked:  # not tried: the target's settings are unusable, or nobody answered there
                 if ident is not None:
-                    why = [n for n in summary.notes if firm.target and n.startswith(firm.target)]
+                    why = [n for n in summary.notes if hedef and n.startswith(hedef)]
                     failed_targets.setdefault(ident, why or [r.message])
                 continue
             log.log(logging.WARNING if r.status == S.FAILED else logging.INFO, "%s %s: %s — %s", r.firm,

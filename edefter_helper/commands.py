@@ -73,7 +73,8 @@ def render_summary(summary, as_json: bool = False, notes: list[str] | None = Non
     if as_json:
         _print_json({"action": summary.action, "message": summary.message, "notes": notes,
                      "results": [{"vkn": r.key.vkn, "branch": r.key.branch, "period": r.key.period,
-                                  "firm": r.firm, "status": r.status, "message": r.message}
+                                  "firm": r.firm, "status": r.status, "message": r.message,
+                                  **({"target": r.target} if r.target else {})}
                                  for r in summary.results], **summary.extra})
     else:
         for note in notes:
@@ -261,7 +262,7 @@ def cmd_target_check(args) -> int:
     cfg = targets.get(args.name)
     if cfg is None:
         raise UsageError(f"'{args.name}' hedefi Hedefler sayfasında tanımlı değil.")
-    user = args.user or next((f.user for f in firms if f.target == args.name and f.user), "")
+    user = args.user or next((c.user for f in firms for c in f.per_target() if c.target == args.name and c.user), "")
     try:
         target = open_target(cfg.kind, cfg.address, cfg.name, user)
         with target:
@@ -397,8 +398,21 @@ def cmd_status(args) -> int:
                 journal.close()
         except sqlite3.DatabaseError as exc:
             raise _journal_error(path, exc) from None
+    copies = _status_copies(args, path) if getattr(args, "workbook", None) else None
     if args.json:
-        _print_json({"journal": str(path), "months": [s.as_json() for s in statuses]})
+        out = {"journal": str(path), "months": [s.as_json() for s in statuses]}
+        if copies is not None:  # the Kopyalar sheet and Dönemler's two columns, from this journal
+            out["periods"], out["copies"] = copies
+        _print_json(out)
+        return EXIT_OK
+    if copies is not None:
+        periods, rows = copies
+        width = max([len("Hedef")] + [len(c["target"]) for c in rows])
+        print(f"{'VKN/TCKN':<11} {'Şube':<5} {'Dönem':<8} {'Hedef':<{width}} {'Durum':<26} Kopyalar / Açıklama")
+        summary = {(p["vkn"], p["branch"], p["period"]): p["copies"] for p in periods}
+        for c in rows:
+            print(f"{c['vkn']:<11} {c['branch']:<5} {c['period']:<8} {c['target']:<{width}} {c['status']:<26} "
+                  f"{summary[(c['vkn'], c['branch'], c['period'])]} — {c['message']}")
         return EXIT_OK
     if not statuses:
         print(f"Günlükte kayıt yok ({path}): " + ("bu günlükle henüz hiç yedekleme yapılmamış." if path.exists()
@@ -411,6 +425,31 @@ def cmd_status(args) -> int:
         print(f"{s.key.vkn:<11} {s.key.branch:<5} {s.key.period:<8} {s.status:<26} {targets[s.target]:<{width}} "
               f"{s.message}")
     return EXIT_OK
+
+
+def _status_copies(args, path: Path) -> tuple[list[dict], list[dict]]:
+    """(Dönemler's month rows, Kopyalar's rows) from the journal and the workbook's firms and Hedefs, as
+    'Durumu Yenile' computes them (no folder scan); nothing is written."""
+    from edefter_helper import status
+    from edefter_helper.copies import json_row
+    from edefter_helper.journal import Journal
+    from edefter_helper.settings import read_settings, target_identity
+    from edefter_helper.sheetview import period_rows
+    from edefter_helper.workbook import layout
+
+    book = _book(args)
+    firms, targets, _ = read_settings(book)
+    copies: list[dict] = []
+    journal = Journal(path if path.exists() else Path(":memory:"))  # a status never creates a journal
+    try:
+        rows = period_rows({}, firms, journal, lambda f: target_identity(targets.get(f.target), f),
+                           book.read_rows(layout.PERIODS), targets=targets, copies=copies,
+                           previous_copies=book.read_rows(layout.COPIES))
+    finally:
+        journal.close()
+    periods = [{"name": r["name"], "vkn": r["vkn"], "branch": r["branch"], "period": r["period"],
+                "status": r["status"], "state": status.code(r["status"]), "copies": r["copies"]} for r in rows]
+    return periods, [json_row(c) for c in copies]
 
 
 # -- workbook -------------------------------------------------------------------------------
@@ -632,6 +671,8 @@ def register(sub) -> None:
     p = sub.add_parser("status", help="günlükteki yedekleme durumları")
     p.add_argument("--json", action="store_true")
     p.add_argument("--journal", metavar="DOSYA")
+    p.add_argument("--workbook", metavar="DOSYA", help="kontrol çalışma kitabı: her dönemin her hedefteki kopyası "
+                   "(Kopyalar sayfasındaki gibi)")
     p.set_defaults(func=cmd_status)
 
     wb = sub.add_parser("workbook", help="kontrol çalışma kitabı")

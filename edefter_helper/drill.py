@@ -20,6 +20,7 @@ from typing import Callable
 from edefter_helper import actions
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.actions import _t
 from edefter_helper.restore import RestoredMonth, _unpack
 from edefter_helper.targets.base import STORED, ConfigurationError, IntegrityError, TargetError
 from edefter_helper.workbook.book import Book
@@ -73,21 +74,22 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
     def body(run: actions._Run) -> None:
         last = {(k, t): when for (k, t), (when, _, _) in run.journal.last_drills().items()}
         per_target: dict[str, list] = {}
-        firms: dict[MonthKey, actions.Firm] = {}
+        firms: dict[tuple[MonthKey, str], actions.Firm] = {}  # (month, identity) -> that Hedef's copy
         for st in run.journal.statuses():
             firm = actions.firm_for(st.key, run.firms)
-            if firm is None or st.target != run.identity(firm) or st.status not in (S.BACKED_UP, S.DAMAGED):
+            if firm is None or st.status not in (S.BACKED_UP, S.DAMAGED):
                 continue
-            if where is not None and not where(st.key):
+            copy = next((c for c in firm.per_target() if run.identity(c) == st.target), None)
+            if copy is None or (where is not None and not where(st.key)):
                 continue
             per_target.setdefault(st.target, []).append((st.key, st.updated_at))
-            firms[st.key] = firm
+            firms[(st.key, st.target)] = copy
         now = datetime.now(timezone.utc)
         work = []
         for identity, stored in sorted(per_target.items()):
             seen = {k: last.get((k, identity)) for k, _ in stored}
             for key in choose(stored, seen, sample_pct=sample_pct, recent_days=recent_days, now=now, rng=rng):
-                work.append((key, firms[key]))
+                work.append((key, firms[(key, identity)]))
         actions._parallel(run, work, lambda item: drill_month(run, *item))
 
     return actions._run_action(book, ACTION_DRILL, options, body)
@@ -98,7 +100,9 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     known = run.journal.status(key, identity)
     if run.not_tried(key, firm, known.status):
         return known.status
-    scratch = run.workdir / "dogrulama" / f"{key.vkn}-{key.branch}-{key.period}"
+    # a folder per copy: the copies of one month (one per Hedef) are drilled in parallel
+    copy = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    scratch = run.workdir / "dogrulama" / f"{key.vkn}-{key.branch}-{key.period}-{copy}"
     try:
         target = run.target_for(firm)
         receipt = target.query(key)
@@ -141,7 +145,7 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     except TargetError as exc:  # inconclusive: the copy may be fine; say so, change nothing
         message = f"Yedek doğrulanamadı (hedefe ulaşılamadı): {exc.message}"
         run.journal.record_drill(key, identity, False, message)
-        run.log(key, firm.name, known.status, message)
+        run.log(key, firm.name, known.status, message, target=_t(firm))
         return known.status
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -149,12 +153,12 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     run.journal.record_drill(key, identity, True, message)
     if known.status == S.DAMAGED:  # a copy found whole again (repaired on the target)
         run.journal.record(key, identity, "drill", S.BACKED_UP, message, known.package_sha256)
-    run.log(key, firm.name, DRILL_OK, message)
+    run.log(key, firm.name, DRILL_OK, message, target=_t(firm))
     return S.BACKED_UP
 
 
 def _damaged(run, key, firm, identity, known, message: str) -> str:
     run.journal.record_drill(key, identity, False, message)
     run.journal.record(key, identity, "drill", S.DAMAGED, message, known.package_sha256)
-    run.log(key, firm.name, S.DAMAGED, message)
+    run.log(key, firm.name, S.DAMAGED, message, target=_t(firm))
     return S.DAMAGED

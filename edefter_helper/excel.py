@@ -21,6 +21,8 @@ from edefter_helper.workbook import layout
 TITLE = "e-Defter Yedekleme"
 LAST_ROW = 1048576
 XL_CELL_TYPE_VISIBLE = 12  # Excel's xlCellTypeVisible
+# sheets a workbook made before them may lack: read as empty, added at the first write
+ADDED_LATER = {layout.COPIES.name}
 
 
 class UserMessage(Exception):
@@ -86,10 +88,17 @@ class XlwingsBook:
         self.book = book
         self.app = book.app
 
-    def _sheet(self, sheet: layout.Sheet) -> Any:
+    def _sheet(self, sheet: layout.Sheet, create: bool = False) -> Any:
         try:
             return self.book.sheets[sheet.name]
         except Exception:
+            if sheet.name in ADDED_LATER:
+                if not create:
+                    return None
+                # a workbook from before the sheet existed ('edefter workbook upgrade' also adds it, styled)
+                ws = self.book.sheets.add(sheet.name, after=self.book.sheets[-1])
+                ws.range((1, 1)).value = [sheet.headers]
+                return ws
             raise UserMessage(f"Çalışma kitabında '{sheet.name}' sayfası yok. Şablondan yeni bir "
                               "çalışma kitabı oluşturun veya sayfayı geri ekleyin.") from None
 
@@ -101,6 +110,8 @@ class XlwingsBook:
     def _table(self, sheet: layout.Sheet) -> tuple[Any, list[tuple[int, list[Any]]]]:
         """(sheet object, [(row number, values)]) of every data row, read in one call."""
         ws = self._sheet(sheet)
+        if ws is None:
+            return None, []
         n = len(sheet.columns)
         last = self._last_row(ws, n)
         if last < 2:
@@ -130,7 +141,7 @@ class XlwingsBook:
         ws.range((first, 1), (last, len(sheet.columns))).value = self._matrix(sheet, rows)
 
     def write_rows(self, sheet: layout.Sheet, rows: list[dict[str, Any]]) -> None:
-        ws = self._sheet(sheet)
+        ws = self._sheet(sheet, create=True)
         n = len(sheet.columns)
         last = self._last_row(ws, n)
         if last >= 2:
@@ -538,14 +549,26 @@ def store_password() -> str | None:
         if not row or not row.get("target") or not row.get("user"):
             raise UserMessage("Firmalar sayfasında Hedef ve Kullanıcı Adı dolu bir satır seçin, "
                               "sonra 'Kimlik Bilgisi' düğmesine yeniden basın.")
-        target, user = row["target"], row["user"]
-        password = _ask_password(f"'{target}' hedefindeki '{user}' kullanıcısının şifresi:")
-        if not password:
-            return "Şifre girilmedi; hiçbir şey kaydedilmedi.", False
         from edefter_helper import credentials
+        from edefter_helper.settings import TARGET_SEPARATOR, read_settings, split_targets
 
-        credentials.set_password(target, user, password)
-        return f"'{target}' hedefindeki '{user}' kullanıcısının şifresi kaydedildi.", False
+        pairs = [(row["target"], row["user"])]
+        if TARGET_SEPARATOR in row["target"] or "\n" in row["target"]:  # several Hedefs: a password for each
+            from edefter_helper.targets import registry
+
+            _, targets, _ = read_settings(book)
+            pairs = [(t, u) for t, u in split_targets(row["target"], row["user"], targets)[0]
+                     if u and (t not in targets or getattr(registry.get(targets[t].kind), "needs_password", True))]
+        saved = []
+        for target, user in pairs:
+            password = _ask_password(f"'{target}' hedefindeki '{user}' kullanıcısının şifresi:")
+            if not password:
+                break
+            credentials.set_password(target, user, password)
+            saved.append(f"'{target}' hedefindeki '{user}' kullanıcısının")
+        if not saved:
+            return "Şifre girilmedi; hiçbir şey kaydedilmedi.", False
+        return ", ".join(saved) + (" şifresi" if len(saved) == 1 else " şifreleri") + " kaydedildi.", False
 
     return _run(task, "e-Defter: kimlik bilgisi…")
 

@@ -7,7 +7,7 @@ writes. The actions and the background agent take their settings from here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier
@@ -31,6 +31,24 @@ class Firm:
     # VKN/TCKN check digits that do not add up (Turkish); said only when no month is found for it —
     # GİB-signed files carrying the number prove it right
     id_warning: str = ""
+    # every Hedef of the row with its Kullanıcı Adı, in the order typed ("İzibiz; Arşiv S3; NAS");
+    # target/user above are the first pair. Empty or one pair: the usual one-target firm
+    copies: tuple[tuple[str, str], ...] = ()
+    several: bool = False  # a copy taken from a row with several Hedefs (its messages name the Hedef)
+
+    def per_target(self) -> list[Firm]:
+        """One Firm per Hedef of the row, each sent, asked and kept in the journal on its own (keyed by
+        target_identity of that Firm); the firm itself when it has one Hedef."""
+        if len(self.copies) <= 1:
+            return [self]
+        return [replace(self, target=t, user=u, copies=((t, u),), several=True) for t, u in self.copies]
+
+    def for_target(self, name: str) -> Firm:
+        """The copy for Hedef `name` (restore --source); a Hedef not in the row gets the first user."""
+        for c in self.per_target():
+            if c.target == name:
+                return c
+        return replace(self, target=name, copies=((name, self.user),), several=len(self.copies) > 1)
 
 
 @dataclass
@@ -130,9 +148,66 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         except ValueError as exc:
             notes.append(f"Firmalar satır {i} ({name}): {exc}")
             taxpayer, cadence = ("gerçek" if len(vkn) == 11 else "tüzel"), "aylık"
-        firms.append(Firm(name, vkn, branch, _s(row.get("folder")), _s(row.get("target")), _s(row.get("user")),
-                          auto, taxpayer, cadence, _s(row.get("owner")), i, bad_digit))
+        pairs, said = split_targets(_s(row.get("target")), _s(row.get("user")), targets)
+        notes.extend(f"Firmalar satır {i} ({name}): {w}" for w in said)
+        firms.append(Firm(name, vkn, branch, _s(row.get("folder")), pairs[0][0], pairs[0][1],
+                          auto, taxpayer, cadence, _s(row.get("owner")), i, bad_digit, copies=tuple(pairs)))
     return firms, targets, notes
+
+
+TARGET_SEPARATOR = ";"  # Firmalar: "İzibiz; Arşiv S3; NAS" (Turkish Excel's own list separator)
+
+
+def _split(text: str, known=()) -> list[str]:
+    parts = [p.strip() for p in text.replace("\n", TARGET_SEPARATOR).split(TARGET_SEPARATOR)]
+    if len(parts) == 1 and "," in text and text not in known:
+        parts = [p.strip() for p in text.split(",")]  # "İzibiz, NAS": a comma typed for ';'
+    return parts
+
+
+def split_targets(target_text: str, user_text: str, targets: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """A Firmalar row's Hedef and Kullanıcı Adı cells as (Hedef, user) pairs, and what to say about them
+    (Turkish). Kullanıcı Adı is one name for every Hedef, or one per Hedef in the same order, or one per
+    Hedef that needs a user (klasör needs none), in the same order; '-' or an empty place = no user."""
+    names = [n for n in _split(target_text, targets) if n] or [target_text]
+    if len(names) == 1:  # the usual row: the cells exactly as typed
+        return [(names[0], user_text)], []
+    said: list[str] = []
+    unique = list(dict.fromkeys(names))
+    if len(unique) < len(names):
+        said.append("Hedef sütununda aynı hedef birden çok kez yazılmış; bir kez sayıldı.")
+    unknown = [n for n in unique if n not in targets]
+    if unknown:
+        said.append("Hedef " + ", ".join(f"'{n}'" for n in unknown) + " Hedefler sayfasında yok; "
+                    + ("bu hedefe" if len(unknown) == 1 else "bu hedeflere") + " gönderilemez (adları ';' ile "
+                    "ayırın, Hedefler'deki gibi yazın).")
+    users = [("" if u == "-" else u) for u in _split(user_text)] if user_text else []
+    if len(users) <= 1:
+        pairs = [(n, users[0] if users else "") for n in names]
+    elif len(users) == len(names):
+        pairs = list(zip(names, users))
+    else:
+        from edefter_helper.targets import registry
+
+        def needs(n: str) -> bool:
+            spec = registry.get(targets[n].kind) if n in targets else None
+            return spec is None or spec.needs_password
+
+        needing = [n for n in names if needs(n)]
+        if len(users) == len(needing):
+            given = iter(users)
+            pairs = [(n, next(given) if needs(n) else "") for n in names]
+        else:
+            said.append(f"Kullanıcı Adı sayısı ({len(users)}) Hedef sayısıyla ({len(names)}) uyuşmuyor: ya tek bir "
+                        f"ad yazın (her hedef için) ya da her hedefe sırasıyla bir ad, ';' ile ayırarak (klasör "
+                        f"hedefi için '-'). Sırayla eşlendi; eşi olmayan hedefte Kullanıcı Adı boş.")
+            pairs = [(n, users[k] if k < len(users) else "") for k, n in enumerate(names)]
+    seen, out = set(), []
+    for n, u in pairs:
+        if n not in seen:
+            seen.add(n)
+            out.append((n, u))
+    return out, said
 
 
 def read_overrides(book: Book) -> tuple[list, list[str]]:

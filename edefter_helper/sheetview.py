@@ -53,61 +53,99 @@ NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma
 
 def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
                 identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
-                local: dict[MonthKey, list] | None = None) -> list[dict]:
+                local: dict[MonthKey, list] | None = None, *, targets: dict | None = None,
+                copies: list[dict] | None = None, previous_copies: list[dict] | None = None) -> list[dict]:
     """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
     files disappeared after a backup stays visible). A confirmed status the sheet shows but this
-    computer's journal does not know (another PC, a fresh journal) is kept, never downgraded."""
+    computer's journal does not know (another PC, a fresh journal) is kept, never downgraded.
+
+    Each of a firm's Hedefs is a copy with its own status; the month's row shows the worst of them
+    (copies.month_row) and `copies`, when given, receives the Kopyalar rows (one per month × Hedef;
+    `targets`: the Hedefler settings, for location, lock and WORM)."""
+    from edefter_helper import copies as C
+
     rows = {}
     known: dict[tuple, object] = {}
     by_key: dict[MonthKey, list] = {}
     drills = journal.last_drills()
+    probes = journal.last_probes() if hasattr(journal, "last_probes") else {}
     recorded = journal.recorded_files()  # every month's backed-up files in one query
     for st in journal.statuses():
         known[(st.key, st.target)] = st
         by_key.setdefault(st.key, []).append(st)
     before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): r for r in previous or []}
+    before_copies = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")), _s(r.get("target"))): r
+                     for r in previous_copies or []}
     keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
+    out_copies: dict[MonthKey, list[dict]] = {}
     for key in keys:
         firm = firm_for(key, firms)
         if firm is None:
             continue
-        identity = identity_of(firm)
         ms = sets.get(key)
-        st = known.get((key, identity))
         if ms is None:
             stage, validation = "Klasörde bulunamadı", ""
         else:
             stage = S.STAGE_TR.get(ms.stage, ms.stage)
             validation = L.VALID if ms.valid else (L.INCOMPLETE if not ms.complete else L.INVALID)
-        status, message, st = (month_state(journal, key, identity, ms, st, recorded) if st
-                               else (S.NOT_SENT, "", None))
-        sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
-        if st is None:
-            others = [o for o in by_key.get(key, []) if o.target != identity]
-            old = before.get((key.vkn, key.branch, key.period))
-            if others:
-                message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki hedef "
-                           f"{_describe(others[0].target)}: {others[0].status}).")
-            elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
-                status, message = old["status"], NO_LOCAL_RECORD
-                sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
-        if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
-            message = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."  # never ".;"
-        if local and local.get(key):
+        parts = firm.per_target()
+        identities = [identity_of(c) for c in parts]
+        month_copies = []
+        for c, identity in zip(parts, identities):
+            st = known.get((key, identity))
+            status, message, st = (month_state(journal, key, identity, ms, st, recorded) if st
+                                   else (S.NOT_SENT, "", None))
+            sha, reference, updated = (st.package_sha256, st.receipt, _stamp(st.updated_at)) if st else ("", "", None)
+            if st is None:
+                others = [o for o in by_key.get(key, []) if o.target not in identities]
+                # a sheet row kept from another computer: Kopyalar's own row, or (one Hedef) Dönemler's
+                old = before_copies.get((key.vkn, key.branch, key.period, c.target))
+                if old is None and len(parts) == 1:
+                    old = before.get((key.vkn, key.branch, key.period))
+                if others:
+                    message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki "
+                               f"hedef {_describe(others[0].target)}: {others[0].status}).")
+                elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
+                    status, message = old["status"], NO_LOCAL_RECORD
+                    sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
+            if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
+                message = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."  # never ".;"
+            if local and local.get(key):
+                from edefter_helper.localcheck import month_message
+
+                if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
+                    status = S.CHANGED
+                message = month_message(local[key])
+            drilled = drills.get((key, identity))
+            drill = ""
+            if drilled:
+                when, ok, why = drilled
+                word = 'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'
+                drill = f"{when[:10]} {word}"
+            cfg = (targets or {}).get(c.target)
+            _, until = C.lock(cfg, key.period)
+            worm, is_worm = C.worm_text(cfg, status, probes.get(identity)) if cfg is not None else ("", False)
+            where = C.location(cfg)
+            month_copies.append({
+                "name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
+                "target": c.target or "(Hedef boş)", "status": status, "message": message, "sha256": sha,
+                "reference": reference, "retain": until if until and status in C.HOLDS else None,
+                "worm": worm, "location": C.LOCATION_TEXT[where] if cfg is not None else "", "drill": drill,
+                "updated": updated, "_worm": is_worm, "_location": where, "_identity": identity})
+        base = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
+                "stage": stage, "validation": validation}
+        row = rows[key] = C.month_row(base, month_copies, key.period)
+        if len(parts) > 1 and local and local.get(key):
             from edefter_helper.localcheck import month_message
 
-            if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
-                status = S.CHANGED
-            message = month_message(local[key])
-        drilled = drills.get((key, identity))
-        drill = ""
-        if drilled:
-            when, ok, why = drilled
-            drill = f"{when[:10]} {'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'}"
-        rows[key] = {"name": firm.name, "vkn": key.vkn, "branch": key.branch, "period": key.period,
-                     "stage": stage, "validation": validation, "status": status, "message": message,
-                     "updated": updated, "sha256": sha, "reference": reference, "drill": drill}
-    return [rows[k] for k in sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))]
+            row["message"] = month_message(local[key])  # the files on disk: one sentence, not one per copy
+        elif len(parts) > 1 and ms is not None and not ms.valid and row["status"] not in (S.BACKED_UP, S.CHANGED):
+            row["message"] = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
+        out_copies[key] = month_copies
+    order = sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))
+    if copies is not None:
+        copies.extend(c for k in order for c in out_copies[k])
+    return [rows[k] for k in order]
 
 
 def _stamp(text: str | None):

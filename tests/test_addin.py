@@ -192,8 +192,12 @@ def test_sheets_follow_layout(fresh):
             if col.hint:  # Excel's limits for an input message: title 32, text 255 characters
                 prompt = next(dv for dv in ws.data_validations.dataValidation
                               if str(dv.sqref) == f"{letter}2:{letter}1048576" and dv.prompt)
-                assert (prompt.promptTitle, prompt.prompt) == col.hint and prompt.type is None
+                # on a list column the list's own validation carries it (Excel repairs two on one cell)
+                assert (prompt.promptTitle, prompt.prompt) == col.hint
+                assert prompt.type == ("list" if col.choices or col.choices_from else None)
                 assert len(col.hint[0]) <= 32 and len(col.hint[1]) <= 255 and prompt.showInputMessage
+        ranges = [str(dv.sqref) for dv in ws.data_validations.dataValidation]
+        assert len(ranges) == len(set(ranges)), f"{sheet.name}: two validations on one range"
     periods = wb[layout.PERIODS.name]
     letter = openpyxl.utils.get_column_letter(layout.PERIODS.index("status") + 1)
     rules = periods.conditional_formatting

@@ -59,7 +59,7 @@ def _attributes(source: str) -> dict[str, str]:
 def test_every_sheet_code_name_has_a_document_module_oletools_reads():
     book_code, sheets = _code_names()
     assert book_code == "ThisWorkbook"
-    assert len(sheets) == 9 and all(sheets.values())
+    assert len(sheets) == 10 and all(sheets.values())
     assert len(set(sheets.values())) == len(sheets)
     ole, project = _strict_project(_vba_bin())
     modules = {m.name: m for m in project.modules}
@@ -166,7 +166,7 @@ def test_check_reports_a_sheet_whose_code_name_has_no_document_module(tmp_path):
         build.base_vba_project(), "xlwings", build.vba_source()))
     found = [f for f in check.check_workbook(old, probe_interpreter=False) if "belge modülü" in f]
     assert len(found) == 1
-    assert "'Dönemler' (Sheet3)" in found[0] and "'xlwings.conf' (Sheet9)" in found[0]
+    assert "'Dönemler' (Sheet3)" in found[0] and "'xlwings.conf' (Sheet10)" in found[0]
     assert "(Sheet1)" not in found[0] and "(Sheet2)" not in found[0]
     assert "workbook upgrade" in found[0]
 
@@ -188,7 +188,7 @@ def test_upgrade_gives_every_sheet_its_module_and_keeps_takvim_one_sheet(tmp_pat
     assert wb["Takvim"]["A3"].value == "Anadolu Gıda"
     assert wb["Notlarım"]["A1"].value == "kendi notum"
     code = wb["Notlarım"].sheet_properties.codeName
-    assert code == "Sheet10"
+    assert code == "Sheet11"
     _, project = _strict_project(_vba_bin(upgraded))
     assert any(m.name == code and m.type == MODULETYPE_DOCUMENT for m in project.modules)
 

@@ -61,7 +61,7 @@ HELP_LINES = (
     "saklar (İzibiz'e gönderilmez, bu bilgisayardaki kayıtta kalır). Boş bırakılırsa "
     f"'{layout.DEFAULT_DESCRIPTION}' yazılır.",
     "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i (Hedefler'deki adlar listeden "
-    "seçilir) ve Kullanıcı Adı'nı yazın.",
+    "seçilir; birden çok hedef ';' ile ayrılır, aşağıya bakın) ve Kullanıcı Adı'nı yazın.",
     "   Otomatik Yedekleme: Evet olan firmanın GİB onaylı beratı inen ayları, arka plan aracısı (edefter "
     "agent) çalışıyorsa dosyalar klasöre gelince kendiliğinden gönderilir; 'Toplu Yedekle' de yalnız bu "
     "firmaların aylarını gönderir. Hayır olan firmanın dönemleri yalnız Dönemler'de seçilip 'Gönder' ile "
@@ -83,6 +83,19 @@ HELP_LINES = (
     "farklı (ör. GİB'de iptal ve yeniden gönderim); dönemi yeniden gönderin.",
     "   Koyu kırmızı: Hedefteki Kopya Bozuk — Yedek Doğrulama hedefteki kopyayı indirip bozuk ya da eksik "
     "buldu; Mesaj sütunu nedenini yazar. Hedefin yöneticisine haber verin ve başka bir kopyadan geri yükleyin.",
+    "",
+    "Birden çok kopya (ör. İzibiz, kendi S3 deponuz ve bir NAS klasörü): Firmalar'ın Hedef hücresine adları ';' "
+    "ile ayırarak yazın: İzibiz; Arşiv S3; NAS. Kullanıcı Adı ya tek bir addır (her hedef için) ya da hedeflerle "
+    "aynı sırada ';' ile ayrılmış adlardır (klasör hedefi kullanıcı istemez: atlanabilir ya da '-' yazılır). "
+    "Sayılar uyuşmazsa ya da bir ad Hedefler'de yoksa Günlük'te uyarı çıkar.",
+    "   Her dönem bir kez paketlenir ve aynı paket her hedefe gönderilir; her hedefin durumu ayrı tutulur. "
+    "Dönemler'deki Yedekleme Durumu firmanın bütün hedeflerinin en gerisindekidir: 'Yedeklendi' yalnız her "
+    "kopya doğrulandığında görünür. Kopyalar sütunu özetler (ör. '3/3 kopya · 1 WORM · TR'; yurt dışındaki "
+    "bir kopya '1 yurt dışı ⚠' diye işaretlenir); Kopyalar sayfası her dönem × hedef için durumu, paket "
+    "özetini, referansı, saklama sonunu, silinemezliği (WORM), konumu ve son doğrulamayı gösterir.",
+    "   Bu kopyalar şirketin kendi ek kopyalarıdır. Yasal ikincil kopya GİB'in sistemlerine "
+    "gönderilir; GİB bu iş için hiçbir özel entegratöre izin verdiğini duyurmadı. Buradaki hiçbir kopya yasal "
+    "ikincil kopya yerine geçmez.",
     "",
     "Durum, hedefin türü, adresi ve kullanıcısına bağlıdır: Hedefler'de adres değişirse dönemler yeni hedefe "
     "yeniden gönderilir. Başka bir bilgisayarda açılan çalışma kitabında 'Durum Sorgula' her dönemi hedefe "
@@ -179,6 +192,8 @@ def _add_data_sheet(wb, sheet: layout.Sheet, code_name: str) -> None:
             dim.number_format = col.number_format  # whole column, so rows added later inherit it
         body = f"{letter}2:{letter}{LAST_ROW}"
         choices = col.choices
+        # one validation per cell (Excel repairs a file with two): a hint goes into the list's own
+        prompt = dict(showInputMessage=True, promptTitle=col.hint[0], prompt=col.hint[1]) if col.hint else {}
         if col.choices_from == "target-kinds":
             from edefter_helper.targets import registry
 
@@ -186,23 +201,24 @@ def _add_data_sheet(wb, sheet: layout.Sheet, code_name: str) -> None:
         if choices:
             dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"',
                                 allow_blank=True, showErrorMessage=True,
-                                errorTitle="Geçersiz değer", error="Listeden bir değer seçin.")
+                                errorTitle="Geçersiz değer", error="Listeden bir değer seçin.", **prompt)
             dv.add(body)
             ws.add_data_validation(dv)
         elif col.choices_from == "target-names":
-            # a warning, not a stop: a firm may be typed in before its target
+            # a warning, not a stop: a firm may be typed in before its target, or name several
             dv = DataValidation(type="list", formula1=layout.TARGET_LIST, allow_blank=True,
                                 showErrorMessage=True, errorStyle="warning", errorTitle="Hedef bulunamadı",
                                 error="Bu ad Hedefler sayfasında yok. Hedefi Hedefler sayfasına ekleyin "
-                                      "ya da listeden seçin.")
+                                      "ya da listeden seçin. Birden çok hedef (ör. İzibiz; NAS) yazdıysanız "
+                                      "Evet ile devam edin.", **prompt)
             dv.add(body)
             ws.add_data_validation(dv)
-        if col.hint:  # an input message only: any value is accepted
+        elif col.hint:  # an input message only: any value is accepted
             title, text = col.hint
             dv = DataValidation(allow_blank=True, showInputMessage=True, promptTitle=title, prompt=text)
             dv.add(body)
             ws.add_data_validation(dv)
-        if col.key == "status" and sheet.name == layout.PERIODS.name:
+        if col.key == "status" and sheet.name in (layout.PERIODS.name, layout.COPIES.name):
             for word, (bg, fg) in STATUS_COLORS.items():
                 ws.conditional_formatting.add(body, CellIsRule(
                     operator="equal", formula=[f'"{word}"'], stopIfTrue=True,

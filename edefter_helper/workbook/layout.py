@@ -46,8 +46,12 @@ FIRMS = Sheet("Firmalar", (
     Column("vkn", "VKN/TCKN", 14, "@"),
     Column("branch", "Şube No", 9, "@"),
     Column("folder", "e-Defter Klasörü", 48),
-    Column("target", "Hedef", 16, choices_from="target-names"),
-    Column("user", "Kullanıcı Adı", 18),
+    Column("target", "Hedef", 16, choices_from="target-names", hint=(
+        "Hedef", "Hedefler sayfasındaki ad. Birden çok kopya için adları ; ile ayırın: İzibiz; Arşiv S3; NAS "
+        "(listede yok uyarısını Evet ile geçin).")),
+    Column("user", "Kullanıcı Adı", 18, hint=(
+        "Kullanıcı Adı", "Tek ad: her hedef için. Birden çok hedefte hedef sırasıyla ; ile ayırın: "
+        "ali@firma; AKIA123 (klasör hedefi kullanıcı istemez, atlanabilir ya da - yazılır).")),
     Column("auto", "Otomatik Yedekleme", 12, choices=(YES, NO)),
     Column("taxpayer", "Mükellef Türü", 12, choices=("Tüzel", "Gerçek")),
     Column("cadence", "Berat Dönemi", 12, choices=("Aylık", "3 Aylık")),
@@ -76,6 +80,27 @@ PERIODS = Sheet("Dönemler", (
     Column("sha256", "Paket SHA-256", 20, "@"),
     Column("reference", "Referans", 24, "@"),
     Column("drill", "Son Doğrulama", 30),
+    # at the end: the xlwings face reads and writes Dönemler by position, so a workbook not yet
+    # upgraded keeps every column where it was
+    Column("copies", "Kopyalar", 30),
+))
+
+# one row per month × Hedef: the company's own copies (not the legal secondary copy, which is GİB's)
+COPIES = Sheet("Kopyalar", (
+    Column("name", "Firma Adı", 32),
+    Column("vkn", "VKN/TCKN", 14, "@"),
+    Column("branch", "Şube No", 9, "@"),
+    Column("period", "Dönem", 10, "@"),
+    Column("target", "Hedef", 16),
+    Column("status", "Durum", 26, choices=status.STATUSES),
+    Column("message", "Mesaj", 60),
+    Column("sha256", "Paket SHA-256", 20, "@"),
+    Column("reference", "Referans", 24, "@"),
+    Column("retain", "Saklama Sonu", 12, "dd.mm.yyyy"),
+    Column("worm", "Silinemez (WORM)", 22),
+    Column("location", "Konum", 14),
+    Column("drill", "Son Doğrulama", 30),
+    Column("updated", "Son İşlem", 17, "dd.mm.yyyy hh:mm"),
 ))
 
 LOG = Sheet("Günlük", (
@@ -105,7 +130,7 @@ NOTIFY = Sheet("Bildirimler", (
     Column("sender", "Gönderen", 28),
 ))
 
-DATA_SHEETS = (FIRMS, TARGETS, PERIODS, LOG, CALENDAR_SETTINGS, NOTIFY)
+DATA_SHEETS = (FIRMS, TARGETS, PERIODS, COPIES, LOG, CALENDAR_SETTINGS, NOTIFY)
 # Firmalar's Hedef drop-down: the names typed into Hedefler's first column, row 2 down to the last
 # filled row (a defined name, so the list grows with the sheet and has no trailing blanks)
 TARGET_LIST = "HedefListesi"
