@@ -210,6 +210,7 @@ class _Run:
         self._unusable: dict[tuple[str, str], TargetError] = {}  # for the rest of this run
         self._not_tried: dict[tuple[str, str], int] = {}
         self.findings: list | None = None  # Yerel Dosya Kontrolü of this run, when already made
+        self.answers: dict[tuple[str, MonthKey], object] = {}  # a batch question's answers, each used once
         self._adopt_legacy_rows()
 
     def identity(self, firm: Firm) -> str:
@@ -606,7 +607,7 @@ def _send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage) -> s
     attempt = run.journal.begin(key, identity, "send", package.sha256, package.files)
     try:
         # the target may already hold it (a run killed after sending): never send twice
-        receipt = target.query(key)
+        receipt = run.answers.pop((identity, key), None) or target.query(key)
         if not (receipt.state in (STORED, ACCEPTED) and receipt.sha256 == package.sha256):
             receipt = target.send(package, run.targets[firm.target].description)
             if receipt.state == ACCEPTED and not receipt.sha256:
@@ -925,6 +926,7 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
                 run.log(key, firm.name, S.BACKED_UP, "Zaten yedeklendi; yeniden gönderilmedi.")
                 continue
             work.append((ms, firm, todo))
+        _prefetch(run, work)
         _parallel(run, work, lambda item: send_copies(run, *item))
 
     return _run_action(book, ACTION_SEND, options, body)
@@ -991,8 +993,10 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             with run._lock:  # each copy still only accepted is asked again below
                 pending.extend((item[0].key, c) for c, status in done if status == S.ACCEPTED)
 
+        _prefetch(run, work)
         _parallel(run, work, one)
         deadline = time.monotonic() + run.options.wait
+        pending = _confirm_batched(run, pending, deadline)
         pause = run.options.poll
         while pending and time.monotonic() < deadline:
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
@@ -1018,3 +1022,107 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
         run.log_rows = list(last_log.values())
 
     return _run_action(book, ACTION_BACKUP, options, body)
+
+
+
+# -- many months in one question (targets with batch_query) ------------------------------------
+
+BATCH = 500  # months per question
+
+
+def _batching(run: _Run, copy: Firm) -> Target | None:
+    """The copy's target when it answers many months at once and is usable in this run, else None."""
+    if (copy.target, copy.user) in run._unusable:
+        return None
+    try:
+        target = run.target_for(copy)
+    except ConfigurationError:
+        return None  # said once, by the month's own path
+    return target if getattr(target, "batch_query", False) else None
+
+
+def _prefetch(run: _Run, work: list) -> None:
+    """Before sending: ask each batching target which of the months it already holds, BATCH months a
+    request instead of one question a month; send_month uses each answer once (and asks itself when
+    there is none: a failed batch question changes nothing)."""
+    groups: dict[tuple[str, str], tuple[Target, list]] = {}
+    for item in work:  # (month, firm) or (month, firm, the firm's copies still to send)
+        ms = item[0]
+        for copy in (item[2] if len(item) > 2 else [item[1]]):
+            target = _batching(run, copy) if ms.valid else None
+            if target is not None:
+                groups.setdefault((copy.target, copy.user), (target, []))[1].append((run.identity(copy), ms.key))
+    if not groups:
+        return
+    run.progress(f"{run.action}: hedefte olanlar soruluyor…")
+
+    def ask(group) -> None:
+        target, items = group
+        for i in range(0, len(items), BATCH):
+            chunk = items[i:i + BATCH]
+            try:
+                answers = target.query_many([key for _, key in chunk])
+            except TargetError:
+                continue
+            with run._lock:
+                run.answers.update(((identity, key), answers[key]) for identity, key in chunk if key in answers)
+
+    # each user's first login costs the server a password hash: several at once, as sending does
+    with ThreadPoolExecutor(max_workers=max(1, run.options.parallel)) as pool:
+        list(pool.map(ask, groups.values()))
+
+
+def _confirm_batched(run: _Run, pending: list, deadline: float) -> list:
+    """Confirmation rounds for the (month, copy) items of batching targets: one request per BATCH
+    months a round, which the target may hold until their checks end; the months whose state changed
+    are written in one journal transaction per round, those still waiting not at all. A batch that
+    cannot be asked is asked month by month that round (query_month, as before). Returns the items
+    of other targets."""
+    groups: dict[tuple[str, str], tuple[Target, list]] = {}
+    rest = []
+    for key, copy in pending:
+        target = _batching(run, copy)
+        if target is None:
+            rest.append((key, copy))
+            continue
+        known = run.journal.status(key, run.identity(copy))
+        groups.setdefault((copy.target, copy.user), (target, []))[1].append(
+            (key, copy, known.package_sha256 if known else ""))
+    pause = run.options.poll
+    while groups and time.monotonic() < deadline:
+        started = time.monotonic()
+        changed = []
+        for name, (target, items) in list(groups.items()):
+            still = []
+            for i in range(0, len(items), BATCH):
+                chunk = items[i:i + BATCH]
+                try:
+                    answers = target.query_many([key for key, _, _ in chunk],
+                                                wait=max(0.0, min(20.0, deadline - time.monotonic())))
+                except TargetError:
+                    still.extend(x for x in chunk if time.monotonic() >= deadline
+                                 or query_month(run, x[0], x[1]) == S.ACCEPTED)
+                    continue
+                for key, copy, sha in chunk:
+                    receipt = answers.get(key)
+                    if receipt is None or (receipt.state == ACCEPTED and receipt.sha256 in ("", sha)):
+                        still.append((key, copy, sha))
+                    else:
+                        changed.append((key, copy, sha, receipt))
+            if still and name not in run._unusable:
+                groups[name] = (target, still)
+            else:
+                groups.pop(name)
+        if changed:
+            with run.journal.batch():
+                for key, copy, sha, receipt in changed:
+                    attempt = run.journal.begin(key, run.identity(copy), "query", sha)
+                    _confirmed(run, key, copy, attempt, sha, receipt)
+        left = sum(len(items) for _, items in groups.values())
+        if left:
+            run.progress(f"{run.action}: {left} dönemin saklama onayı bekleniyor")
+            spent = time.monotonic() - started
+            if spent < pause:  # a target that held its answer has waited already
+                time.sleep(max(0.0, min(pause - spent, deadline - time.monotonic())))
+            pause = min(pause * 1.5, 5.0)
+    return rest

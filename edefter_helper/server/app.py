@@ -23,6 +23,9 @@ from edefter_helper.server.store import ACCEPTED, MISSING, STORED, ConflictError
 log = logging.getLogger("edefter_helper.server")
 
 DEFAULT_MAX_SIZE = 4 * 1024**3
+MAX_QUERY_MONTHS = 1000  # months in one POST /v1/months/query
+MAX_QUERY_BODY = 256 * 1024
+MAX_QUERY_WAIT = 30.0  # seconds a batch query may be held for checks to end
 _CHUNK = 1 << 20
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -35,14 +38,18 @@ class Verifier:
         self.limits = limits
         self.autostart = autostart  # False: leave 'accepted' for a later start (crash tests)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
-        self._idle = threading.Condition()
+        self._idle = threading.Condition()  # also told whenever a check ends (batch queries wait on it)
         self._running = 0
+        self._queued: set[str] = set()  # receipts submitted and not yet checked
+        self._waiters = 0
+        self._closing = False
 
     def submit(self, receipt: str) -> None:
         if not self.autostart:
             return
         with self._idle:
             self._running += 1
+            self._queued.add(receipt)
         self._pool.submit(self._run, receipt)
 
     def _run(self, receipt: str) -> None:
@@ -54,6 +61,7 @@ class Verifier:
         finally:
             with self._idle:
                 self._running -= 1
+                self._queued.discard(receipt)
                 self._idle.notify_all()
 
     def verify(self, receipt: str) -> None:
@@ -80,7 +88,27 @@ class Verifier:
         with self._idle:
             return self._idle.wait_for(lambda: self._running == 0, timeout)
 
+    def wait_checked(self, receipts: set[str], timeout: float, max_waiters: int) -> bool:
+        """Block until none of these receipts waits for its check, or timeout; True when it waited.
+        False at once when `max_waiters` requests already wait: waiting never takes every worker thread."""
+        with self._idle:
+            if self._waiters >= max_waiters or self._closing:
+                return False
+            self._waiters += 1
+            try:
+                self._idle.wait_for(lambda: self._closing or not (receipts & self._queued), timeout)
+                return True
+            finally:
+                self._waiters -= 1
+
+    def stop_waiting(self) -> None:
+        """Answer every waiting batch query now (the server is stopping)."""
+        with self._idle:
+            self._closing = True
+            self._idle.notify_all()
+
     def shutdown(self) -> None:
+        self.stop_waiting()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -169,6 +197,36 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
     @month_route
     def month_status(key: MonthKey):
         return jsonify(_status(key, store.month(key)))
+
+    @app.post("/v1/months/query")
+    def month_statuses():
+        """The status of many months in one request (a bulk backup's "do you hold these" and its
+        confirmation rounds); with `wait`, answered once none of them is still being checked."""
+        if (denied := authenticate()) is not None:
+            return denied
+        if (request.content_length or 0) > MAX_QUERY_BODY:
+            return _error(413, "too_large", f"Sorgu çok büyük (en çok {MAX_QUERY_MONTHS} ay).")
+        body = request.get_json(silent=True)
+        months = body.get("months") if isinstance(body, dict) else None
+        if not isinstance(months, list) or not all(isinstance(m, dict) for m in months):
+            return _error(400, "bad_query", 'Gövde {"months": [{"vkn", "branch", "period"}, …]} olmalı.')
+        if len(months) > MAX_QUERY_MONTHS:
+            return _error(413, "too_large", f"Sorgu çok büyük (en çok {MAX_QUERY_MONTHS} ay).")
+        wait = body.get("wait", 0)
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait:
+            return _error(400, "bad_query", "'wait' saniye olarak 0 ya da pozitif bir sayı olmalı.")
+        keys = []
+        for m in months:
+            key = month_key(*(m.get(f) if isinstance(m.get(f), str) else "" for f in ("vkn", "branch", "period")))
+            if isinstance(key, Response):
+                return key
+            keys.append(key)
+        records = store.months_many(keys)
+        checking = {r.receipt for r in records.values() if r is not None and r.state == ACCEPTED}
+        if checking and wait > 0 and verifier.wait_checked(checking, min(float(wait), MAX_QUERY_WAIT),
+                                                           max_waiters=max(1, threads // 4)):
+            records = store.months_many(keys)
+        return jsonify({"months": [_status(k, records[k]) for k in keys]})
 
     @app.get("/v1/months/<vkn>/<branch>/<period>/package")
     @month_route

@@ -109,6 +109,7 @@ class ServerHandle:
         from waitress import wasyncore
 
         self._stopping.set()
+        self.verifier.stop_waiting()  # a held batch query answers now rather than delay the stop
         # tasks in flight finish first: closing the map first closed waitress' trigger under them
         # (EBADF tracebacks at shutdown)
         self._server.task_dispatcher.shutdown()

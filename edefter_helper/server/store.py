@@ -80,6 +80,8 @@ CREATE TABLE IF NOT EXISTS packages (
     stored_at TEXT,
     source TEXT NOT NULL DEFAULT 'upload'
 );
+-- a month's rows, for the status queries (the partial index below serves live rows only)
+CREATE INDEX IF NOT EXISTS packages_month ON packages (vkn, branch, period);
 -- a period is stored once: at most one live (accepted or stored) package per month
 CREATE UNIQUE INDEX IF NOT EXISTS one_live_package
     ON packages (vkn, branch, period) WHERE state IN ('accepted', 'stored');
@@ -381,12 +383,22 @@ class Store:
     def month(self, key: MonthKey) -> PackageRecord | None:
         """The live package of the month, else the latest rejected one, else None."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM packages WHERE vkn = ? AND branch = ? AND period = ? "
-                "ORDER BY state IN ('accepted', 'stored') DESC, id DESC LIMIT 1",
-                (key.vkn, key.branch, key.period),
-            ).fetchone()
+            row = db.execute(self._MONTH_SQL, (key.vkn, key.branch, key.period)).fetchone()
         return self._record(row) if row else None
+
+    _MONTH_SQL = ("SELECT * FROM packages WHERE vkn = ? AND branch = ? AND period = ? "
+                  "ORDER BY state IN ('accepted', 'stored') DESC, id DESC LIMIT 1")
+
+    def months_many(self, keys: list[MonthKey]) -> dict[MonthKey, PackageRecord | None]:
+        """month() of each key, on one connection in one read (packages_month index)."""
+        out: dict[MonthKey, PackageRecord | None] = {}
+        with self._connect() as db:
+            db.execute("BEGIN")
+            for key in keys:
+                row = db.execute(self._MONTH_SQL, (key.vkn, key.branch, key.period)).fetchone()
+                out[key] = self._record(row) if row else None
+            db.execute("COMMIT")
+        return out
 
     def by_receipt(self, receipt: str) -> PackageRecord | None:
         with self._connect() as db:
@@ -481,7 +493,6 @@ class Store:
             _fsync_dir(final.parent)
             rec = PackageRecord(new_receipt(), key, sha256, size, ACCEPTED, "", description, user, final,
                                 _now(), None, UPLOAD)
-            self._write_record(rec)
             try:
                 with self._connect() as db:
                     db.execute(
@@ -499,7 +510,11 @@ class Store:
                 if existing.sha256 == sha256:
                     return existing, False
                 raise ConflictError(existing) from None
-            return self.by_receipt(rec.receipt), True
+        # the record (for rebuilding a lost index) after the lock, still before the answer: uploads
+        # of other months no longer queue behind its two fsyncs (they run side by side). A crash
+        # before it leaves an 'accepted' row, checked again at start, whose stored record comes then.
+        self._write_record(rec)
+        return self.by_receipt(rec.receipt), True
 
     @staticmethod
     def lost(rec: PackageRecord | None) -> bool:
@@ -532,15 +547,19 @@ class Store:
             if rec is None or rec.state != ACCEPTED:
                 return
             rec.state, rec.stored_at = STORED, _now()
-            self._write_record(rec)
             with contextlib.suppress(OSError):
                 os.chmod(rec.path, stat.S_IREAD | stat.S_IRGRP)  # guard against accidental overwrite
             with self._connect() as db:
-                db.execute(
+                cur = db.execute(
                     "UPDATE packages SET state = 'stored', message = '', stored_at = ? "
                     "WHERE receipt = ? AND state = 'accepted'",
                     (rec.stored_at, receipt),
                 )
+        # the durable row says stored (the answer clients get); the record follows, outside the lock so
+        # uploads do not wait for its fsyncs. A crash in between leaves an 'accepted' record: only a
+        # rebuild of a lost index reads it, and it then checks the package again.
+        if cur.rowcount:
+            self._write_record(rec)
 
     def mark_rejected(self, receipt: str, message: str) -> None:
         rec = self.by_receipt(receipt)

@@ -84,6 +84,8 @@ class NotSupported(TargetError):
 
 class Target(abc.ABC):
     kind: str = ""
+    # True: query_many asks many months in one request (a bulk backup then asks in batches)
+    batch_query: bool = False
 
     @abc.abstractmethod
     def send(self, package: Package, description: str) -> Receipt:
@@ -92,6 +94,11 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def query(self, key: MonthKey) -> Receipt:
         """What the target holds for the month (STORED with its sha256, ACCEPTED, REJECTED or MISSING)."""
+
+    def query_many(self, keys: list[MonthKey], wait: float = 0.0) -> dict[MonthKey, Receipt]:
+        """query() of each month. A target with batch_query asks many in one request and, given `wait`
+        seconds, may hold its answer until none of them is still ACCEPTED. Raises as query does."""
+        return {key: self.query(key) for key in keys}
 
     @abc.abstractmethod
     def fetch(self, key: MonthKey, dest: Path) -> Path:

@@ -28,8 +28,12 @@ _STATES = {ACCEPTED, STORED, REJECTED, MISSING}
 
 
 
+BATCH = 500  # months per POST /v1/months/query
+
+
 class HttpTarget(Target):
     kind = "http"
+    batch_query = True
 
     def __init__(self, base_url: str, user: str, password: str, timeout: float | tuple = (10, 300),
                  ca_file: str | os.PathLike | None = None):
@@ -60,13 +64,14 @@ class HttpTarget(Target):
         self._session.verify = str(ca_file) if ca_file else True
         self._session.headers["User-Agent"] = "edefter-yedekleme"
         self._max_size: int | None = None
+        self._no_batch = False  # the server has no POST /v1/months/query
 
     # ---- plumbing ----------------------------------------------------------------------------
 
     def _url(self, key: MonthKey, suffix: str = "") -> str:
         return f"{self.base_url}/v1/months/{key.vkn}/{key.branch}/{key.period}{suffix}"
 
-    def _request(self, method: str, url: str, **kw) -> requests.Response:
+    def _request(self, method: str, url: str, allow: tuple[int, ...] = (), **kw) -> requests.Response:
         try:
             resp = self._session.request(method, url, timeout=self.timeout, **kw)
         except requests.exceptions.SSLError as exc:
@@ -81,7 +86,7 @@ class HttpTarget(Target):
             raise TransientError("Depolama sunucusuyla bağlantı koptu.") from None
         except requests.exceptions.RequestException as exc:
             raise TransientError(f"Depolama sunucusuyla iletişim hatası ({type(exc).__name__}).") from None
-        if resp.status_code >= 400:
+        if resp.status_code >= 400 and resp.status_code not in allow:
             self._raise_for(resp)
         return resp
 
@@ -158,6 +163,36 @@ class HttpTarget(Target):
 
     def query(self, key: MonthKey) -> Receipt:
         return self._receipt(self._json(self._request("GET", self._url(key))))
+
+    def query_many(self, keys: list[MonthKey], wait: float = 0.0) -> dict[MonthKey, Receipt]:
+        """POST /v1/months/query, BATCH months a request; `wait` is passed on (kept under half the
+        read timeout). A server without it (404) is asked month by month."""
+        out: dict[MonthKey, Receipt] = {}
+        read = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+        wait = max(0.0, min(wait, (read or 0) / 2, 30.0))
+        for i in range(0, len(keys), BATCH):
+            chunk = keys[i:i + BATCH]
+            if self._no_batch:
+                out.update(super().query_many(chunk))
+                continue
+            body = {"months": [{"vkn": k.vkn, "branch": k.branch, "period": k.period} for k in chunk]}
+            if wait:
+                body["wait"] = round(wait, 1)
+            resp = self._request("POST", f"{self.base_url}/v1/months/query", allow=(404, 405), json=body)
+            if resp.status_code in (404, 405):  # an older server
+                resp.close()
+                self._no_batch = True
+                out.update(super().query_many(chunk))
+                continue
+            months = self._json(resp).get("months")
+            if not isinstance(months, list) or len(months) != len(chunk):
+                raise TransientError("Depolama sunucusunun yanıtı anlaşılamadı.")
+            for key, m in zip(chunk, months):
+                if not isinstance(m, dict) or (m.get("vkn"), m.get("branch"), m.get("period")) != (
+                        key.vkn, key.branch, key.period):
+                    raise TransientError("Depolama sunucusunun yanıtı anlaşılamadı.")
+                out[key] = self._receipt(m)
+        return out
 
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         dest = Path(dest)

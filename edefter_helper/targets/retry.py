@@ -52,13 +52,14 @@ class Retrying(Target):
             target = target.target  # wrap once
         self.target = target
         self.kind = target.kind
+        self.batch_query = target.batch_query
         self.retry = retry if retry is not None else default_retry()
         self.sleep = sleep
         self.clock = clock
         self.max_time = max_time
         self.attempts = 0  # of the last call, for logs and tests
 
-    def _call(self, name: str, key: MonthKey, fn: Callable):
+    def _call(self, name: str, key: MonthKey | str, fn: Callable):
         retry = self.retry.new()  # fresh counters for every call
         started = self.clock()
         attempts = 0  # per call: months run in parallel through one wrapper
@@ -92,6 +93,11 @@ class Retrying(Target):
 
     def query(self, key: MonthKey) -> Receipt:
         return self._call("query", key, lambda: self.target.query(key))
+
+    def query_many(self, keys: list[MonthKey], wait: float = 0.0) -> dict[MonthKey, Receipt]:
+        if not self.batch_query:  # one by one, each question retried on its own
+            return super().query_many(keys, wait)
+        return self._call("query", f"{len(keys)} ay", lambda: self.target.query_many(keys, wait))
 
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         return self._call("fetch", key, lambda: self.target.fetch(key, dest))
