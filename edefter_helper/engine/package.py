@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,20 @@ def _zipinfo(name: str, period: str, compress: bool) -> zipfile.ZipInfo:
     return zi
 
 
+_hasher: ThreadPoolExecutor | None = None
+_hasher_lock = threading.Lock()
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    """One pool for every pack of the process (a bulk backup packs a month after another, several at
+    once): a new thread per month cost more than hashing a small month."""
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            _hasher = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="pack-sha256")
+        return _hasher
+
+
 def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
     """Write `VKN-YYYYMM-ŞŞŞŞ.zip` into out_dir atomically, from a verified set (every file carries
     the sha256 verify read). Raises PackError when any file's bytes are not the verified ones."""
@@ -83,7 +99,8 @@ def pack(ms: MonthSet, out_dir: Path) -> PackedMonth:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / ms.key.package_name
     entries = []
-    with atomic_write(target, prefix=".paket-", suffix=".tmp") as raw, ThreadPoolExecutor(1) as hasher:
+    hasher = _hashing_pool()
+    with atomic_write(target, prefix=".paket-", suffix=".tmp") as raw:
         sink = _HashingSink(raw)
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             for f in ms.files:

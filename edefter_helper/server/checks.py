@@ -147,6 +147,60 @@ def extract_checked(zf: zipfile.ZipFile, manifest: dict, dest: Path) -> None:
             raise PackageRejected(f"'{info.filename}' SHA-256 özeti manifest.json ile uyuşmuyor.")
 
 
+class _OneCheck:
+    """The engine's file cache for one check of one extracted package, in memory and never written:
+    what scan() asks of a small ledger's header is the file's full reading (read_full, as verify would
+    make it, a superset of the header), kept for verify, so a file is parsed once, not twice; nothing
+    is turned into JSON. Every file is still read in full by the engine; nothing outlives the check."""
+
+    def __init__(self):
+        self._full: dict[str, dict] = {}
+
+    def get(self, path, ident: str, field: str, schema_id: str = ""):
+        from edefter_helper.engine import reader
+        from edefter_helper.engine.verify import PARALLEL_BYTES
+
+        path = str(path)
+        if field == "full":
+            return self._full.get(path) if schema_id == "" else None
+        if field == "header":
+            name = parse_name(Path(path).name)
+            if name is None or Path(path).stat().st_size >= PARALLEL_BYTES:
+                return None  # big files: read as verify reads them (its worker processes)
+            if path not in self._full:
+                self._full[path] = reader.read_full(Path(path), name)
+            return self._full[path]
+        return None
+
+    def put(self, *_args, **_kw) -> None:
+        pass
+
+    def forget(self, _paths) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_trust = None
+
+
+def _trust_list():
+    """GİB's countersigning certificates, loaded once (they only add warnings the server does not use)."""
+    global _trust
+    if _trust is None:
+        from edefter_helper.engine.trust import TrustError, TrustList
+
+        try:
+            _trust = TrustList.default()
+        except TrustError:
+            _trust = TrustList()
+    return _trust
+
+
 def engine_verify(folder: Path, key: MonthKey) -> list[str]:
     """The engine's own month checks on an extracted package; returns Turkish problems.
 
@@ -154,7 +208,7 @@ def engine_verify(folder: Path, key: MonthKey) -> list[str]:
     """
     from edefter_helper.engine.verify import verify_roots
 
-    result = verify_roots([folder])
+    result = verify_roots([folder], _OneCheck(), trust=_trust_list())
     sets = list(result.sets)
     if len(sets) != 1:
         return [f"Paket tek bir ay oluşturmuyor ({len(sets)} ay bulundu)."]
