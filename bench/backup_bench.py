@@ -47,10 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(os.environ.get("EDEFTER_BENCH_REPO") or HERE.parent)  # --also runs this file on another checkout
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import MB, BenchError, Report, chosen, common_args, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
+from run import MB, BenchError, Report, busy_seconds, chosen, common_args, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
 TARGET = "Yerel Sunucu"
 
@@ -163,15 +163,19 @@ def _timed_book_class():
 
 
 def phases(marks: list[tuple[float, str]], t0: float, t_end: float) -> dict[str, float]:
-    """scan (until the first 'n/N dönem'), send (until the first 'N/N dönem': every month packed and
+    """scan (until the first 'n/N dönem' or the batch question before sending), send (until the first 'N/N dönem': every month packed and
     handed over), confirm (from there until write-back: the status rounds, whatever progress they
     show), write-back (rows + save)."""
     counted = [(t, s.rsplit(" ", 2)[-2]) for t, s in marks if s.endswith(" dönem") and "/" in s]
     first_n = counted[0][0] if counted else None
     sent = next((t for t, n in counted if n.split("/")[0] == n.split("/")[1]), None)
     write = next((t for t, s in marks if "yazılıyor" in s), t_end)
-    scan_end = first_n if first_n is not None else write
+    asking = next((t for t, s in marks if "hedefte olanlar soruluyor" in s), None)
+    scan_end = asking or (first_n if first_n is not None else write)
     out = {"scan+verify": scan_end - t0}
+    if asking is not None:
+        out["ask what the server holds"] = (first_n if first_n is not None else write) - asking
+        scan_end = first_n if first_n is not None else write
     if first_n is not None:
         sent = sent if sent is not None else write
         out["pack+query+send"] = sent - scan_end
@@ -311,6 +315,7 @@ class Run:
     server_hwm: int = 0  # peak (process placement: the server's; in-process: the whole process's)
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    other_cores: float = 0.0  # cores the rest of the machine kept busy meanwhile (a shared machine)
     stats: pstats.Stats | None = None
     server_stats: pstats.Stats | None = None
 
@@ -365,6 +370,7 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, placement:
         options = actions.Options(journal=base / "gunluk.sqlite3", wait=1800)
         main_prof = cProfile.Profile() if profile else None
         cpu0, scpu0 = time.process_time(), handle.cpu_seconds() if placement == "process" else 0.0
+        busy0 = busy_seconds()
         t0 = time.perf_counter()
         if main_prof:
             main_prof.enable()
@@ -373,6 +379,7 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, placement:
             main_prof.disable()
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        busy = busy_seconds() - busy0
         if placement == "process":
             rss, hwm = handle.memory()
             scpu = handle.cpu_seconds() - scpu0
@@ -383,7 +390,8 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, placement:
         threading.setprofile(None)
         counter.remove()
         handle.stop()
-    run = Run(wall, phases(book.marks, t0, t0 + wall), dict(counter.counts), rss, hwm, scpu, cpu)
+    run = Run(wall, phases(book.marks, t0, t0 + wall), dict(counter.counts), rss, hwm, scpu, cpu,
+              max(0.0, busy - cpu - scpu) / wall if wall else 0.0)
     if profile:
         for p in profiles:
             p.disable()
@@ -410,18 +418,19 @@ def run_backup(work: Path, root: Path, sizes: Sizes, cache_dir: Path, placement:
     return run
 
 
-def baseline(root: Path, cache_dir: Path, sizes: Sizes, work: Path) -> tuple[float, float, float]:
+def baseline(root: Path, cache_dir: Path, sizes: Sizes, work: Path) -> tuple[float, float, float, float, float]:
     """The work a backup must do, each part alone and one after the other, in this process:
     scan+verify from the warm cache, then pack each month into a temp dir (the client's side); then the
     server's check of each of those packages as its checker runs it (re-read the sha256 at rest, then
-    server.checks.check_package). Returns (pack incl. scan+verify, of which scan+verify, check)."""
+    server.checks.check_package). Returns (pack incl. scan+verify, of which scan+verify, check, CPU seconds
+    of all of it, cores the rest of the machine kept busy meanwhile)."""
     from edefter_helper.engine.cache import FileCache
     from edefter_helper.engine.package import pack
     from edefter_helper.engine.verify import verify_roots
     from edefter_helper.fsutil import sha256_file
     from edefter_helper.server.checks import Limits, PackageRejected, check_package
 
-    t0 = time.perf_counter()
+    t0, cpu0, busy0 = time.perf_counter(), time.process_time(), busy_seconds()
     cache = FileCache(cache_dir / "verify-cache.sqlite3")
     try:
         result = verify_roots([root], cache)
@@ -447,9 +456,11 @@ def baseline(root: Path, cache_dir: Path, sizes: Sizes, work: Path) -> tuple[flo
             except PackageRejected as exc:
                 raise BenchError(f"the server's check refused {key}: {exc.message}") from None
         t_check = time.perf_counter() - t1
+        cpu = time.process_time() - cpu0
+        other = max(0.0, busy_seconds() - busy0 - cpu) / (time.perf_counter() - t0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return t_pack, t_verify, t_check
+    return t_pack, t_verify, t_check, cpu, other
 
 
 def warm_cache(root: Path, cache_dir: Path) -> float:
@@ -479,7 +490,44 @@ PLACEMENTS = {"process": "server in its own process (edefter serve)",
 GOALS = {"process": 1.5, "thread": 2.0}
 
 
-def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements: list[str] | None = None) -> None:
+def one_run(config: str) -> int:
+    """`--one-run JSON`: one backup (and, first, the warm-up of its own verify cache) by this checkout's
+    code, for another checkout's --also; prints the figures as one JSON line."""
+    import dataclasses
+    import json
+
+    conf = json.loads(config)
+    work, sizes = Path(conf["work"]), Sizes(*conf["sizes"])
+    root, cache_dir = Path(conf["root"]), Path(conf["cache"])
+    if not (cache_dir / ".warm").exists():
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        cache_dir.mkdir(parents=True)
+        warm_cache(root, cache_dir)
+        (cache_dir / ".warm").write_text("1")
+    run = run_backup(work, root, sizes, cache_dir, conf["placement"])
+    print("RUN " + json.dumps({k: v for k, v in dataclasses.asdict(run).items() if "stats" not in k}), flush=True)
+    return 0
+
+
+def also_run(checkout: Path, work: Path, root: Path, sizes: Sizes, placement: str) -> Run:
+    """One backup by another checkout's code (its own process, its own verify cache), same months."""
+    import json
+    import subprocess
+
+    conf = {"work": str(work / "also"), "sizes": [sizes.firms, sizes.periods, sizes.repeats, sizes.upload_mb],
+            "root": str(root), "cache": str(work / "backup-data-also"), "placement": placement}
+    (work / "also").mkdir(parents=True, exist_ok=True)
+    bench = Path(__file__).resolve()
+    done = subprocess.run([sys.executable, str(bench), "--one-run", json.dumps(conf)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(checkout), "EDEFTER_BENCH_REPO": str(checkout)})
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RUN ")), None)
+    if done.returncode != 0 or line is None:
+        raise BenchError(f"--also {checkout} ({placement}) failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
+    return Run(**json.loads(line[4:]))
+
+
+def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements: list[str] | None = None,
+               also: Path | None = None) -> None:
     import logging
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
@@ -496,17 +544,21 @@ def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements:
     cache_dir.mkdir(parents=True)
     t_warmup = warm_cache(root, cache_dir)  # verify_roots once before, untimed
     runs: dict[str, list[Run]] = {p: [] for p in placements}
+    others: dict[str, list[Run]] = {p: [] for p in placements}
     base_runs = []
     for _ in range(sizes.repeats):  # interleaved, so drifting machine load hits all sides alike
         base_runs.append(baseline(root, cache_dir, sizes, work))
         for p in placements:
             runs[p].append(run_backup(work, root, sizes, cache_dir, p))
-    t_pack, t_verify, t_check = min(base_runs, key=lambda b: b[0] + b[2])
+            if also is not None:
+                others[p].append(also_run(also, work, root, sizes, p))
+    t_pack, t_verify, t_check, base_cpu, base_other = min(base_runs, key=lambda b: b[0] + b[2])
     base = t_pack + t_check
     rep.say(f"(verify cache warm-up: verify_roots once, cold, {t_warmup:.2f} s, not timed)")
     rep.say(f"baseline, best of {[round(b[0] + b[2], 2) for b in base_runs]}: {base:.2f} s = packing alone "
             f"{t_pack:.2f} s (scan+verify warm {t_verify:.2f} s, {(t_pack - t_verify) / total * 1000:.2f} ms/month "
-            f"packing) + the server's check alone {t_check:.2f} s ({t_check / total * 1000:.2f} ms/month)")
+            f"packing) + the server's check alone {t_check:.2f} s ({t_check / total * 1000:.2f} ms/month); "
+            f"CPU {base_cpu:.1f} s; other work on the machine meanwhile: {base_other:.1f} cores busy")
     rep.row("backup", f"baseline: packing alone + the server's check alone ({total} months)", f"{base:.2f} s",
             f"pack {t_pack:.2f} s + check {t_check:.2f} s", "", "(info)", None)
     for p in placements:
@@ -514,14 +566,16 @@ def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements:
         per = {m: n / total for m, n in best.requests.items()}
         mem = (f"server RSS after {mb(best.server_rss)}, peak {mb(best.server_hwm)}" if p == "process"
                else f"process (client + server) RSS after {mb(best.server_rss)}, peak {mb(best.server_hwm)}")
-        cpu = (f"CPU: client {best.client_cpu:.1f} s, server {best.server_cpu:.1f} s" if p == "process"
-               else f"CPU: {best.client_cpu:.1f} s")
+        cpu_all = best.client_cpu + best.server_cpu
+        cpu = (f"CPU: client {best.client_cpu:.1f} s + server {best.server_cpu:.1f} s = {cpu_all:.1f} s "
+               f"({cpu_all / base_cpu:.2f}× the baseline's {base_cpu:.1f} s)" if p == "process"
+               else f"CPU: {cpu_all:.1f} s ({cpu_all / base_cpu:.2f}× the baseline's {base_cpu:.1f} s)")
         rep.say(f"actions.backup, warm verify cache, {PLACEMENTS[p]}: best {best.wall:.2f} s of "
                 f"{[round(r.wall, 2) for r in runs[p]]} ({best.wall / total * 1000:.1f} ms/month)")
         rep.say("   phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in best.phases.items()))
         rep.say("   client HTTP requests: " + ", ".join(f"{m} {n} ({per[m]:.2f}/month)"
                                                        for m, n in sorted(best.requests.items())))
-        rep.say(f"   {mem}; {cpu}")
+        rep.say(f"   {mem}; {cpu}; other work on the machine meanwhile: {best.other_cores:.1f} cores busy")
         r = rep.ratio(f"backup {p}/pack+check alone", best.wall, base, "pack+check alone")
         goal = GOALS[p]
         rep.target(f"backup of {total} months, {PLACEMENTS[p]}, <= {goal}x (packing + server check alone)",
@@ -530,6 +584,16 @@ def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements:
                 f"{base:.2f} s", f"{r:.2f}×", f"≤ {goal}×", r <= goal)
         rep.row("backup", f"phases, {p}", "; ".join(f"{k} {v:.1f} s" for k, v in best.phases.items()), "", "",
                 "(info)", None)
+        if others[p]:
+            old = min(others[p], key=lambda r: r.wall)
+            rep.say(f"   the same by {also} (in the same loop): best {old.wall:.2f} s of "
+                    f"{[round(r.wall, 2) for r in others[p]]} = {old.wall / base:.2f}× the baseline; phases: "
+                    + ", ".join(f"{k} {v:.2f} s" for k, v in old.phases.items()) + "; requests: "
+                    + ", ".join(f"{m} {n}" for m, n in sorted(old.requests.items()))
+                    + f"; server memory after {mb(old.server_rss)}, peak {mb(old.server_hwm)}; CPU "
+                    f"{old.client_cpu + old.server_cpu:.1f} s")
+            rep.row("backup", f"{total} months, {PLACEMENTS[p]}, by {also.name}", f"{old.wall:.2f} s",
+                    f"{base:.2f} s", f"{old.wall / base:.2f}×", "(info)", None)
         rep.row("backup", f"requests and memory, {p}",
                 ", ".join(f"{m} {n}" for m, n in sorted(best.requests.items())) + f"; {mem}", "", "",
                 "(info)", None)
@@ -597,10 +661,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server", default="process,thread",
                     help="where the storage server runs: process (own process, as an office runs it), "
                          "thread (in the client's process, as the demo does), or both (default)")
+    ap.add_argument("--also", type=Path, help="another checkout whose backup runs in the same loop (before/after)")
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
+    ap.add_argument("--one-run", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_child:
         return serve_child(args.serve_child)
+    if args.one_run:
+        return one_run(args.one_run)
     placements = [p.strip() for p in args.server.split(",") if p.strip()]
     if not placements or any(p not in PLACEMENTS for p in placements):
         ap.error("--server: process, thread or both (comma list)")
@@ -609,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
                   args.upload_mb or sizes.upload_mb)
     work, info, rep = start("backup benchmarks", args.quick, args.work)
     names = chosen(ap, args.only, BENCHES)
-    benches = [(n, lambda n=n: (bench_bulk(rep, work, sizes, args.profile, placements) if n == "bulk"
+    benches = [(n, lambda n=n: (bench_bulk(rep, work, sizes, args.profile, placements, args.also) if n == "bulk"
                                 else BENCHES[n](rep, work, sizes, args.profile))) for n in names]
     return run_all(rep, benches, info, argv, work, "backup-results", "python bench/backup_bench.py")
 
