@@ -739,15 +739,26 @@ def _notify(run: _Run) -> None:
     notifier = Notifier(channels, Path(run.journal.path))
     run.summary.notes.extend(notifier.problems)
     recorded = None
+    told: set[MonthKey] = set()
     for r in run.summary.results:
         firm = firm_for(r.key, run.firms)
         if r.status == S.BACKED_UP and firm is not None:
+            if r.key in told:
+                continue
+            copies = firm.per_target()
+            # one message per firm-month: when its last copy is confirmed, not once per Hedef
+            held = [run.journal.status(r.key, run.identity(c)) for c in copies]
+            if any(h is None or h.status != S.BACKED_UP for h in held):
+                continue
+            told.add(r.key)
             if recorded is None:
                 recorded = run.journal.recorded_files()
-            copy = firm.for_target(r.target) if r.target else firm
-            files = [name for name, _, _ in recorded.get((r.key, run.identity(copy)), [])]
-            notifier.notify(Event("yedeklendi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message, files,
-                                  copy.target))
+            files = [name for name, _, _ in recorded.get((r.key, run.identity(copies[0])), [])]
+            message = r.message if len(copies) == 1 else (
+                f"{S.backed_up_message(r.key.period)} Kopyalar ({len(copies)}/{len(copies)}): "
+                f"{', '.join(c.target for c in copies)}.")
+            notifier.notify(Event("yedeklendi", r.firm, r.key.vkn, r.key.branch, r.key.period, message, files,
+                                  "; ".join(c.target for c in copies)))
         elif r.status == S.FAILED and not r.unreachable:  # nobody answered: told once per target below
             notifier.notify(Event("yedeklenemedi", r.firm, r.key.vkn, r.key.branch, r.key.period, r.message,
                                   target=r.target or (firm.target if firm else "")))

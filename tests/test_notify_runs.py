@@ -63,3 +63,27 @@ def test_a_backup_run_notifies_once_per_state_change(tmp_path, edefter, hook):
     assert "Ocak 2024 ayına ait Yevmiye ve Büyük Defter dosyaları yedeklendi." in call["message"]
     actions.query(FileBook(wb), options=opts)  # Yedeklendi again: not a new state, no new message
     assert len(_Hook.calls) == 1
+
+
+def test_a_firm_with_several_copies_is_told_once_when_the_last_copy_is_confirmed(tmp_path, edefter, hook):
+    ledgers = tmp_path / "defter"
+    write_month(ledgers / "a", VKN, "2024-01")
+    nas, usb = tmp_path / "NAS", tmp_path / "USB"
+    nas.mkdir()
+    usb.mkdir()
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": "Anadolu Gıda", "vkn": VKN, "folder": str(ledgers), "target": "NAS; USB"}])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)},
+                                {"name": "USB", "kind": "klasör", "address": str(usb)}])
+    book.write_rows(L.NOTIFY, [{"kind": "webhook", "address": hook, "events": "yedeklendi, yedeklenemedi"}])
+    book.save()
+    opts = actions.Options(journal=tmp_path / "j.sqlite3")
+    actions.backup(FileBook(wb), options=opts)
+    assert len(list(nas.rglob("*.zip"))) == len(list(usb.rglob("*.zip"))) == 1
+    (call,) = _Hook.calls  # one message for the month, not one per Hedef
+    assert call["event"] == "yedeklendi" and call["target"] == "NAS; USB"
+    assert "Kopyalar (2/2): NAS, USB." in call["message"]
+    actions.query(FileBook(wb), options=opts)
+    assert len(_Hook.calls) == 1
