@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 FIRST_MONTH_COL = 5  # A Firma, B VKN/TCKN, C Şube, D Sorumlu, then one column per month
 LAST_ROW = 5000
-LAST_COL = "AZ"  # the template's rules: 47 months and the Dikkat column (the file face widens them)
+LAST_COL = "DU"  # the template's rules: 120 months (radar --months maximum) and the Dikkat column
 
 
 @dataclass(frozen=True)
