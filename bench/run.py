@@ -127,6 +127,7 @@ class Run:
     stderr: bytes = b""
     other_cpu: float = 0.0  # CPU seconds the rest of the machine used meanwhile (see busy_seconds)
     hwm_each: tuple[int, ...] = ()  # every process's own VmHWM, largest first (hwm_sum is their sum)
+    cpu: float = 0.0  # CPU seconds of the command and the children it waited for (wait4's rusage)
 
     @property
     def other_cores(self) -> float:
@@ -194,7 +195,7 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
         err.seek(0)
         return Run(cmd, wall, proc.returncode, max(hwm.values(), default=0), peak["rss"], peak["pss"],
                    sum(hwm.values()), peak["procs"], out.read(), err.read(), max(other, 0.0),
-                   tuple(sorted(hwm.values(), reverse=True)))
+                   tuple(sorted(hwm.values(), reverse=True)), usage.ru_utime + usage.ru_stime)
 
 
 def other_load(sides: list[tuple[str, list[Run]]]) -> str:
@@ -393,6 +394,9 @@ def bench_verify(rep: Report, work: Path, sizes: Sizes, shape: str = "canonical"
             f"{total / MB / v.wall:.0f} MB/s")
     rep.say(f"sha256sum:                 best {s.wall:.2f} s of {[round(r.wall, 2) for r in sha_runs]}, "
             f"{total / MB / s.wall:.0f} MB/s")
+    # CPU time depends far less on other people's work than wall time does (info, not the target)
+    rep.say(f"CPU seconds (user + sys, children included): verify {[round(r.cpu, 2) for r in verify_runs]}, "
+            f"sha256sum {[round(r.cpu, 2) for r in sha_runs]}")
     rep.say(f"memory: largest single process {mb(peak_single)} (VmHWM); tree, sampled every 50 ms: "
             f"RSS sum {mb(peak_tree)}, PSS sum {mb(peak_pss)}; sum of per-process high-water marks {mb(high)} "
             f"(up to {v.procs} processes)")

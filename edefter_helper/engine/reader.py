@@ -401,9 +401,10 @@ def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reop
     """The whole-document digest without a tree of the entries, for a ledger in the lexical form of
     rawdigest.LexicalDigest (which says why it is the standard digest). Every byte is parsed by
     libxml2 (without a tree); the outline (the document less its entries) is parsed with one and
-    walked as _parse walks a whole document. False when the file is not in that form, or is not
-    well-formed: the caller then reads it the exact way from the start (nothing is kept from here),
-    so every verdict but "valid" on this path is the exact path's."""
+    walked as _parse walks a whole document. False when the file is not in that form, is not
+    well-formed or has another signature shape: the caller then reads it the exact way from the
+    start (nothing is kept from here). A digest that does not match the signed one is recomputed the
+    exact way before a verdict, so no signature is found invalid on this path's digest alone."""
     sha = hashlib.sha256()
     lex = LexicalDigest(GL_COR, "entryHeader")
     checker = etree.XMLParser(target=_Discard(), **parser_options())
@@ -471,9 +472,10 @@ def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reop
     return True
 
 
-def _fast_digest(root, signature, fast: RawDigest, top: int, stray: int) -> bytes | None:
-    """The raw-bytes digest, only for the shape where it is provably the standard one (rawdigest.py):
-    one signature, the root's last child, followed by whitespace only, nothing after the root."""
+def _fast_digest(root, signature, fast: LexicalDigest, top: int, stray: int) -> bytes | None:
+    """The streamed digest (rawdigest.LexicalDigest), only for the shape where it is provably the
+    standard one: one signature, the root's last child, followed by whitespace only, nothing before
+    or after the root."""
     if top != 1 or stray or root[-1] is not signature or (signature.tail or "").strip():
         return None
     if next(root.itersiblings(), None) is not None or next(root.itersiblings(preceding=True), None) is not None:
