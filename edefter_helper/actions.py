@@ -1078,8 +1078,9 @@ def _prefetch(run: _Run, work: list) -> None:
             with run._lock:
                 run.answers.update(((identity, key), answers[key]) for identity, key in chunk if key in answers)
 
-    # each user's first login costs the server a password hash: several at once, as sending does
-    with ThreadPoolExecutor(max_workers=max(1, run.options.parallel)) as pool:
+    # each user's first login costs the server a password hash: two at once (a server of 4 threads
+    # hashes one and queues one; more would be told 'busy' and retried)
+    with ThreadPoolExecutor(max_workers=max(1, min(2, run.options.parallel))) as pool:
         list(pool.map(ask, groups.values()))
 
 

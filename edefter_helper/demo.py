@@ -128,7 +128,9 @@ def run_demo(base: Path | None = None, force: bool = False) -> int:
     keyring.set_keyring(MemoryKeyring())
     logging.getLogger("waitress").setLevel(logging.ERROR)  # its queue notices are not for users
     print("2) Yedek depolama sunucusu başlatılıyor (yalnızca bu bilgisayar, 127.0.0.1)")
-    handle = server.start_in_thread(store)
+    # its own process, as an office runs `edefter serve`: in this one it would share one interpreter lock
+    # with the packing (bench/RESULTS.md, "Bulk backup (issue 12)")
+    handle = server.start_in_subprocess(store, log_level=logging.WARNING)
     try:
         firms_rows = []
         for name, vkn, branch, _ in FIRMS:

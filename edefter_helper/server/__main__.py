@@ -22,8 +22,10 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=port_number, default=8765)
     parser.add_argument("--json-config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    level = logging.INFO
     if args.json_config:
         config = json.loads(args.json_config)
+        level = config.pop("log_level", level)
         config["limits"] = Limits(**config.get("limits", {}))
         config["auth_limits"] = AuthLimits(**config.get("auth_limits", {}))
         config["connections"] = ConnectionLimits(**config.get("connections", {}))
@@ -31,7 +33,8 @@ def main(argv=None) -> None:
         config = {"data_dir": args.data, "host": args.host, "port": args.port}
     else:
         parser.error("--data gerekli")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("waitress").setLevel(max(level, logging.getLogger("waitress").getEffectiveLevel()))
     # SIGTERM -> normal exit, so the verifier pool is shut down cleanly
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 

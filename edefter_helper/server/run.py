@@ -196,10 +196,11 @@ def start_in_subprocess(data_dir, host: str = "127.0.0.1", port: int = 0, max_si
                         threads: int = 4, workers: int = 2, autoverify: bool = True,
                         limits: Limits | None = None, timeout: float = 30,
                         auth_limits: AuthLimits | None = None,
-                        connections: ConnectionLimits | None = None) -> ProcessHandle:
-    """Start `python -m edefter_helper.server` in a child process and wait until it listens."""
+                        connections: ConnectionLimits | None = None, log_level: int = logging.INFO) -> ProcessHandle:
+    """Start `python -m edefter_helper.server` in a child process and wait until it listens.
+    `log_level`: of its log on this process's stderr (the demo: warnings only)."""
     config = {"data_dir": str(data_dir), "host": host, "port": port, "max_size": max_size,
-              "threads": threads, "workers": workers, "autoverify": autoverify,
+              "threads": threads, "workers": workers, "autoverify": autoverify, "log_level": log_level,
               "limits": (limits or Limits()).__dict__,
               "auth_limits": (auth_limits or AuthLimits()).__dict__,
               "connections": (connections or ConnectionLimits()).__dict__}
