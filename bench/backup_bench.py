@@ -15,10 +15,11 @@ bulk:   `actions.backup(...)` of every month from scratch (empty journal, empty 
         run on the same months, each part alone and one after the other: scan+verify from the warm
         verify cache, `engine.package.pack` of each month into a temp dir, then the server's check of
         each of those packages (sha256 at rest + `server.checks.check_package`). Baseline and
-        placements alternate `--repeats` times (best kept). The time is split into phases from the
-        action's own progress messages (sending ends when every month was handed over; the
-        confirmation rounds count as waiting); the client's HTTP requests are counted, and the
-        server's memory (its process; in-process: the whole process) and CPU reported.
+        placements alternate `--repeats` times (best kept), each backup in a fresh process. The
+        time is split into phases from the action's own progress messages (sending ends when every
+        month was handed over; the confirmation rounds count as waiting); the client's HTTP requests
+        are counted, and the server's memory (its process; in-process: the whole process) and CPU
+        reported. `--also DIR` runs another checkout's backups in the same loop (before/after).
 upload: `edefter_helper.server.bench.run_benchmark`: client and server each in a fresh process,
         peak RSS of both (client: ru_maxrss; server: VmHWM, after the upload and after the server's
         own check of the package).
@@ -509,16 +510,18 @@ def one_run(config: str) -> int:
     return 0
 
 
-def also_run(checkout: Path, work: Path, root: Path, sizes: Sizes, placement: str) -> Run:
-    """One backup by another checkout's code (its own process, its own verify cache), same months."""
+def also_run(checkout: Path, work: Path, root: Path, sizes: Sizes, placement: str, label: str = "also") -> Run:
+    """One backup by a checkout's code in a fresh process (its own verify cache), same months: this
+    process holds the baseline's results, whose garbage collection an in-process server would pay."""
     import json
     import subprocess
 
-    conf = {"work": str(work / "also"), "sizes": [sizes.firms, sizes.periods, sizes.repeats, sizes.upload_mb],
-            "root": str(root), "cache": str(work / "backup-data-also"), "placement": placement}
-    (work / "also").mkdir(parents=True, exist_ok=True)
+    conf = {"work": str(work / label), "sizes": [sizes.firms, sizes.periods, sizes.repeats, sizes.upload_mb],
+            "root": str(root), "cache": str(work / f"backup-data-{label}"), "placement": placement}
+    (work / label).mkdir(parents=True, exist_ok=True)
     bench = Path(__file__).resolve()
     done = subprocess.run([sys.executable, str(bench), "--one-run", json.dumps(conf)], capture_output=True, text=True,
+                          check=False,
                           env={**os.environ, "PYTHONPATH": str(checkout), "EDEFTER_BENCH_REPO": str(checkout)})
     line = next((x for x in done.stdout.splitlines() if x.startswith("RUN ")), None)
     if done.returncode != 0 or line is None:
@@ -549,7 +552,7 @@ def bench_bulk(rep: Report, work: Path, sizes: Sizes, profile: bool, placements:
     for _ in range(sizes.repeats):  # interleaved, so drifting machine load hits all sides alike
         base_runs.append(baseline(root, cache_dir, sizes, work))
         for p in placements:
-            runs[p].append(run_backup(work, root, sizes, cache_dir, p))
+            runs[p].append(also_run(REPO, work, root, sizes, p, label="this"))
             if also is not None:
                 others[p].append(also_run(also, work, root, sizes, p))
     t_pack, t_verify, t_check, base_cpu, base_other = min(base_runs, key=lambda b: b[0] + b[2])
