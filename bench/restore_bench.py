@@ -391,10 +391,11 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool, also: Pa
                 f"{[round(cpu[id(x)], 2) for x in others]} s; memory: Σ VmHWM {mb(max(x.hwm_sum for x in others))}, "
                 f"sampled RSS sum {mb(max(x.tree_rss for x in others))}, PSS sum {mb(max(x.tree_pss for x in others))}")
         r_also = rep.ratio(f"restore of {also.name}/curl+unzip", a.wall, b.wall, "curl+unzip")
-        rep.row("restore", f"the same, code of {also} (interleaved in the same loop)", f"{a.wall:.2f} s",
-                f"curl + unzip {b.wall:.2f} s", f"{r_also:.2f}×", "(info)", None)
-        rep.row("restore", f"code of {also}: CPU seconds (least); memory Σ VmHWM",
-                f"{min(cpu[id(x)] for x in others):.2f} s; {mb(max(x.hwm_sum for x in others))}", "", "", "(info)", None)
+        also_rows = [
+            ("restore", f"the same, code of {also} (interleaved in the same loop)", f"{a.wall:.2f} s",
+             f"curl + unzip {b.wall:.2f} s", f"{r_also:.2f}×", "(info)", None),
+            ("restore", f"code of {also}: CPU seconds (least); memory Σ VmHWM",
+             f"{min(cpu[id(x)] for x in others):.2f} s; {mb(max(x.hwm_sum for x in others))}", "", "", "(info)", None)]
     rep.say(f"in-process restore for the split: {split_wall:.2f} s ({how})")
     for name, secs in sorted(phases.items(), key=lambda kv: -kv[1]):
         rep.say(f"   {name}: {secs:.2f} s")
@@ -436,6 +437,8 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool, also: Pa
             f"curl+unzip {mb(b.hwm_sum)}", "", "< 150 MB", mem_ok)
     rep.row("restore", "peak memory: sampled RSS sum / PSS sum / largest single process",
             f"{mb(max(x.tree_rss for x in restores))} / {mb(pss)} / {mb(single)}", "", "", "(info)", None)
+    for row in also_rows if others else []:
+        rep.row(*row)
     if prof_text:
         rep.say("cProfile of the in-process restore (main thread; the verify workers are other processes):")
         for line in prof_text.rstrip().splitlines():
