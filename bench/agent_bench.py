@@ -46,7 +46,7 @@ sys.path[:0] = [str(HERE), str(REPO)]
 from run import (BenchError, Report, best, chosen, common_args, edefter_cmd, fresh_env, mb, repeat,  # noqa: E402
                  run_all, run_measured, start)
 
-TEMPLATE_VKN = "4810525636"
+TEMPLATE_VKN = "4810525635"
 TEMPLATE_PERIOD = "2024-12"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -57,21 +57,21 @@ def _files(vkn: str, period: str, branch: str, skip: tuple[str, ...] = ()) -> li
 def sample_months() -> list[ReportMonth]:
     anadolu = "Anadolu Tekstil Sanayi ve Ticaret A.Ş."
     ege = "Ege Gıda Pazarlama Ltd. Şti."
-    signer_a = "2.5.4.5=4810525636,CN=Anadolu Tekstil Sanayi ve Ticaret A.Ş.,O=Anadolu Tekstil,C=TR"
+    signer_a = "2.5.4.5=4810525635,CN=Anadolu Tekstil Sanayi ve Ticaret A.Ş.,O=Anadolu Tekstil,C=TR"
     signer_e = "2.5.4.5=3880412757,CN=Ege Gıda Pazarlama Ltd. Şti.,O=Ege Gıda,C=TR"
     gib = "CN=Gelir İdaresi Başkanlığı,O=Gelir İdaresi Başkanlığı,C=TR"
     jan = ReportMonth(
-        vkn="4810525636", branch="0000", period="2024-01", firm=anadolu, source=OWN,
-        files=_files("4810525636", "2024-01", "0000"),
+        vkn="4810525635", branch="0000", period="2024-01", firm=anadolu, source=OWN,
+        files=_files("4810525635", "2024-01", "0000"),
         copies=[CopyRecord(OWN, "2024-04-11T09:42:17+03:00", "EDY-7C1A09F3B2D4E6A8C0F1",
-                           _sha("4810525636-202401-0000.zip")),
-                CopyRecord(NAS, "2024-04-11T09:43:02+03:00", "", _sha("4810525636-202401-0000.zip"))],
+                           _sha("4810525635-202401-0000.zip")),
+                CopyRecord(NAS, "2024-04-11T09:43:02+03:00", "", _sha("4810525635-202401-0000.zip"))],
         valid=True, problems=[], warnings=[], signers=[signer_a], countersigners=[gib], missing=[])
     feb = ReportMonth(
-        vkn="4810525636", branch="0000", period="2024-02", firm=anadolu, source=OWN,
-        files=_files("4810525636", "2024-02", "0000"),
+        vkn="4810525635", branch="0000", period="2024-02", firm=anadolu, source=OWN,
+        files=_files("4810525635", "2024-02", "0000"),
         copies=[CopyRecord(OWN, "2024-05-13T17:08:45+03:00", "EDY-19E4B0C27D5A3F8E6B21",
-                           _sha("4810525636-202402-0000.zip"))],
+                           _sha("4810525635-202402-0000.zip"))],
         valid=True, problems=[], warnings=[UNTRUSTED], signers=[signer_a], countersigners=[gib], missing=[])
     mar = ReportMonth(
         vkn="3880412757", branch="0001", period="2024-03", firm=ege, source=IZIBIZ,

@@ -34,7 +34,7 @@ DPI = 200
 # name, VKN, Mükellef Türü, Sorumlu, months on disk before the backup
 FIRMS = [("Anadolu Gıda Ltd.", "1234567890", "Gerçek", "Mehmet", range(4, 7)),
          ("Ege Tekstil A.Ş.", "7420300220", "Tüzel", "Ayşe", range(4, 8)),
-         ("Karadeniz Lojistik", "4810525636", "Tüzel", "Zeynep", ()),
+         ("Karadeniz Lojistik", "4810525635", "Tüzel", "Zeynep", ()),
          ("Marmara İnşaat", "3880412757", "Tüzel", "Ayşe", range(4, 9))]
 
 

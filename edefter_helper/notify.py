@@ -805,7 +805,7 @@ def _file_label(filename: str) -> str:
 
 
 def files_sent_lines(files: Iterable[str]) -> list[str]:
-    """'- Yevmiye Defteri: 4810525636-202401-Y-000001.xml', in the seed's order (parts numbered)."""
+    """'- Yevmiye Defteri: 4810525635-202401-Y-000001.xml', in the seed's order (parts numbered)."""
     parsed = []
     for f in files:
         base = Path(f).name

@@ -28,8 +28,7 @@ class Firm:
     cadence: str = "aylık"  # Berat Dönemi: aylık / 3 aylık
     owner: str = ""  # Sorumlu: whose desk the firm is on
     row: int = 0  # its Firmalar row (for messages)
-    # VKN/TCKN check digits that do not add up (Turkish); said only when no month is found for it —
-    # GİB-signed files carrying the number prove it right
+    # VKN/TCKN check digits that do not add up (Turkish): said once per run in the notes, per row
     id_warning: str = ""
     # every Hedef of the row with its Kullanıcı Adı, in the order typed ("İzibiz; Arşiv S3; NAS");
     # target/user above are the first pair. Empty or one pair: the usual one-target firm
@@ -131,6 +130,8 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         if bad_digit and typed != vkn:  # Excel drops a leading zero; a digit left out looks the same
             bad_digit = (f"VKN/TCKN '{typed}' {len(typed)} haneli; başına 0 eklenerek {vkn} okundu, ancak "
                          f"kontrol hanesi tutmuyor: bir hane eksik yazılmış olabilir.")
+        if bad_digit:
+            notes.append(f"Firmalar satır {i} ({name}): {bad_digit}")
         first = seen.setdefault((vkn, branch), i)
         if first != i:
             notes.append(f"Firmalar satır {i} ({name}): VKN/TCKN {vkn}" + (f" şube {branch}" if branch else "")
@@ -151,7 +152,7 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         pairs, said = split_targets(_s(row.get("target")), _s(row.get("user")), targets)
         notes.extend(f"Firmalar satır {i} ({name}): {w}" for w in said)
         firms.append(Firm(name, vkn, branch, _s(row.get("folder")), pairs[0][0], pairs[0][1],
-                          auto, taxpayer, cadence, _s(row.get("owner")), i, bad_digit, copies=tuple(pairs)))
+                          auto, taxpayer, cadence, _s(row.get("owner")), i, copies=tuple(pairs)))
     return firms, targets, notes
 
 

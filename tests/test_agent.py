@@ -30,7 +30,7 @@ from edefter_helper.targets.http import HttpTarget
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN = "4810525636"
+VKN = "4810525635"
 LEDGER_KINDS = {"Y", "K", "YB", "KB", "DR"}
 GIB_KINDS = {"GIB-YB", "GIB-KB"}
 HANG = 90  # seconds: a hang guard, never an expectation
@@ -550,7 +550,7 @@ def test_settings_are_read_as_the_workbook_file_face_reads_them(tmp_path, edefte
     book.remove(book[L.FIRMS.name])
     ws = book.create_sheet(L.FIRMS.name, 0)
     ws.append(["Otomatik Yedekleme", "Not", "VKN/TCKN", "Firma Adı", "e-Defter Klasörü", "Hedef", "Şube No"])
-    ws.append(["Evet", "x", 4810525636, CellRichText(["Anadolu ", TextBlock(InlineFont(b=True), "Gıda"), " A.Ş."]),
+    ws.append(["Evet", "x", 4810525635, CellRichText(["Anadolu ", TextBlock(InlineFont(b=True), "Gıda"), " A.Ş."]),
                "D:\\Defter & Yedek", "Merkez", 1])
     ws.append([None] * 7)
     ws.append(["Hayır", None, "0742030022", "Ege \"Tekstil\" <İzmir>", "/srv/ege", "NAS", None])
@@ -562,7 +562,7 @@ def test_settings_are_read_as_the_workbook_file_face_reads_them(tmp_path, edefte
     assert read_settings(mine)[:2] == read_settings(theirs)[:2]
     firms = read_settings(mine)[0]
     assert [(f.vkn, f.branch, f.name, f.auto) for f in firms] == [
-        ("4810525636", "0001", "Anadolu Gıda A.Ş.", True), ("0742030022", "", 'Ege "Tekstil" <İzmir>', False)]
+        ("4810525635", "0001", "Anadolu Gıda A.Ş.", True), ("0742030022", "", 'Ege "Tekstil" <İzmir>', False)]
 
 
 def test_secrets_never_reach_the_log_or_the_state(tmp_path):

@@ -28,7 +28,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.samples.keys import gib_signer
 from tests.conftest import run_edefter
 
-VKN = "4810525636"
+VKN = "4810525635"
 OTHER_VKN = "12345678950"  # a second firm (TCKN)
 PERIOD = "2024-01"
 ENTRIES = 20

@@ -23,7 +23,7 @@ from edefter_helper.targets.http import HttpTarget
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN_A, VKN_B = "4810525636", "7420300220"
+VKN_A, VKN_B = "4810525635", "7420300220"
 
 
 @pytest.fixture

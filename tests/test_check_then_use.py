@@ -22,7 +22,7 @@ from edefter_helper.samples.keys import gib_signer, taxpayer_signer
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN = "4810525636"
+VKN = "4810525635"
 
 
 def _flip_one_digit(path: Path) -> None:

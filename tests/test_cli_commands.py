@@ -23,7 +23,7 @@ from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
 ROOT = Path(__file__).resolve().parents[1]
-VKN = "4810525636"
+VKN = "4810525635"
 KEYRING_ENV = {"PYTHON_KEYRING_BACKEND": "tests.fakes.file_keyring.FileKeyring"}
 
 

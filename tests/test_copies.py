@@ -26,7 +26,7 @@ from edefter_helper.workbook.file import FileBook
 pytest_plugins = ("tests.s3_server",)
 
 ROOT = Path(__file__).resolve().parents[1]
-VKN = "4810525636"
+VKN = "4810525635"
 PASSWORD = "Gizli-Şifre-42"
 MONTHS = ("2024-01", "2024-02")
 

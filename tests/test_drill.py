@@ -14,7 +14,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN = "4810525636"
+VKN = "4810525635"
 PERIODS = ("2024-01", "2024-02", "2024-03", "2024-04")
 
 

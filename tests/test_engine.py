@@ -14,7 +14,7 @@ import pytest
 from edefter_helper.samples import broken, write_month
 from edefter_helper.samples.tree import write_tree
 
-VKN = "4810525636"
+VKN = "4810525635"
 TCKN = "12345678950"
 
 
@@ -172,13 +172,13 @@ def test_silinenler_and_inventory_are_never_current(tmp_path, edefter):
     m = write_month(tmp_path / "ay", VKN, "2024-05")
     deleted = tmp_path / "ay" / ".silinenler"
     deleted.mkdir()
-    shutil.copy(m.find("Y", 0), deleted / "4810525636-202406-Y-000000.xml")
-    (tmp_path / "ay" / "4810525636-202405-E-000000.xml").write_bytes(b"<x/>")
+    shutil.copy(m.find("Y", 0), deleted / "4810525635-202406-Y-000000.xml")
+    (tmp_path / "ay" / "4810525635-202405-E-000000.xml").write_bytes(b"<x/>")
     data = _json(edefter("scan", tmp_path, "--json"))
     assert [s["period"] for s in data["sets"]] == ["2024-05"]
     reasons = {Path(i["path"]).name: i["reason"] for i in data["ignored"]}
-    assert ".silinenler" in reasons["4810525636-202406-Y-000000.xml"]
-    assert "e-Envanter" in reasons["4810525636-202405-E-000000.xml"]
+    assert ".silinenler" in reasons["4810525635-202406-Y-000000.xml"]
+    assert "e-Envanter" in reasons["4810525635-202405-E-000000.xml"]
 
 
 # -- content checks ----------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_concurrent_scans_leave_the_gc_threshold_as_they_found_it(tmp_path):
     from edefter_helper.samples import write_month as wm
 
     for i in range(3):
-        wm(tmp_path / f"a{i}", "4810525636", f"2024-0{i + 1}")
+        wm(tmp_path / f"a{i}", "4810525635", f"2024-0{i + 1}")
     before = gc.get_threshold()
     barrier = threading.Barrier(4)
 

@@ -14,7 +14,7 @@ from edefter_helper.samples import broken, write_month
 from edefter_helper.workbook import layout
 from tests.test_excel_adapter import FakeBook
 
-VKN = "4810525636"
+VKN = "4810525635"
 
 
 def _put(book: FakeBook, sheet: layout.Sheet, rows: list[dict]) -> None:

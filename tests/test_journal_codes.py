@@ -8,7 +8,7 @@ from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.journal import Journal
 
-KEY = MonthKey("4810525636", "0000", "2024-01")
+KEY = MonthKey("4810525635", "0000", "2024-01")
 
 
 def test_codes_are_stored_and_words_are_shown(tmp_path):

@@ -12,7 +12,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN = "4810525636"
+VKN = "4810525635"
 
 
 def _backed_up(tmp_path, edefter):

@@ -59,8 +59,8 @@ def test_firmalar_rows_that_look_wrong_are_warned_about_and_the_run_goes_on(tmp_
     assert any("satır 3 (A ikinci satır)" in w and f"{GOOD_A} satır 2'de de var" in w for w in warnings)
     assert any("satır 4 (Yanlış hane)" in w and "'belki' anlaşılamadı" in w and "Evet sayıldı" in w
                for w in warnings)
-    assert any("satır 4 (Yanlış hane)" in w and "bulunamadı" in w and "kontrol hanesi tutmuyor" in w
-               for w in warnings)
+    assert any("satır 4 (Yanlış hane)" in w and "VKN 4810525637 kontrol hanesi tutmuyor" in w for w in warnings)
+    assert any("Yanlış hane" in w and "bulunamadı" in w for w in warnings)
     assert any("satır 5 (Dokuz hane)" in w and "'481052563' 9 haneli" in w and "0481052563" in w for w in warnings)
     assert any("satır 6 (TCKN)" in w and "TCKN 12345678951 kontrol haneleri tutmuyor" in w for w in warnings)
     assert not any("(A)" in w for w in warnings), warnings
@@ -70,11 +70,19 @@ def test_firmalar_rows_that_look_wrong_are_warned_about_and_the_run_goes_on(tmp_
     assert any("kontrol hanesi tutmuyor" in m for m in log)
 
 
-def test_a_wrong_check_digit_is_not_said_when_signed_files_carry_the_number(tmp_path, edefter):
-    folder = _months(tmp_path / "A", "4810525636", "2024-01")  # the samples' VKN: check digit off
-    wb = _office(tmp_path, edefter, [{"name": "Anadolu", "vkn": "4810525636", "folder": str(folder)}])
+def test_check_digits_are_said_per_row_and_a_valid_number_says_nothing(tmp_path, edefter):
+    folder = _months(tmp_path / "A", "4810525635", "2024-01")  # the samples' VKN: check digits add up
+    wb = _office(tmp_path, edefter, [{"name": "Anadolu", "vkn": "4810525635", "folder": str(folder)}])
     proc = edefter("refresh", "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
     assert proc.returncode == 0 and _warnings(proc.stdout) == [], proc.stdout
+
+    other = _months(tmp_path / "B", "4810525637", "2024-01")  # a typo'd number, even with months under it
+    (tmp_path / "ikinci").mkdir()
+    wb = _office(tmp_path / "ikinci", edefter, [{"name": "Yazım hatası", "vkn": "4810525637", "folder": str(other)}])
+    proc = edefter("refresh", "--workbook", wb, "--journal", tmp_path / "j2.sqlite3")
+    assert proc.returncode == 0 and "1 dönem bulundu" in proc.stdout  # said, never refused
+    assert _warnings(proc.stdout) == ["Firmalar satır 2 (Yazım hatası): VKN 4810525637 kontrol hanesi tutmuyor: "
+                                      "yanlış yazılmış olabilir."], proc.stdout
 
 
 def test_firms_skipped_for_otomatik_yedekleme_hayir_are_named(tmp_path, edefter):

@@ -27,7 +27,7 @@ from edefter_helper import notify as N
 from edefter_helper.demo import MemoryKeyring
 from edefter_helper.status import backed_up_message
 
-VKN = "4810525636"
+VKN = "4810525635"
 FIRM = "Özgür Çağlayan İnşaat Gıda A.Ş."
 PERIOD = "2024-02"
 FILES = [

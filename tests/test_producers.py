@@ -31,7 +31,7 @@ NS = {
     "ds": "http://www.w3.org/2000/09/xmldsig#",
     "gl-bus": "http://www.xbrl.org/int/gl/bus/2006-10-25",
 }
-VKN = "4810525636"
+VKN = "4810525635"
 PERIOD = "2024-02"
 SHAPED = [s for s in SHAPES if s != "canonical"]
 BOM = b"\xef\xbb\xbf"

@@ -43,7 +43,7 @@ def test_upgrade_keeps_every_row_and_refreshes_the_template(tmp_path, edefter):
     wb = tmp_path / "eski.xlsm"
     assert edefter("workbook", "new", wb).returncode == 0
     book = FileBook(wb)
-    firms = [{"name": "Anadolu Gıda", "vkn": "4810525636", "branch": "0001", "folder": "D:\\Defter", "target": "NAS",
+    firms = [{"name": "Anadolu Gıda", "vkn": "4810525635", "branch": "0001", "folder": "D:\\Defter", "target": "NAS",
               "user": "ali", "auto": "Evet"}]
     targets = [{"name": "NAS", "kind": "klasör", "address": "\\\\nas\\yedek", "description": "x"}]
     book.write_rows(L.FIRMS, firms)
@@ -56,7 +56,7 @@ def test_upgrade_keeps_every_row_and_refreshes_the_template(tmp_path, edefter):
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.glob("eski.yedek-*.xlsm"))
     new = FileBook(wb)
-    assert new.read_rows(L.FIRMS)[0]["vkn"] == "4810525636" and new.read_rows(L.FIRMS)[0]["branch"] == "0001"
+    assert new.read_rows(L.FIRMS)[0]["vkn"] == "4810525635" and new.read_rows(L.FIRMS)[0]["branch"] == "0001"
     assert new.read_rows(L.TARGETS)[0]["address"] == "\\\\nas\\yedek"
     assert new.wb["Notlarım"]["B2"].value == "kendi notum"
     assert new.wb[L.TARGETS.name].data_validations.dataValidation  # the drop-down is back

@@ -26,7 +26,7 @@ def sha(n: int) -> str:
     return f"{n:064x}"
 
 
-def month(vkn="4810525636", branch="0000", period="2024-01", firm="Anadolu Tekstil A.Ş.", **kw) -> ReportMonth:
+def month(vkn="4810525635", branch="0000", period="2024-01", firm="Anadolu Tekstil A.Ş.", **kw) -> ReportMonth:
     yyyymm = period.replace("-", "")
     folder = f"{vkn}/01.01.{period[:4]}-31.12.{period[:4]}/{period[5:]}"
     base = int(yyyymm) * 100 + int(vkn[-3:])
@@ -122,8 +122,8 @@ def test_summary_has_one_row_per_month(months):
     rows = [[text_of(td) for td in tr.xpath("./td")] for tr in table.xpath(".//tbody/tr")]
     # ordered by VKN, branch, period
     assert [r[:5] for r in rows] == [["Ege Gıda Ltd. Şti.", "3880412757", "0001", "Mart 2024", "4"],
-                                     ["Anadolu Tekstil A.Ş.", "4810525636", "—", "Ocak 2024", "4"],
-                                     ["Anadolu Tekstil A.Ş.", "4810525636", "—", "Şubat 2024", "4"]]
+                                     ["Anadolu Tekstil A.Ş.", "4810525635", "—", "Ocak 2024", "4"],
+                                     ["Anadolu Tekstil A.Ş.", "4810525635", "—", "Şubat 2024", "4"]]
     assert all(r[6] == "http https://yedek.example.com.tr (ali)" for r in rows)
     assert "Geçersiz" in rows[0][5] and "1 eksik" in rows[0][5]
     assert rows[1][5] == "✓ Geçerli"
@@ -313,13 +313,13 @@ def test_print_css_for_a4():
 def test_written_atomically_and_replaces_whole(tmp_path, months):
     out = tmp_path / "ibraz"
     out.mkdir()
-    (out / "4810525636").mkdir()  # the restored months sit beside it
+    (out / "4810525635").mkdir()  # the restored months sit beside it
     old = out / "ibraz-raporu.html"
     old.write_bytes(b"x" * 5_000_000)  # longer than the new report: a truncating rewrite would leave a tail
     old_inode = old.stat().st_ino
     path = write_report(months, out, generated_at=AT, tool_version="0.1.0")
     assert path.read_bytes() == render(months).encode("utf-8")
-    assert sorted(p.name for p in out.iterdir()) == ["4810525636", "ibraz-raporu.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["4810525635", "ibraz-raporu.html"]
     if os.name != "nt":
         assert path.stat().st_ino != old_inode  # a new file renamed over the old one, not rewritten in place
 

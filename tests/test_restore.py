@@ -19,7 +19,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 
-VKN, VKN_B = "4810525636", "7420300220"
+VKN, VKN_B = "4810525635", "7420300220"
 PERIODS = ("2024-01", "2024-02")
 
 

@@ -26,7 +26,7 @@ NS = {
     "gl-cor": "http://www.xbrl.org/int/gl/cor/2006-10-25",
     "gl-bus": "http://www.xbrl.org/int/gl/bus/2006-10-25",
 }
-VKN = "4810525636"
+VKN = "4810525635"
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def pkg2015(tmp_path, shared_dir) -> Path:
 
 @pytest.fixture
 def month(tmp_path):
-    return write_month(tmp_path / "ay", "4810525636", "2024-01")
+    return write_month(tmp_path / "ay", "4810525635", "2024-01")
 
 
 def _iterparse(path: Path, schema):

@@ -15,20 +15,20 @@ def test_verify_with_gib_2015_package(tmp_path, edefter, shared_dir):
     shutil.copytree(shared_dir / "schemas" / "edefter", pkg)
     for name in ("edefter.xsd", "XAdESv141.xsd"):
         shutil.copy2(shared_dir / "schemas" / "edefter-2015" / name, pkg / name)
-    write_month(tmp_path / "ay", "4810525636", "2024-01")
+    write_month(tmp_path / "ay", "4810525635", "2024-01")
     proc = edefter("verify", tmp_path / "ay", "--json", "--schemas", pkg)
     assert proc.returncode == 1, proc.stderr
     problems = _problems(proc)
     assert [c for c, _ in problems] == ["schema-invalid"], problems
     assert "defterraporu" in problems[0][1] and "tanımlı değil" in problems[0][1]
     # a 2018 month has no DR: valid under the 2015 package
-    write_month(tmp_path / "ay2018", "4810525636", "2018-06")
+    write_month(tmp_path / "ay2018", "4810525635", "2018-06")
     proc = edefter("verify", tmp_path / "ay2018", "--json", "--schemas", pkg)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
 
 
 def test_verify_schemas_truncated_ledger_is_malformed(tmp_path, edefter, shared_dir):
-    month = write_month(tmp_path / "ay", "4810525636", "2024-01")
+    month = write_month(tmp_path / "ay", "4810525635", "2024-01")
     y = month.find("Y", 0)
     y.write_bytes(y.read_bytes()[:-5])
     proc = edefter("verify", tmp_path / "ay", "--json", "--schemas", shared_dir / "schemas" / "edefter")
@@ -37,7 +37,7 @@ def test_verify_schemas_truncated_ledger_is_malformed(tmp_path, edefter, shared_
 
 
 def test_verify_schemas_forbidden_element(tmp_path, edefter, shared_dir):
-    month = write_month(tmp_path / "ay", "4810525636", "2024-01")
+    month = write_month(tmp_path / "ay", "4810525635", "2024-01")
     y = month.find("Y", 0)
     y.write_bytes(y.read_bytes().replace(b"<gl-cor:documentInfo>",
                                          b"<gl-cor:documentInfo><gl-cor:yasak>x</gl-cor:yasak>", 1))
@@ -47,7 +47,7 @@ def test_verify_schemas_forbidden_element(tmp_path, edefter, shared_dir):
 
 
 def test_verify_schemas_refused_remote_import(tmp_path, edefter):
-    write_month(tmp_path / "ay", "4810525636", "2024-01")
+    write_month(tmp_path / "ay", "4810525635", "2024-01")
     pkg = tmp_path / "s"
     pkg.mkdir()
     (pkg / "edefter.xsd").write_text(

@@ -28,7 +28,7 @@ C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
 def _cert(key):
     # a mali mühür names its holder's VKN in the subject serialNumber
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Deneme Mali Mühür"),
-                      x509.NameAttribute(NameOID.SERIAL_NUMBER, "4810525636")])
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, "4810525635")])
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(7).not_valid_before(datetime.datetime(2020, 1, 1))
             .not_valid_after(datetime.datetime(2035, 1, 1)).sign(key, hashes.SHA256()))
@@ -49,7 +49,7 @@ def _resign(src: Path, dest: Path, key, algorithm: str, c14n: str, digest: str =
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory) -> Path:
-    month = write_month(tmp_path_factory.mktemp("ay"), "4810525636", "2024-01", parts=2)
+    month = write_month(tmp_path_factory.mktemp("ay"), "4810525635", "2024-01", parts=2)
     return month.find("Y", 1)
 
 
@@ -107,7 +107,7 @@ def _requote_one_attribute(data: bytes, start: int) -> bytes:
 
 @pytest.mark.parametrize("which", ["first", "last"])
 def test_non_canonical_but_unchanged_ledger_still_verifies(tmp_path, which, monkeypatch):
-    month = write_month(tmp_path / "ay", "4810525636", "2024-01", entries=40)
+    month = write_month(tmp_path / "ay", "4810525635", "2024-01", entries=40)
     path = month.find("Y", 0)
     spans = _entries_as_written(path)
     assert len(spans) >= 2
@@ -123,7 +123,7 @@ def test_non_canonical_but_unchanged_ledger_still_verifies(tmp_path, which, monk
 
 
 def test_canonical_ledger_takes_the_shortcut_and_edits_are_still_caught(tmp_path, monkeypatch):
-    month = write_month(tmp_path / "ay", "4810525636", "2024-01", entries=40)
+    month = write_month(tmp_path / "ay", "4810525635", "2024-01", entries=40)
     path = month.find("Y", 0)
     passes = []
     real = reader._second_pass

@@ -12,7 +12,7 @@ from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 from edefter_helper.workbook.snapshot import SnapshotBook, write_snapshot
 
-VKN = "4810525636"
+VKN = "4810525635"
 
 
 def test_worker_backs_up_from_a_snapshot_and_never_touches_the_workbook(tmp_path, edefter):

@@ -13,12 +13,12 @@ LAYOUTS = ("gib", "luca", "zirve", "flat", "mixed")
 
 # (vkn, company, branch, months: (period, options))
 FIRMS = [
-    ("4810525636", "Anadolu Gıda Sanayi ve Ticaret A.Ş.", None,
+    ("4810525635", "Anadolu Gıda Sanayi ve Ticaret A.Ş.", None,
      [("2018-12", {}), ("2019-01", {}), ("2024-03", {"upper_ext": True})]),
     ("7420300220", "Çukurova Tekstil İhracat Ltd. Şti.", "0001",
      [("2023-11", {}), ("2023-12", {"gib": False})]),  # December: GİB has not approved yet
     ("12345678950", "Ayşe Gülşen Öztürk", None, [("2020-06", {})]),
-    ("3880417712", "Boğaziçi Lojistik ve Dış Ticaret A.Ş.", None,
+    ("3880417702", "Boğaziçi Lojistik ve Dış Ticaret A.Ş.", None,
      [("2018-07", {"parts": 3, "entries": 12}), ("2025-01", {"parts": 2, "entries": 8})]),
 ]
 
