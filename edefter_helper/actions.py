@@ -288,9 +288,9 @@ class _Run:
         folders = []
         for f in self.firms:
             if not f.folder:
-                self.summary.notes.append(f"{f.name}: e-Defter Klasörü boş." + _also(f))
+                self.summary.notes.append(f"{f.name}: e-Defter Klasörü boş.")
             elif not Path(f.folder).is_dir():
-                self.summary.notes.append(f"{f.name}: e-Defter Klasörü bulunamadı: {f.folder}" + _also(f))
+                self.summary.notes.append(f"{f.name}: e-Defter Klasörü bulunamadı: {f.folder}")
             elif f.folder not in folders:
                 folders.append(f.folder)
         from edefter_helper.engine.trust import TrustError, TrustList
@@ -317,7 +317,7 @@ class _Run:
         for f in self.firms:  # say why a firm shows nothing (a mistyped VKN, the wrong folder)
             if f.folder in folders and (f.vkn, f.branch) not in covered:
                 self.summary.notes.append(f"Firmalar satır {f.row} ({f.name}): e-Defter Klasöründe {f.vkn} için "
-                                          f"e-Defter ayı bulunamadı ({f.folder})." + _also(f))
+                                          f"e-Defter ayı bulunamadı ({f.folder}).")
 
     def target_for(self, firm: Firm) -> Target:
         from edefter_helper.targets.factory import open_target
@@ -430,10 +430,6 @@ def _write_copies(book: Book, copies: list[dict]) -> None:
 
 def _named(firm: Firm, message: str) -> str:
     return f"{firm.target}: {message}" if firm.several else message
-
-
-def _also(firm: Firm) -> str:
-    return f" {firm.id_warning}" if firm.id_warning else ""
 
 
 def _remove_abandoned_workdirs(data_dir: Path) -> None:
@@ -994,7 +990,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
         if waiting:
             run.summary.notes.append(f"{waiting} dönem henüz GİB onaylı beratı indirilmediği için beklemede.")
         if manual:
-            run.summary.notes.append(f"Otomatik Yedekleme = Hayır olduğu için atlandı: "
+            run.summary.notes.append("Otomatik Yedekleme = Hayır olduğu için atlandı: "
                                      + ", ".join(f"{name} ({n} dönem)" for name, n in sorted(manual.items()))
                                      + ". Bu aylar Gönder ile (komut satırında --all ile de) yedeklenir.")
         pending = []

@@ -28,8 +28,6 @@ class Firm:
     cadence: str = "aylık"  # Berat Dönemi: aylık / 3 aylık
     owner: str = ""  # Sorumlu: whose desk the firm is on
     row: int = 0  # its Firmalar row (for messages)
-    # VKN/TCKN check digits that do not add up (Turkish): said once per run in the notes, per row
-    id_warning: str = ""
     # every Hedef of the row with its Kullanıcı Adı, in the order typed ("İzibiz; Arşiv S3; NAS");
     # target/user above are the first pair. Empty or one pair: the usual one-target firm
     copies: tuple[tuple[str, str], ...] = ()
