@@ -168,9 +168,9 @@ def run_demo(base: Path | None = None, force: bool = False) -> int:
     print()
     print(f"{done}/{len(rows)} dönem yedeklendi. Çalışma kitabı: {workbook}")
     print(_journal_note(journal))
-    print(f"Demo sunucusu durdu ve şifreleri yalnızca bu çalışmanın belleğindeydi: Tara, Takvim / Radar ve Yerel "
-          f"Dosya Kontrolü çalışmaya devam eder; Gönder, Durum Sorgula ve Geri Yükle bu kitapla artık çalışmaz "
-          f"(sunucu yok, şifreler silindi). Yeniden denemek için: edefter demo (yeni bir klasöre yazar).")
+    print("Demo sunucusu durdu ve şifreleri yalnızca bu çalışmanın belleğindeydi: Tara, Takvim / Radar ve Yerel "
+          "Dosya Kontrolü çalışmaya devam eder; Gönder, Durum Sorgula ve Geri Yükle bu kitapla artık çalışmaz "
+          "(sunucu yok, şifreler silindi). Yeniden denemek için: edefter demo (yeni bir klasöre yazar).")
     return 0 if rows and done == len(rows) else 1
 
 

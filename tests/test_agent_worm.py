@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from edefter_helper import agent as A
 from edefter_helper import cli, credentials
