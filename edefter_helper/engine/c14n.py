@@ -190,11 +190,12 @@ class LexicalC14N:
     canonicalises the exact way (libxml2); it never guesses.
 
     Input: bytes of a document that libxml2 parses as well-formed (the caller checks that before
-    it uses any answer from here), after XML's line-end normalisation (CRLF and CR to LF): a run
-    of complete tokens inside the root element; UTF-8; `prefixes`: prefix -> namespace URI as the
-    root declares them. The run is in L when:
+    it uses any answer from here): a run of complete tokens inside the root element; UTF-8;
+    `prefixes`: prefix -> namespace URI as the root declares them. Line ends are normalised here
+    first, as XML does (CRLF and CR to LF). The run is in L when:
 
-    (1) the bytes `xmlns` do not occur (no element inside declares or undeclares a namespace);
+    (1) no attribute is named `xmlns` or `xmlns:*` (no element inside declares or undeclares a
+        namespace; `xmlns` is never a declared prefix);
     (2) there are as many `>` as `<`;
     (3) every tag (the bytes between a `<` and the next `>`) is an end tag `</QN>` or a start or
         empty-element tag `<QN( QN="V")*>` / `<.../>`, attributes after whitespace (space, tab,
