@@ -143,7 +143,19 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
 def _parallel_restore(run, work, out, source, restored, optional, verifier=None) -> None:
     def one(item):
         key, firm = item
-        month = restore_month(run, key, firm, out, source, optional=key in optional, verifier=verifier)
+        # without --source, a firm with several Hedefs is restored from the first copy that holds the
+        # month; the next is asked only when nothing was fetched from the one before (never two halves)
+        names = [c.target for c in firm.per_target()] if source is None and firm is not None else [source]
+        month = None
+        for i, name in enumerate(names):
+            last = i == len(names) - 1
+            got = restore_month(run, key, firm, out, name, optional=True if not last else key in optional,
+                                verifier=verifier)
+            if got is not None and (got.ok or got.files or last):
+                month = got
+                break
+            if got is not None:
+                month = got  # kept if no later copy holds it: its reason is said
         if month is not None:
             with run._lock:
                 restored.append(month)

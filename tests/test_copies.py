@@ -334,3 +334,38 @@ def test_live_workbook_without_the_copy_sheet_gets_it_at_the_first_write():
     ws = fake.sheets[L.COPIES.name]
     assert [ws.grid.get((1, c)) for c in range(1, len(L.COPIES.columns) + 1)] == L.COPIES.headers
     assert book.read_rows(L.COPIES)[0]["target"] == "NAS"
+
+
+def test_restore_without_source_takes_the_next_copy_when_the_first_lost_the_month(tmp_path, memory_keyring):
+    """After a loss the first Hedef may be the one that is gone: Geri Yükle finds the month on the next copy,
+    from one copy only, and says which."""
+    import hashlib
+    import shutil
+
+    from edefter_helper import restore
+
+    ledgers = tmp_path / "Defterler"
+    month = write_month(ledgers / "Anadolu", VKN, "2024-01")
+    original = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in month}
+    wb = check.new_workbook(tmp_path / "kontrol.xlsm")
+    book = FileBook(wb)
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(tmp_path / "nas")},
+                                {"name": "Disk", "kind": "klasör", "address": str(tmp_path / "disk")}])
+    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS; Disk"}])
+    book.save()
+    (tmp_path / "nas").mkdir()
+    (tmp_path / "disk").mkdir()
+    opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=10, poll=0.1)
+    assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == 2
+    shutil.rmtree(tmp_path / "nas")  # the NAS died with the office's disks
+    (tmp_path / "nas").mkdir()
+    shutil.rmtree(ledgers)
+
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), [MonthKey(VKN, "0000", "2024-01")], out=out, options=opts)
+    assert summary.count(restore.RESTORED) == 1, summary.results
+    (restored,) = summary.extra["months"]
+    assert str(tmp_path / "disk") in restored["source"] and str(tmp_path / "nas") not in restored["source"]
+    back = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*") if p.suffix in (".xml", ".zip")
+            and p.parent.name == "01"}
+    assert back == original
