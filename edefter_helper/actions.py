@@ -667,7 +667,7 @@ def query_month(run: _Run, key: MonthKey, firm: Firm, packed: _MonthPackage | No
         return current
     attempt = run.journal.begin(key, identity, "query", sha)
     try:
-        receipt = target.query(key)
+        receipt = run.answers.pop((identity, key), None) or target.query(key)
     except ConfigurationError as exc:
         run.journal.finish(attempt, key, identity, current, exc.message, "", sha, set_status=False)
         run.give_up_on(firm, exc)
@@ -955,6 +955,7 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
                     if firm_for(k, run.firms) is not None and (where is None or where(k))]
         else:
             work = [(k, firm_for(k, run.firms)) for k in _selected(run, keys, where)]
+        _ask_batches(run, [(k, c) for k, f in work for c in f.per_target()])  # a question per BATCH months
         _parallel(run, work, lambda item: query_copies(run, *item))
 
     return _run_action(book, ACTION_QUERY, options, body)
@@ -1052,13 +1053,22 @@ def _prefetch(run: _Run, work: list) -> None:
     """Before sending: ask each batching target which of the months it already holds, BATCH months a
     request instead of one question a month; send_month uses each answer once (and asks itself when
     there is none: a failed batch question changes nothing)."""
-    groups: dict[tuple[str, str], tuple[Target, list]] = {}
+    pairs = []
     for item in work:  # (month, firm) or (month, firm, the firm's copies still to send)
         ms = item[0]
-        for copy in (item[2] if len(item) > 2 else [item[1]]):
-            target = _batching(run, copy) if ms.valid else None
-            if target is not None:
-                groups.setdefault((copy.target, copy.user), (target, []))[1].append((run.identity(copy), ms.key))
+        if ms.valid:
+            pairs.extend((ms.key, copy) for copy in (item[2] if len(item) > 2 else [item[1]]))
+    _ask_batches(run, pairs)
+
+
+def _ask_batches(run: _Run, pairs: list) -> None:
+    """(month, copy) pairs: each batching target is asked about its months BATCH at a time; the answers
+    wait in run.answers, each used once by send_month / query_month."""
+    groups: dict[tuple[str, str], tuple[Target, list]] = {}
+    for key, copy in pairs:
+        target = _batching(run, copy)
+        if target is not None:
+            groups.setdefault((copy.target, copy.user), (target, []))[1].append((run.identity(copy), key))
     if not groups:
         return
     run.progress(f"{run.action}: hedefte olanlar soruluyor…")

@@ -1,0 +1,45 @@
+"""Durum Sorgula asks the own storage server about many months in one request (issue 12): the answers of
+POST /v1/months/query are used as the per-month question's would be — real workbook, real server on
+loopback; the single-month question is counted and must not be asked."""
+
+from __future__ import annotations
+
+from edefter_helper import actions, credentials, server
+from edefter_helper import status as S
+from edefter_helper.samples import write_month
+from edefter_helper.targets.http import HttpTarget
+from edefter_helper.workbook import layout as L
+from edefter_helper.workbook.file import FileBook
+
+VKN = "4810525635"
+PERIODS = ("2024-01", "2024-02", "2024-03")
+
+
+def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyring, monkeypatch):
+    ledgers = tmp_path / "defter"
+    for p in PERIODS:
+        write_month(ledgers / p, VKN, p)
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Merkez", "ali", "pw-1")
+    with server.start_in_thread(data) as storage:
+        wb = tmp_path / "k.xlsm"
+        assert edefter("workbook", "new", wb).returncode == 0
+        book = FileBook(wb)
+        book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "Merkez",
+                                   "user": "ali"}])
+        book.write_rows(L.TARGETS, [{"name": "Merkez", "kind": "http", "address": storage.url}])
+        book.save()
+        opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
+        assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == len(PERIODS)
+
+        single, batch = [], []
+        real_query, real_many = HttpTarget.query, HttpTarget.query_many
+        monkeypatch.setattr(HttpTarget, "query", lambda self, key: single.append(key) or real_query(self, key))
+        monkeypatch.setattr(HttpTarget, "query_many",
+                            lambda self, keys, wait=0.0: batch.append(list(keys)) or real_many(self, keys, wait))
+        summary = actions.query(FileBook(wb), options=opts)
+    assert summary.count(S.BACKED_UP) == len(PERIODS), summary.results
+    assert single == [] and len(batch) == 1 and sorted(k.period for k in batch[0]) == list(PERIODS)
+    rows = {r["period"]: r for r in FileBook(wb).read_rows(L.PERIODS)}
+    assert all(rows[p]["status"] == S.BACKED_UP and rows[p]["reference"] for p in PERIODS)
