@@ -25,7 +25,6 @@ calls are counted for 10 firms and for the office — target: the same count.
 from __future__ import annotations
 
 import argparse
-import gc
 import shutil
 import sys
 import time
@@ -37,6 +36,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 from run import BenchError, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
+from workbook_bench import _best  # noqa: E402  (best of N, collected before each)
 
 DEFAULT_WORK = HERE / "_work"
 TODAY = date(2026, 12, 8)
@@ -197,16 +197,6 @@ def xlwings_calls(rows: list[list]) -> tuple[int, list[str], RecordingBook]:
 
 
 # --------------------------------------------------------------------------- the benchmark
-
-def _best(fn, repeats: int):
-    times, result = [], None
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), times, result
-
 
 def bench_takvim(rep, work: Path, n_firms: int, repeats: int) -> None:
     from edefter_helper.addin.check import new_workbook
