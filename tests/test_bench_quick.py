@@ -38,6 +38,9 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
     ("restore_bench.py", "restore/curl+unzip", False),
     # its targets are correctness, not speed: 0 findings on the unchanged tree, the control's changes found
     ("localcheck_bench.py", "check-local warm/find|wc (8 firms)", True),
+    # runs end to end: the click returns, the background worker backs every month up, Durumu Yenile shows it
+    ("button_bench.py", None, False),
+    ("radar_bench.py", None, False),
 ])
 def test_quick_standalone_benchmarks(tmp_path, script, expected, all_met):
     if script == "restore_bench.py" and not (shutil.which("curl") and shutil.which("unzip")):
