@@ -233,7 +233,11 @@ def _keyed_rows(rows: dict[int, dict[int, object]], sheet) -> list[dict]:
     """Rows below the header keyed by column key, blank rows skipped (as FileBook.read_rows)."""
     header = rows.get(1, {})
     where = {str(v).strip(): i for i, v in header.items() if v is not None}
-    cols = {c.key: where[c.header] for c in sheet.columns if c.header in where}
+    cols = {}
+    for c in sheet.columns:
+        found = next((where[h] for h in (c.header, *c.old_headers) if h in where), None)
+        if found is not None:
+            cols[c.key] = found
     out = []
     for number in sorted(rows):
         if number < 2:

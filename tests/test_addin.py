@@ -363,9 +363,38 @@ def test_help_sheet_warns_about_other_programs_and_explains_the_columns(fresh):
     assert "yalnız Microsoft Excel ile kaydedin" in lines[warning] and ws.cell(row=warning + 1, column=1).font.b
     auto = next(line for line in lines if line.strip().startswith("Otomatik Yedekleme:"))
     assert "Evet" in auto and "Hayır" in auto and "edefter agent" in auto and "Toplu Yedekle" in auto
-    description = next(line for line in lines if line.strip().startswith("Açıklama"))
+    description = next(line for line in lines if line.strip().startswith("Paket Açıklaması"))
     assert "her pakete" in description and layout.DEFAULT_DESCRIPTION in description
     assert "Python'u" in text and "python'u" not in text
     # the target kinds come right after the numbered steps
     seven = next(i for i, line in enumerate(lines) if line.startswith("7. "))
     assert lines[seven + 1] == "" and lines[seven + 2].startswith("Hedef türleri")
+
+
+def test_the_old_acıklama_header_is_read_and_upgrade_renames_it(tmp_path):
+    """issue 14: Hedefler's 'Açıklama' is 'Paket Açıklaması' now; a workbook with the old header keeps
+    working (the file face and the agent's read-only reader both find it) until upgrade renames it."""
+    from edefter_helper.agent import SettingsBook
+    from edefter_helper.settings import read_settings
+    from edefter_helper.workbook.file import FileBook
+
+    old = check.new_workbook(tmp_path / "eski.xlsm", template=TEMPLATE)
+    wb = xlsm.load(old)
+    ws = wb[layout.TARGETS.name]
+    col = layout.TARGETS.index("description") + 1
+    assert ws.cell(row=1, column=col).value == "Paket Açıklaması"
+    ws.cell(row=1, column=col).value = "Açıklama"  # as workbooks made before the rename have it
+    for c, value in enumerate(("NAS", "klasör", "\\\\nas\\yedek", "Luca'dan aktarıldı"), start=1):
+        ws.cell(row=2, column=c).value = value
+    xlsm.save(wb, old)
+
+    assert FileBook(old).read_rows(layout.TARGETS)[0]["description"] == "Luca'dan aktarıldı"
+    _, targets, _ = read_settings(SettingsBook(old))
+    assert targets["NAS"].description == "Luca'dan aktarıldı"
+    headers = [c.value for c in FileBook(old).wb[layout.TARGETS.name][1] if c.value]
+    assert headers.count("Paket Açıklaması") == 0  # reading adds no second column
+
+    upgraded, _ = check.upgrade_workbook(old)
+    ws = FileBook(upgraded).wb[layout.TARGETS.name]
+    assert ws.cell(row=1, column=col).value == "Paket Açıklaması"
+    assert ws.cell(row=2, column=col).value == "Luca'dan aktarıldı"

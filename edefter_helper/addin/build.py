@@ -57,7 +57,7 @@ HELP_LINES = (
     "",
     "1. Hedefler sayfasına yedeklerin gideceği yerleri yazın: Hedef (kısa bir ad), Tür ve Adres "
     "(aşağıdaki listeye bakın).",
-    "   Açıklama (paket açıklaması): o hedefe gönderilen her pakete eklenir ve hedef paketle birlikte "
+    "   Paket Açıklaması: o hedefe gönderilen her pakete eklenir ve hedef paketle birlikte "
     "saklar (İzibiz'e gönderilmez, bu bilgisayardaki kayıtta kalır). Boş bırakılırsa "
     f"'{layout.DEFAULT_DESCRIPTION}' yazılır.",
     "2. Firmalar sayfasına her firma için e-Defter klasörünü, Hedef'i (Hedefler'deki adlar listeden "

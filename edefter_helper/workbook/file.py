@@ -115,8 +115,9 @@ class FileBook:
         cols = {}
         next_col = ws.max_column + 1 if headers else 1
         for col in sheet.columns:
-            if col.header in headers:
-                cols[col.key] = headers[col.header]
+            found = next((headers[h] for h in (col.header, *col.old_headers) if h in headers), None)
+            if found is not None:
+                cols[col.key] = found
             else:
                 ws.cell(row=1, column=next_col, value=col.header)
                 cols[col.key] = next_col

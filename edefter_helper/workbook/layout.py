@@ -19,6 +19,7 @@ class Column:
     # (the Hedefler sheet's names, through the defined name TARGET_LIST: targets added later appear)
     choices_from: str | None = None
     hint: tuple[str, str] | None = None  # (title, text) Excel shows when a cell of the column is selected
+    old_headers: tuple[str, ...] = ()  # what older workbooks call it: still read (workbook upgrade renames it)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ TARGETS = Sheet("Hedefler", (
     Column("name", "Hedef", 16),
     Column("kind", "Tür", 10, choices_from="target-kinds"),
     Column("address", "Adres", 44),
-    Column("description", "Açıklama", 48, hint=(
+    Column("description", "Paket Açıklaması", 48, old_headers=("Açıklama",), hint=(
         "Paket açıklaması", "Bu hedefe gönderilen her pakete açıklama olarak eklenir ve hedefte paketle "
         "birlikte saklanır (İzibiz'e gönderilmez). Boşsa: " + DEFAULT_DESCRIPTION + ".")),
 ))
