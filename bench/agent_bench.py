@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import (BenchError, Report, best, chosen, common_args, edefter_cmd, fresh_env, mb, repeat,  # noqa: E402
+from run import (BenchError, Report, best, chosen, common_args, edefter_cmd, fresh_env, mb, periods_back, repeat,  # noqa: E402
                  run_all, run_measured, start)
 
 TEMPLATE_VKN = "4810525635"
@@ -67,16 +67,6 @@ QUICK = Sizes(firms=10, months=24, window=10.0, interval=2.0, settle=1.0, waitin
 
 def _vkn(i: int) -> str:
     return f"{6000000000 + i * 7919:010d}"
-
-
-def _periods(n: int) -> list[str]:
-    out, year, month = [], 2024, 12
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-    return sorted(out)
 
 
 # -- test data (not timed) -----------------------------------------------------------------------
@@ -105,7 +95,7 @@ def ensure_tree(work: Path, sizes: Sizes) -> tuple[Path, int]:
     old = f"{TEMPLATE_VKN}-{TEMPLATE_PERIOD.replace('-', '')}-"
     t0 = time.perf_counter()
     count = 0
-    periods = _periods(sizes.months)
+    periods = periods_back(sizes.months)
     # a file takes at most 65 000 links (ext4): every 20 000 months link a fresh copy of the template
     files = []
     for i in range(sizes.firms):
@@ -167,7 +157,7 @@ def backed_up_journal(path: Path, wb: Path, sizes: Sizes) -> int:
     Journal(path).close()  # the schema
     firms, targets, _ = read_settings(SettingsBook(wb))
     stamp = now()
-    periods = _periods(sizes.months)
+    periods = periods_back(sizes.months)
     rows = [(f.vkn, "0000", p, target_identity(targets.get(f.target), f), S.code(S.BACKED_UP),
              S.backed_up_message(p), "0" * 64, "", stamp) for i, f in enumerate(firms) for p in periods
             if not (i < sizes.waiting and p == periods[-1])]

@@ -51,7 +51,8 @@ HERE = Path(__file__).resolve().parent
 REPO = Path(os.environ.get("EDEFTER_BENCH_REPO") or HERE.parent)  # --also runs this file on another checkout
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import MB, BenchError, Report, busy_seconds, chosen, common_args, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
+from run import (MB, BenchError, Report, busy_seconds, chosen, common_args, mb, periods_back,  # noqa: E402
+                 run_all, start)  # bench/run.py's helpers
 
 TARGET = "Yerel Sunucu"
 
@@ -72,16 +73,6 @@ QUICK = Sizes(firms=5, periods=8, repeats=1, upload_mb=64)
 
 def _vkn(i: int) -> str:
     return f"{5000000000 + i * 7919:010d}"
-
-
-def _periods(n: int) -> list[str]:
-    out, year, month = [], 2024, 12
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-    return sorted(out)
 
 
 def _firm_name(i: int) -> str:
@@ -108,7 +99,7 @@ def ensure_months(work: Path, sizes: Sizes) -> Path:
     if root.exists():
         shutil.rmtree(root)
     t0 = time.perf_counter()
-    periods = _periods(sizes.periods)
+    periods = periods_back(sizes.periods)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         n = sum(pool.map(_write_firm, [(str(root), i, periods) for i in range(sizes.firms)]))
     marker.write_text(str(n))

@@ -51,7 +51,8 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 import run as R  # noqa: E402  (bench/run.py's helpers)
-from run import BenchError, Report, best, chosen, common_args, mb, run_all, run_measured, start  # noqa: E402
+from run import (BenchError, Report, best, chosen, common_args, mb, periods_back, run_all,  # noqa: E402
+                 run_measured, start)
 
 TARGET = "Yerel Sunucu"
 ADDRESS = "http://127.0.0.1:9"  # never contacted: check-local compares files with the journal only
@@ -77,16 +78,6 @@ def _vkn(i: int) -> str:
 
 def _firm_name(i: int) -> str:
     return f"Kontrol Firma {i:03d} Ticaret A.Ş."
-
-
-def _periods(n: int) -> list[str]:
-    out, year, month = [], 2024, 12
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-    return sorted(out)
 
 
 def _month_dir(root: Path, vkn: str, period: str) -> Path:
@@ -134,7 +125,7 @@ def ensure_tree(work: Path, firms: int, months: int) -> tuple[Path, Path]:
             todo.append(i)
     if todo:
         t0 = time.perf_counter()
-        periods = _periods(months)
+        periods = periods_back(months)
         with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             n = sum(pool.map(_write_firm, [(str(root), str(lists), i, periods, made_by) for i in todo]))
         print(f"(generated {n} months for {len(todo)} firms in {root.name} in {time.perf_counter() - t0:.1f} s, "

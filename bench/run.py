@@ -523,7 +523,8 @@ def _vkn(i: int) -> str:
     return f"{4000000000 + i * 7919:010d}"
 
 
-def _periods(n: int) -> list[str]:
+def periods_back(n: int) -> list[str]:
+    """The n months up to December 2024, oldest first (the benchmarks' office trees)."""
     out = []
     year, month = 2024, 12
     for _ in range(n):
@@ -548,7 +549,7 @@ def ensure_scan_tree(work: Path, firms: int, months: int) -> tuple[Path, int]:
         shutil.rmtree(root)
     t0 = time.perf_counter()
     count = 0
-    periods = _periods(months)
+    periods = periods_back(months)
     for i in range(firms):
         vkn = _vkn(i)
         tdir = templates / vkn

@@ -17,12 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-import keyring
 import pytest
 
 from edefter_helper import actions, agent as A, credentials, server
 from edefter_helper import status as S
-from edefter_helper.demo import MemoryKeyring
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.journal import Journal
 from edefter_helper.samples.month import make_spec, write_spec
@@ -37,15 +35,6 @@ HANG = 90  # seconds: a hang guard, never an expectation
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    yield ring
-    keyring.set_keyring(previous)
-
 
 @pytest.fixture
 def storage(tmp_path):

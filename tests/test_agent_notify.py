@@ -64,7 +64,9 @@ def hook():
 
 
 def control_workbook(tmp_path, edefter, firms: list[dict], targets: list[dict], smtp_port: int, hook_port: int,
-                     events: str = "yedeklendi, yedeklenemedi, hedefe-ulasilamiyor, olu-adam"):
+                     events: str = "yedeklendi, yedeklenemedi, hedefe-ulasilamiyor, olu-adam",
+                     hook_events: str | None = None, hook_path: str = "/hooks/edefter"):
+    """The e-mail channel takes `events`, the webhook `hook_events` (the same when None)."""
     wb = tmp_path / "kontrol.xlsm"
     proc = edefter("workbook", "new", wb)
     assert proc.returncode == 0, proc.stderr
@@ -74,7 +76,8 @@ def control_workbook(tmp_path, edefter, firms: list[dict], targets: list[dict], 
     book.write_rows(L.NOTIFY, [
         {"kind": "e-posta", "address": f"127.0.0.1:{smtp_port} {RECIPIENTS}", "events": events,
          "user": SMTP_USER, "sender": "e-defter@firma.com.tr"},
-        {"kind": "webhook", "address": f"http://127.0.0.1:{hook_port}/hooks/edefter", "events": events},
+        {"kind": "webhook", "address": f"http://127.0.0.1:{hook_port}{hook_path}",
+         "events": events if hook_events is None else hook_events},
     ])
     book.save()
     return wb
@@ -229,14 +232,9 @@ def test_the_daily_digest_goes_to_channels_that_ask_for_it(tmp_path, edefter, ri
         wb = control_workbook(tmp_path, edefter,
                               [{"name": FIRM, "vkn": VKN, "folder": str(root), "target": "Merkez", "user": "ali",
                                 "auto": "Evet"}],
-                              [{"name": "Merkez", "kind": "http", "address": storage.url}], smtp.port, hook.port)
-        book = FileBook(wb)  # the webhook asks for the digest only; the e-mail keeps every event but no digest
-        book.write_rows(L.NOTIFY, [
-            {"kind": "e-posta", "address": f"127.0.0.1:{smtp.port} {RECIPIENTS}", "user": SMTP_USER,
-             "sender": "e-defter@firma.com.tr"},
-            {"kind": "webhook", "address": f"http://127.0.0.1:{hook.port}/ozet", "events": "ozet"},
-        ])
-        book.save()
+                              [{"name": "Merkez", "kind": "http", "address": storage.url}], smtp.port, hook.port,
+                              # the webhook asks for the digest only; the e-mail keeps every event but no digest
+                              events="", hook_events="ozet", hook_path="/ozet")
         clock = Clock()
         base = time.time() - clock.t  # near the real time: the runs' notifications are stamped with it
         agent = A.Agent(wb, interval=60, settle=30, journal=tmp_path / "j.sqlite3", watch=False, clock=clock,
