@@ -1522,7 +1522,7 @@ class Alarms:
             from edefter_helper.notify import Notifier
             from edefter_helper.settings import read_channels
 
-            channels, _ = read_channels(SettingsBook(self.agent.workbook))
+            channels, _ = read_channels(self._settings())
             if not channels:
                 return
             with Notifier(channels, self.agent.journal_path, clock=self.agent.wallclock) as notifier:
@@ -1539,6 +1539,12 @@ class Alarms:
             self.checks += 1
             self._lock.release()
 
+    def _settings(self):
+        """The settings the agent read last (re-read by its cycle when the file changes), not another read
+        of the workbook every cycle; the file itself only before the first cycle read it."""
+        book = getattr(self.agent, "_book", None)
+        return book if book is not None else SettingsBook(self.agent.workbook)
+
     def _cycles_stopped(self) -> bool:
         last = self.agent.last_cycle_at
         return last is None or self.agent.wallclock() - last > 2 * max(self.agent.interval, self.every_s)
@@ -1551,7 +1557,7 @@ class Alarms:
         from edefter_helper import radar
 
         try:
-            return radar.due_soon_for(SettingsBook(self.agent.workbook), self.agent.journal_path,
+            return radar.due_soon_for(self._settings(), self.agent.journal_path,
                                       today=date.fromtimestamp(self.agent.wallclock()))
         except Exception as exc:  # noqa: BLE001 - the digest goes without the list
             log.warning("Son günü yaklaşan aylar özete eklenemedi: %s", redact(str(exc)))
