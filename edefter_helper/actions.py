@@ -956,9 +956,31 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
         else:
             work = [(k, firm_for(k, run.firms)) for k in _selected(run, keys, where)]
         _ask_batches(run, [(k, c) for k, f in work for c in f.per_target()])  # a question per BATCH months
-        _parallel(run, work, lambda item: query_copies(run, *item))
+        # months the batch answers settle with nothing left to ask or pack: written BATCH months a
+        # transaction (two fsynced ones a month made an office's 36 000 months take minutes)
+        settled = [item for item in work if _answered(run, *item)]
+        for i in range(0, len(settled), BATCH):
+            with run.journal.batch():
+                for item in settled[i:i + BATCH]:
+                    query_copies(run, *item)
+            run.progress(f"{run.action}: {min(i + BATCH, len(settled))}/{len(work)} dönem")
+        answered = {key for key, _ in settled}
+        _parallel(run, [item for item in work if item[0] not in answered], lambda item: query_copies(run, *item))
 
     return _run_action(book, ACTION_QUERY, options, body)
+
+
+def _answered(run: _Run, key: MonthKey, firm: Firm) -> bool:
+    """Every copy of the month has its batch answer waiting and a package this journal knows: the
+    question needs no network and no packing (so it may run inside a journal transaction)."""
+    for c in firm.per_target():
+        identity = run.identity(c)
+        if (identity, key) not in run.answers:
+            return False
+        known = run.journal.status(key, identity)
+        if known is None or not known.package_sha256:
+            return False
+    return True
 
 
 def backup(book: Book, all_months: bool = False, options: Options | None = None,

@@ -64,7 +64,7 @@ def check(backed_up: Iterable[tuple[MonthKey, str, list[tuple[str, int, str]]]],
         if ms is not None:
             for f in ms.files:
                 sha = hasher(f.path) if full else f.sha256
-                now[Path(f.location).name] = (f.size, sha, f.location)
+                now[os.path.basename(f.location)] = (f.size, sha, f.location)
         by_sha = {sha: (name, loc) for name, (_, sha, loc) in now.items() if sha}
         for name, size, sha in recorded:
             here = now.get(name)

@@ -151,7 +151,7 @@ def read_settings(book: Book) -> tuple[list[Firm], dict[str, TargetConfig], list
         notes.extend(f"Firmalar satır {i} ({name}): {w}" for w in said)
         firms.append(Firm(name, vkn, branch, _s(row.get("folder")), pairs[0][0], pairs[0][1],
                           auto, taxpayer, cadence, _s(row.get("owner")), i, copies=tuple(pairs)))
-    return firms, targets, notes
+    return Firms(firms), targets, notes
 
 
 TARGET_SEPARATOR = ";"  # Firmalar: "İzibiz; Arşiv S3; NAS" (Turkish Excel's own list separator)
@@ -225,7 +225,32 @@ def read_overrides(book: Book) -> tuple[list, list[str]]:
     return out, notes
 
 
+class Firms(list):
+    """The Firmalar rows in sheet order, with the month → firm lookup built on first use: an office
+    asks it for each of 36 000 months (a search through 300 firms each time took seconds)."""
+
+    _index: tuple[int, dict] | None = None
+
+    def lookup(self, key: MonthKey) -> Firm | None:
+        if self._index is None or self._index[0] != len(self):  # rebuilt if rows were added since
+            by_vkn: dict[str, tuple[dict[str, Firm], list[Firm]]] = {}
+            for f in self:
+                branches, plain = by_vkn.setdefault(f.vkn, ({}, []))
+                if f.branch:
+                    branches.setdefault(f.branch, f)
+                elif not plain:
+                    plain.append(f)
+            self._index = (len(self), by_vkn)
+        found = self._index[1].get(key.vkn)
+        if found is None:
+            return None
+        return found[0].get(key.branch) or (found[1][0] if found[1] else None)
+
+
 def firm_for(key: MonthKey, firms: list[Firm]) -> Firm | None:
+    """The firm a month belongs to: its VKN with that branch, else its VKN without a branch."""
+    if isinstance(firms, Firms):
+        return firms.lookup(key)
     for f in firms:
         if f.vkn == key.vkn and f.branch and f.branch == key.branch:
             return f

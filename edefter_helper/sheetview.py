@@ -3,8 +3,8 @@ for its firm's target right now, files changed since the backup and local damage
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
-from pathlib import Path
 from typing import Callable
 
 from edefter_helper import status as S
@@ -28,7 +28,7 @@ def changed_files(journal: Journal, key: MonthKey, identity: str, package_sha256
         backed = journal.files_backed_up(key, identity, package_sha256)
     if backed is None:
         return None
-    now = sorted((Path(f.location).name, f.sha256) for f in ms.files)
+    now = sorted((os.path.basename(f.location), f.sha256) for f in ms.files)
     return sorted({n for n, _ in set(now) ^ set(backed)})
 
 

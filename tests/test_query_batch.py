@@ -4,8 +4,11 @@ loopback; the single-month question is counted and must not be asked."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from edefter_helper import actions, credentials, server
 from edefter_helper import status as S
+from edefter_helper.journal import Journal
 from edefter_helper.samples import write_month
 from edefter_helper.targets.http import HttpTarget
 from edefter_helper.workbook import layout as L
@@ -38,8 +41,21 @@ def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyrin
         monkeypatch.setattr(HttpTarget, "query", lambda self, key: single.append(key) or real_query(self, key))
         monkeypatch.setattr(HttpTarget, "query_many",
                             lambda self, keys, wait=0.0: batch.append(list(keys)) or real_many(self, keys, wait))
+        db = sqlite3.connect(tmp_path / "j.sqlite3")
+        before = db.execute("SELECT max(id) FROM attempts").fetchone()[0]
+        db.close()
+        transactions = []
+        real_batch = Journal.batch
+        monkeypatch.setattr(Journal, "batch", lambda self: transactions.append(1) or real_batch(self))
         summary = actions.query(FileBook(wb), options=opts)
     assert summary.count(S.BACKED_UP) == len(PERIODS), summary.results
     assert single == [] and len(batch) == 1 and sorted(k.period for k in batch[0]) == list(PERIODS)
+    # the answered months are recorded together: one journal transaction, each month's question in it
+    assert len(transactions) == 1
+    db = sqlite3.connect(tmp_path / "j.sqlite3")
+    asked = db.execute("SELECT period, outcome FROM attempts WHERE action='query' AND id > ? ORDER BY period",
+                       (before,)).fetchall()
+    db.close()
+    assert asked == [(p, S.code(S.BACKED_UP)) for p in PERIODS]
     rows = {r["period"]: r for r in FileBook(wb).read_rows(L.PERIODS)}
     assert all(rows[p]["status"] == S.BACKED_UP and rows[p]["reference"] for p in PERIODS)
