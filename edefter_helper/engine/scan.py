@@ -7,10 +7,7 @@ next to the ledgers.
 
 from __future__ import annotations
 
-import gc
 import os
-import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -36,19 +33,18 @@ class ScanError(Exception):
     """Bad input (a folder that does not exist...), with a Turkish message."""
 
 
-@dataclass
 class Candidate:
-    path: str  # kept as text: 84 000 pathlib objects cost seconds on a warm scan
-    name: LedgerName
-    stat: os.stat_result
+    """One file found: its path as text (84 000 pathlib objects cost seconds on a warm scan), the
+    folder it stands in (one string shared by the folder's files), its name and its identity."""
 
-    @property
-    def folder(self) -> str:
-        return os.path.dirname(self.path)
+    __slots__ = ("path", "folder", "name", "size", "ident")
 
-    @property
-    def ident(self) -> str:
-        return identity(self.stat)
+    def __init__(self, path: str, name: LedgerName, st: os.stat_result, folder: str | None = None):
+        self.path = path
+        self.folder = folder if folder is not None else os.path.dirname(path)
+        self.name = name
+        self.size = st.st_size
+        self.ident = identity(st)
 
 
 @dataclass
@@ -60,9 +56,9 @@ class ScanResult:
         return {"sets": [s.as_json() for s in self.sets], "ignored": self.ignored}
 
 
-def _walk(root: str, in_deleted: bool = False) -> Iterable[tuple[str, str, os.stat_result, bool]]:
-    """(path, file name, stat, inside .silinenler) for every regular file; symlinked folders are
-    not followed (loops)."""
+def _walk(root: str, in_deleted: bool = False) -> Iterable[tuple[str, str, os.stat_result, bool, str]]:
+    """(path, file name, stat, inside .silinenler, folder) for every regular file; symlinked folders
+    are not followed (loops)."""
     try:
         with os.scandir(root) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -74,7 +70,7 @@ def _walk(root: str, in_deleted: bool = False) -> Iterable[tuple[str, str, os.st
                 deleted = in_deleted or entry.name.lower() == DELETED_DIR
                 yield from _walk(entry.path, deleted)
             elif entry.is_file():
-                yield entry.path, entry.name, entry.stat(), in_deleted
+                yield entry.path, entry.name, entry.stat(), in_deleted, root
         except OSError:
             continue
 
@@ -93,10 +89,10 @@ def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
         if not root.exists():
             raise ScanError(f"Klasör bulunamadı: {root}")
         if root.is_file():
-            items = [(str(root), root.name, root.stat(), False)]
+            items = [(str(root), root.name, root.stat(), False, str(root.parent))]
         else:
             items = _walk(str(root), root.name.lower() == DELETED_DIR)
-        for path, filename, st, deleted in items:
+        for path, filename, st, deleted, folder in items:
             # the same file reached through two roots (or a link) counts once; hard links under
             # other names stay separate files
             ident = (st.st_dev, st.st_ino, filename) if st.st_ino else (path,)
@@ -117,7 +113,7 @@ def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
             if name.is_inventory:
                 ignored.append({"path": path, "reason": IGNORED_INVENTORY})
                 continue
-            candidates.append(Candidate(path, name, st))
+            candidates.append(Candidate(path, name, st, folder))
     return candidates, ignored
 
 
@@ -139,12 +135,18 @@ def _sha256(c: Candidate, cache: FileCache) -> str:
 
 def assess(ms: MonthSet) -> None:
     """Completeness and stage of a month set (names only; contents are verify's job)."""
-    parts: dict[str, set[int]] = defaultdict(set)
+    parts: dict[str, set[int]] = {}
     for f in ms.files:
-        parts[f.kind].add(f.part)
+        name = f.name
+        have = parts.get(name.kind)
+        if have is None:
+            parts[name.kind] = {name.part}
+        else:
+            have.add(name.part)
     problems = ms.problems
+    empty: set[int] = set()
     for ledger in LEDGER_KINDS:
-        have = parts.get(ledger, set())
+        have = parts.get(ledger, empty)
         if not have:
             problems.append(P.missing_kind(ledger))
             continue
@@ -156,17 +158,21 @@ def assess(ms: MonthSet) -> None:
             if gap:
                 problems.append(P.part_gap(ledger, gap))
     for berat, ledger in BERAT_OF.items():
-        for part in sorted(parts.get(ledger, ())):
-            if part not in parts.get(berat, ()):
-                problems.append(P.missing_berat(berat, ledger, part))
-        for f in ms.files:
-            if f.kind == berat and f.part not in parts.get(ledger, ()):
-                problems.append(P.orphan_berat(berat, ledger, f.part, f.path))
+        ledger_parts, berat_parts = parts.get(ledger, empty), parts.get(berat, empty)
+        if not ledger_parts <= berat_parts:
+            for part in sorted(ledger_parts):
+                if part not in berat_parts:
+                    problems.append(P.missing_berat(berat, ledger, part))
+        if not berat_parts <= ledger_parts:  # in file order, as found
+            for f in ms.files:
+                if f.name.kind == berat and f.name.part not in ledger_parts:
+                    problems.append(P.orphan_berat(berat, ledger, f.part, f.path))
     if ms.key.period >= DR_FROM_PERIOD and "DR" not in parts:
         problems.append(P.missing_dr(ms.key.period))
-    for f in ms.files:
-        if f.kind == "DR" and f.part != 0:
-            problems.append(P.dr_part(f.part, f.path))
+    if parts.get("DR", empty) - {0}:
+        for f in ms.files:
+            if f.name.kind == "DR" and f.name.part != 0:
+                problems.append(P.dr_part(f.part, f.path))
 
     def covered(prefix: str) -> bool:
         ledgers = [(lk, x) for lk in LEDGER_KINDS for x in parts.get(lk, ())]
@@ -180,7 +186,7 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     """One logical file found more than once: identical bytes are one file, different bytes a problem."""
     if len(copies) == 1:  # the usual case, kept cheap
         c = copies[0]
-        return [LedgerFile(c.path, c.name, c.stat.st_size, key.branch)], []
+        return [LedgerFile(c.path, c.name, c.size, key.branch)], []
     # a GİB berat both as .xml and as GİB's .zip download: the .xml is the berat
     xml = [c for c in copies if not c.name.zipped]
     zips = [c for c in copies if c.name.zipped]
@@ -195,7 +201,7 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     files = []
     for group in by_digest.values():
         first = group[0]
-        lf = LedgerFile(first.path, first.name, first.stat.st_size, key.branch,
+        lf = LedgerFile(first.path, first.name, first.size, key.branch,
                         also_at=[c.path for c in group[1:]] + [c.path for c in spare])
         files.append(lf)
     problems = []
@@ -204,78 +210,76 @@ def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> t
     return files, problems
 
 
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple | None = None
-
-
 def scan(roots: Iterable[Path], cache: FileCache | None = None,
          progress: Callable[[str], None] | None = None) -> ScanResult:
-    # tens of thousands of small long-lived objects: with the default threshold the cyclic
-    # collector walks them again and again; collect rarely instead (never would let the parsers'
-    # cycles pile up on a cold scan). The threshold is process-wide: scans running at once in
-    # threads (the server's verifiers) share one raise, and the last one out restores what the
-    # first one found, so it is never left raised.
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], 50_000), *_gc_saved[1:])
-        _gc_users += 1
-    try:
-        return _scan(roots, cache, progress)
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_saved is not None:
-                gc.set_threshold(*_gc_saved)
-                _gc_saved = None
+    # no process-wide state is touched here (the garbage collector's threshold once was: threads
+    # scanning at once left it raised); speed comes from holding few objects per file instead
+    return _scan(roots, cache, progress)
 
 
 def _scan(roots: Iterable[Path], cache: FileCache | None,
           progress: Callable[[str], None] | None) -> ScanResult:
     cache = cache or FileCache(None)
     candidates, ignored = discover(roots)
-    groups: dict[MonthKey, dict[tuple[str, int], list[Candidate]]] = defaultdict(lambda: defaultdict(list))
-    companies: dict[MonthKey, str] = {}
+    # files by month, keyed (vkn, branch, period) as MonthKey orders them: one MonthKey per month
+    groups: dict[tuple[str, str, str], list[Candidate]] = {}
+    companies: dict[tuple[str, str, str], str] = {}
     # a berat (and the DR) takes the branch of its ledger in the same folder, so a cold scan reads
     # two headers a month, not seven; with no such ledger it reads its own
     ledger_branch: dict[tuple, str] = {}
-    ordered = sorted(candidates, key=lambda c: c.name.kind not in LEDGER_KINDS)
-    for i, c in enumerate(ordered):
-        branch = c.name.branch
+    candidates.sort(key=lambda c: c.name.kind not in LEDGER_KINDS)
+    total = len(candidates)
+    for i, c in enumerate(candidates):
+        name = c.name
+        branch = name.branch
         facts = None
-        folder = c.folder if branch is None or c.name.kind in LEDGER_KINDS else ""
         if branch is None:
-            where = (folder, c.name.vkn, c.name.period)
-            if c.name.kind in BERAT_OF:
-                branch = ledger_branch.get((*where, BERAT_OF[c.name.kind], c.name.part))
-            elif c.name.kind == "DR":
+            if name.kind in BERAT_OF:
+                branch = ledger_branch.get((c.folder, name.vkn, name.period, BERAT_OF[name.kind], name.part))
+            elif name.kind == "DR":
+                where = (c.folder, name.vkn, name.period)
                 branch = ledger_branch.get((*where, "Y", 0)) or ledger_branch.get((*where, "Y", 1))
         if branch is None:
             facts = _header(c, cache)
             branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
-        if c.name.kind in LEDGER_KINDS:
-            ledger_branch[(folder, c.name.vkn, c.name.period, c.name.kind, c.name.part)] = branch
-        key = MonthKey(c.name.vkn, branch, c.name.period)
-        groups[key][(c.name.kind, c.name.part)].append(c)
+        if name.kind in LEDGER_KINDS:
+            ledger_branch[(c.folder, name.vkn, name.period, name.kind, name.part)] = branch
+        key = (name.vkn, branch, name.period)
+        month = groups.get(key)
+        if month is None:
+            groups[key] = [c]
+        else:
+            month.append(c)
         if facts and facts.get("company") and key not in companies:
             companies[key] = facts["company"]
         if progress and i % 2000 == 1999:
-            progress(f"{i + 1}/{len(ordered)} dosya tarandı")
+            progress(f"{i + 1}/{total} dosya tarandı")
+    del candidates, ledger_branch
     result = ScanResult(ignored=sorted(ignored, key=lambda x: x["path"]))
     for key in sorted(groups):
-        ms = MonthSet(key, company=companies.get(key))
-        for (kind, part), copies in sorted(groups[key].items(), key=lambda kv: (_kind_order(kv[0][0]), kv[0][1])):
-            if len(copies) > 1:
-                copies.sort(key=lambda c: c.path)
-            files, problems = _merge_copies(key, copies, cache)
+        month = groups.pop(key)  # what is grouped is let go month by month
+        mkey = MonthKey(*key)
+        ms = MonthSet(mkey, company=companies.get(key))
+        if len(month) > 1:
+            month.sort(key=_file_order)
+        start = 0
+        while start < len(month):
+            name = month[start].name
+            end = start + 1
+            while end < len(month) and month[end].name.kind == name.kind and month[end].name.part == name.part:
+                end += 1
+            files, problems = _merge_copies(mkey, month[start:end], cache)
             ms.files.extend(files)
             ms.problems.extend(problems)
+            start = end
         assess(ms)
         result.sets.append(ms)
     cache.flush()
     return result
+
+
+def _file_order(c: Candidate) -> tuple:
+    return _ORDER.get(c.name.kind, 99), c.name.part, c.path
 
 
 _ORDER = {k: i for i, k in enumerate(("Y", "K", "YB", "KB", "GIB-YB", "GIB-KB", "DR"))}

@@ -41,49 +41,83 @@ def _worker_read(args) -> dict:
                 "malformed": True}
 
 
-def _read_all(files: list[LedgerFile], cache: FileCache, schema_dir: Path | None,
-              progress: Callable[[str], None] | None) -> dict[str, dict]:
-    sid = schema_id(schema_dir)
-    facts: dict[str, dict] = {}
-    todo = []
-    for f in files:
-        try:
-            ident = identity(f.path.stat())
-        except OSError as exc:
-            facts[f.location] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
-            continue
-        cached = cache.get(f.location, ident, "full", sid)
-        if cached is not None:
-            facts[f.location] = cached
+class _Reading:
+    """Facts of files for one verification: kept ones from the cache (identity and schema matching),
+    small files read in this process, files of PARALLEL_BYTES or more by worker processes and this
+    one together (biggest first) while this process reads the small ones."""
+
+    def __init__(self, cache: FileCache, schema_dir: Path | None, progress: Callable[[str], None] | None):
+        self.cache, self.schema_dir, self.progress = cache, schema_dir, progress
+        self.sid = schema_id(schema_dir)
+        self.big_facts: dict[str, dict] = {}  # location -> facts of the big files read (or kept)
+        self.big_todo: list[tuple[LedgerFile, str]] = []
+        self.pool = None
+        self.schema = None
+        self.read = 0
+
+    @staticmethod
+    def identities(files: list[LedgerFile], facts: dict[str, dict]) -> list[str | None]:
+        """Each file's identity now; a file that cannot be looked at gets its problem in `facts`."""
+        out = []
+        for f in files:
+            try:
+                out.append(identity(os.stat(f.location)))
+            except OSError as exc:
+                facts[f.location] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
+                out.append(None)
+        return out
+
+    def small(self, f: LedgerFile) -> bool:
+        return f.size < PARALLEL_BYTES
+
+    def start_big(self, files: list[tuple[LedgerFile, str]]) -> None:
+        """Start reading the big files that are not kept (workers take the biggest first at once)."""
+        todo = []
+        for f, ident in files:
+            if self.small(f) or f.location in self.big_facts:
+                continue
+            kept = self.cache.get(f.location, ident, "full", self.sid)
+            if kept is not None:
+                self.big_facts[f.location] = kept
+            else:
+                todo.append((f, ident))
+        self.big_todo = sorted(todo, key=lambda t: -t[0].size)
+        readers = _readers([f.size for f, _ in self.big_todo], os.cpu_count() or 1)
+        self.args = [(f.location, f.name, str(self.schema_dir) if self.schema_dir else None) for f, _ in self.big_todo]
+        if readers > 1:
+            self.pool = _Shared(self.args, readers - 1)  # the workers start on the biggest files at once
+
+    def facts_of(self, f: LedgerFile, ident: str) -> dict:
+        """A small file's facts (kept or read now), or a big file's once finish_big() has run."""
+        if not self.small(f):
+            return self.big_facts[f.location]
+        kept = self.cache.get(f.location, ident, "full", self.sid)
+        if kept is not None:
+            return kept
+        if self.schema is None and self.schema_dir is not None:
+            self.schema = load_schema(self.schema_dir)
+        d = reader.read_full(f.path, f.name, schema=self.schema)
+        self.cache.put(f.location, ident, full=d, schema_id=self.sid,
+                       sha256=d.get("sha256") if not f.name.zipped else None)
+        self.read += 1
+        if self.progress and self.read % 200 == 0:
+            self.progress(f"{self.read} dosya doğrulandı")
+        return d
+
+    def finish_big(self) -> None:
+        """Read the big files not read yet (with the workers when there are any); keeps their facts."""
+        if not self.big_todo:
+            return
+        if self.pool is not None:
+            results = self.pool.run()  # this process takes big files in turn with the workers
         else:
-            todo.append((f, ident))
-    big = sorted((t for t in todo if t[0].size >= PARALLEL_BYTES), key=lambda t: -t[0].size)
-    small = [t for t in todo if t[0].size < PARALLEL_BYTES]
-    readers = _readers([f.size for f, _ in big], os.cpu_count() or 1)
-    schema = load_schema(schema_dir) if (schema_dir is not None and small) else None
-    args = [(str(f.path), f.name, str(schema_dir) if schema_dir else None) for f, _ in big]
-    results: dict[int, dict] = {}
-    if readers > 1:
-        pool = _Shared(args, readers - 1)  # the workers start on the biggest files at once
-    done = 0
-    for f, ident in small:  # meanwhile this process reads the small files
-        facts[f.location] = reader.read_full(f.path, f.name, schema=schema)
-        cache.put(f.location, ident, full=facts[f.location], schema_id=sid,
-                  sha256=facts[f.location].get("sha256") if not f.name.zipped else None)
-        done += 1
-        if progress and done % 200 == 0:
-            progress(f"{done}/{len(todo)} dosya doğrulandı")
-    if readers > 1:
-        results = pool.run()  # and then big files too, taken in turn with the workers
-    else:
-        results = {i: _worker_read(a) for i, a in enumerate(args)}
-    for i, (f, ident) in enumerate(big):
-        facts[f.location] = results[i]
-        cache.put(f.location, ident, full=results[i], schema_id=sid)
-        if progress:
-            progress(f"{f.name.filename} doğrulandı")
-    cache.flush()
-    return facts
+            results = {i: _worker_read(a) for i, a in enumerate(self.args)}
+        for i, (f, ident) in enumerate(self.big_todo):
+            self.big_facts[f.location] = results[i]
+            self.cache.put(f.location, ident, full=results[i], schema_id=self.sid)
+            if self.progress:
+                self.progress(f"{f.name.filename} doğrulandı")
+        self.big_todo, self.pool = [], None
 
 
 def _makespan(sizes: list[int], readers: int, cores: int) -> float:
@@ -190,24 +224,35 @@ def _size_matches(quantity: str | None, size: int) -> bool:
 
 def check_set(ms: MonthSet, facts: dict[str, dict], trust: TrustList | None = None) -> None:
     """Add file and cross-file problems to a scanned set; sets ms.valid."""
-    found: list[Problem] = []
+    apply_verdict(ms, judge(ms, facts, trust))
+
+
+def judge(ms: MonthSet, facts: dict[str, dict], trust: TrustList | None = None) -> dict:
+    """What check_set adds to a scanned set, as plain data (kept in the cache as a month's verdict):
+    problems, warnings, signers, countersigners, the first company named and each file's sha256."""
+    found: list[dict] = []
+    warnings: list[dict] = []
+    signers: set[str] = set()
+    countersigners: set[str] = set()
+    company = None
+    sha256 = []
     by_part = {(f.kind, f.part): f for f in ms.files}
     for f in ms.files:
         d = facts.get(f.location, {})
         for prob in d.get("problems", []):
-            found.append(Problem(prob["code"], prob["message"], prob.get("path")))
-        if not ms.company and d.get("company"):
-            ms.company = d["company"]
-        f.sha256 = d.get("sha256")
+            found.append({"code": prob["code"], "message": prob["message"], "path": prob.get("path")})
+        if company is None and d.get("company"):
+            company = d["company"]
+        sha256.append(d.get("sha256"))
         if d.get("signer") and d.get("signature_ok"):
-            ms.signers.add(d["signer"])
+            signers.add(d["signer"])
         if d.get("countersigner") and d.get("countersignature_ok"):
-            ms.countersigners.add(d["countersigner"])
+            countersigners.add(d["countersigner"])
         if d.get("size") is not None and d["size"] != f.size:
-            found.append(P.changed_while_checked(f.path))  # the bytes read are not those listed
+            found.append(_plain(P.changed_while_checked(_shown(f))))  # the bytes read are not those listed
         if d.get("countersigner") and d.get("countersignature_ok") and \
                 not (trust or TrustList()).trusts(d.get("countersigner_cert")):
-            ms.warnings.append(P.countersigner_untrusted(d["countersigner"], f.path))
+            warnings.append(_plain(P.countersigner_untrusted(d["countersigner"], _shown(f))))
     for f in ms.files:
         ledger_kind = BERAT_OF.get(f.kind)
         if ledger_kind is None:
@@ -217,32 +262,162 @@ def check_set(ms: MonthSet, facts: dict[str, dict], trust: TrustList | None = No
         if d.get("malformed") or d.get("unsafe") or "root" not in d:
             continue
         if f.kind.startswith("GIB-") and not d.get("countersigned") and d.get("signature_value"):
-            found.append(P.countersignature_missing(f.path))
+            found.append(_plain(P.countersignature_missing(_shown(f))))
         if ledger is None:
             continue
         ld = facts.get(ledger.location, {})
         certified = d.get("certified_value")
         ledger_value = ld.get("signature_value")
         if ledger_value and certified != ledger_value:
-            found.append(P.berat_mismatch(f.name.filename, ledger.name.filename, f.path))
+            found.append(_plain(P.berat_mismatch(f.name.filename, ledger.name.filename, _shown(f))))
         if ledger_value and not _size_matches(d.get("measurable_quantity"), ld.get("size", ledger.size)):
-            found.append(P.size_mismatch(f.name.filename, d.get("measurable_quantity"),
-                                         ledger.name.filename, ledger.size, f.path))
-    ms.problems.extend(found)
+            found.append(_plain(P.size_mismatch(f.name.filename, d.get("measurable_quantity"),
+                                                ledger.name.filename, ledger.size, _shown(f))))
+    return {"problems": found, "warnings": warnings, "signers": sorted(signers),
+            "countersigners": sorted(countersigners), "company": company, "sha256": sha256}
+
+
+def _plain(problem: Problem) -> dict:
+    return {"code": problem.code, "message": problem.message, "path": problem.path}
+
+
+def _shown(f: LedgerFile) -> str:
+    """The path as problems name it (the Path's text), the file's own string when that is the same."""
+    text = str(f.path)
+    return f.location if text == f.location else text
+
+
+class _Strings(dict):
+    """One string object for equal texts across months (a message, a signer, a firm's name repeat
+    month after month; decoded from a kept verdict each would be a copy of its own)."""
+
+    def __call__(self, text):
+        return self.setdefault(text, text) if isinstance(text, str) else text
+
+
+def apply_verdict(ms: MonthSet, verdict: dict, strings: _Strings | None = None) -> None:
+    """Add a verdict made by judge() for this very set (same files in the same order) to it."""
+    one = strings if strings is not None else _Strings()
+    located = {f.location: f.location for f in ms.files}  # a problem's path is the file's own string
+
+    def problem(d: dict) -> Problem:
+        path = d.get("path")
+        return Problem(one(d["code"]), one(d["message"]), located.get(path, path))
+
+    if not ms.company and verdict["company"]:
+        ms.company = one(verdict["company"])
+    for f, sha in zip(ms.files, verdict["sha256"]):
+        f.sha256 = sha
+    ms.signers.update(one(x) for x in verdict["signers"])
+    ms.countersigners.update(one(x) for x in verdict["countersigners"])
+    ms.warnings.extend(problem(w) for w in verdict["warnings"])
+    ms.problems.extend(problem(p) for p in verdict["problems"])
     ms.valid = ms.complete and not ms.problems
+
+
+# -- whole months' verdicts, kept ------------------------------------------------------------------
+
+_engine_id: str | None = None
+
+
+def engine_id() -> str:
+    """The engine's code: a digest of every source file of edefter_helper/engine (facts, checks,
+    trust and problem texts all live there), the cache's VERSION and the program's version. A month's
+    verdict kept by other code is never taken for this code's."""
+    global _engine_id
+    if _engine_id is None:
+        import hashlib
+
+        from edefter_helper import __version__
+        from edefter_helper.engine import cache as C
+
+        h = hashlib.sha256(f"engine:{C.VERSION}:{__version__}".encode())
+        here = Path(__file__).resolve().parent
+        try:
+            for p in sorted(here.glob("*.py")):
+                h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        except OSError:
+            h.update(b"unreadable")
+        _engine_id = h.hexdigest()
+    return _engine_id
+
+
+def trust_id(trust) -> str | None:
+    """The trust list as the certificates it holds (None: not a TrustList, months are not kept)."""
+    fingerprints = getattr(trust, "_fingerprints", None)
+    if not isinstance(fingerprints, (set, frozenset)):
+        return None
+    return ",".join(sorted(fp.hex() for fp in fingerprints))
+
+
+def month_slot(ms: MonthSet) -> str:
+    """Where a month set's verdict is kept: its key and its first file (one verdict per place)."""
+    return f"{ms.key}\0{ms.files[0].location}"
+
+
+def month_digest(ms: MonthSet, idents: list[str], context: str) -> str:
+    """Everything a month's verdict depends on: `context` (engine, schema, trust list), the month's
+    key and, for each file in order, its path, name, kind, part, listed size and identity now."""
+    import hashlib
+
+    parts = [context, str(ms.key)]
+    for f, ident in zip(ms.files, idents):
+        parts += (f.location, f.name.filename, f.kind, str(f.part), str(f.size), ident)
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: Path | None = None,
                 progress: Callable[[str], None] | None = None, trust: TrustList | None = None) -> ScanResult:
     """`trust`: GİB's countersigning certificates (default: TrustList.default(), which raises
-    TrustError with a Turkish message when a configured list cannot be read)."""
+    TrustError with a Turkish message when a configured list cannot be read).
+
+    A month whose verdict is kept for exactly its files as they are now (month_digest) takes it
+    without decoding any file's facts; the others are checked month by month from their files'
+    facts (kept per file, or read), and their verdicts kept. Memory stays that of one month's facts
+    (and the big files'), not the whole tree's."""
     cache = cache or FileCache(None)
     trust = trust if trust is not None else TrustList.default()
-    files = [f for ms in result.sets for f in ms.files]
-    facts = _read_all(files, cache, schema_dir, progress)
+    reading = _Reading(cache, schema_dir, progress)
+    tid = trust_id(trust)
+    keeps = tid is not None and hasattr(cache, "month_get") and hasattr(cache, "month_put")
+    context = "\0".join((engine_id(), reading.sid, tid or ""))
+    strings = _Strings()
+    waiting = []  # (month, identities, digest, facts of files that cannot be looked at): no verdict kept
     for ms in result.sets:
-        check_set(ms, facts, trust)
+        facts: dict[str, dict] = {}
+        idents = reading.identities(ms.files, facts)
+        digest = None
+        if keeps and ms.files and None not in idents:
+            digest = month_digest(ms, idents, context)
+            verdict = cache.month_get(month_slot(ms), digest)
+            if verdict is not None:
+                apply_verdict(ms, verdict, strings)
+                continue
+        waiting.append((ms, idents, digest, facts))
+    reading.start_big([(f, i) for ms, idents, _, _ in waiting for f, i in zip(ms.files, idents) if i is not None])
+    later = []
+    for item in waiting:
+        if any(i is not None and not reading.small(f) for f, i in zip(item[0].files, item[1])):
+            later.append(item)  # waits for its big files
+        else:
+            _check_month(item, reading, cache, trust, strings)
+    reading.finish_big()
+    for item in later:
+        _check_month(item, reading, cache, trust, strings)
+    cache.flush()
     return result
+
+
+def _check_month(item, reading: _Reading, cache, trust, strings: _Strings) -> None:
+    ms, idents, digest, unreadable = item
+    facts = dict(unreadable)  # this month's only: let go when it is judged
+    for f, ident in zip(ms.files, idents):
+        if ident is not None:
+            facts[f.location] = reading.facts_of(f, ident)
+    verdict = judge(ms, facts, trust)
+    apply_verdict(ms, verdict, strings)
+    if digest is not None:
+        cache.month_put(month_slot(ms), digest, verdict, [f.location for f in ms.files])
 
 
 def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
