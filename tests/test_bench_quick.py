@@ -41,6 +41,8 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
     # runs end to end: the click returns, the background worker backs every month up, Durumu Yenile shows it
     ("button_bench.py", None, False),
     ("radar_bench.py", None, False),
+    # issue 12 §3: scan cold / warm and verify_roots warm, each a fresh process, against find | wc -l
+    ("office_scan_bench.py", "verify_roots warm/find|wc (8 firms)", False),
 ])
 def test_quick_standalone_benchmarks(tmp_path, script, expected, all_met):
     if script == "restore_bench.py" and not (shutil.which("curl") and shutil.which("unzip")):
