@@ -6,6 +6,7 @@ header row, so a user may reorder columns; missing headers are added at the end.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.workbook import layout as L
-from edefter_helper.workbook import xlsm
+from edefter_helper import fsutil
+from edefter_helper.workbook import sheetxml, xlsm
 
 
 class WorkbookError(Exception):
@@ -70,10 +72,59 @@ def read_only(path: Path) -> bool:
         return False
 
 
+class _SheetState:
+    """A row sheet as the fast path holds it: where its columns are, what a full pass over the file's
+    rows saw, and what this run changed (not yet saved)."""
+
+    def __init__(self, sheet: L.Sheet, part: str):
+        self.sheet = sheet
+        self.part = part
+        self.scan: sheetxml.SheetScan | None = None  # after a full pass over the rows
+        self.cols: dict[str, int] = {}
+        self.header_cells: list[tuple[int, str]] = []  # headers to add, as openpyxl's _columns does
+        self.keep_below: int | None = None  # None: the rows as in the file
+        self.first = 2
+        self.rows: list[tuple] = []
+
+
+def _column_out(styles: sheetxml.Styles, col: L.Column, index: int, position: int,
+                prefer: int | None) -> sheetxml.ColumnOut:
+    """How FileBook._append styles the column's cells: '@' for every value of a text column, the
+    column's date format for a datetime, openpyxl's default date format for a datetime elsewhere."""
+    from openpyxl.styles.numbers import is_date_format
+
+    def attr(s: int | None) -> str | None:
+        return None if s is None else (f' s="{s}"' if s else "")
+
+    fmt = col.number_format
+    letters = sheetxml.column_letters(index)
+    if fmt == "@":
+        text = attr(styles.find("@", prefer))
+        if text is None:
+            raise sheetxml.Unsupported("no text style in styles.xml")
+        return sheetxml.ColumnOut(index, letters, position, text, text, text, True)
+    date = attr(styles.find(fmt or "yyyy-mm-dd h:mm:ss", prefer))
+    # a number in a date column: openpyxl keeps the style of the cell it overwrites (maybe a date)
+    numbers_ok = not (fmt and is_date_format(fmt))
+    return sheetxml.ColumnOut(index, letters, position, "", "", date, numbers_ok)
+
+
+def _blank(values) -> bool:
+    return all(v is None or v == "" for v in values)
+
+
 class FileBook:
+    """The Book protocol over a workbook file. The row sheets are read from, and written back into, the
+    file's XML directly (`sheetxml`); anything else — `wb`, a sheet to create, `write_grid`, a file
+    the fast path does not recognise — loads the whole workbook into openpyxl, replays what this run
+    already changed, and continues there, as this face always did."""
+
     def __init__(self, path: str | Path, progress_stream=None):
         self.path = Path(path)
         self._opened = time.time()
+        self._wb = None
+        self._pkg: sheetxml.Package | None = None
+        self._states: dict[str, _SheetState] = {}
         self.reload()
         self.progress_stream = progress_stream if progress_stream is not None else sys.stderr
 
@@ -89,20 +140,177 @@ class FileBook:
         why = not_a_control_workbook(self.path)
         if why:
             raise WorkbookError(_refusal(self.path, why))
+        self._read(stamp)
+
+    def _read(self, stamp) -> None:
+        self._wb, self._pkg, self._states = None, None, {}
         try:
-            self.wb = xlsm.load(self.path)
-            self._stamp = stamp
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc.strerror or exc}") from None
+        try:
+            self._pkg = sheetxml.Package(data)
+        except Exception:  # noqa: BLE001 - an unusual package: openpyxl reads it, or says why not
+            self._load_openpyxl(data)
+        self._stamp = stamp
+
+    def _load_openpyxl(self, data: bytes) -> None:
+        try:
+            self._wb = xlsm.load(io.BytesIO(data))
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc}") from None
+        self._pkg = None
 
-    # -- helpers ----------------------------------------------------------------------------
+    @property
+    def wb(self):
+        """The openpyxl workbook (loaded on first use, with this run's changes so far)."""
+        if self._wb is None:
+            self._materialize()
+        return self._wb
+
+    def _materialize(self) -> None:
+        """Leave the fast path: the workbook as read, in openpyxl, with this run's changes replayed."""
+        pkg, states = self._pkg, self._states
+        self._load_openpyxl(pkg.data)
+        self._states = {}
+        for state in states.values():
+            ws = self._wb[state.sheet.name]
+            self._columns(ws, state.sheet)  # the headers a read added
+            if state.keep_below is None:
+                continue
+            keys = [c.key for c in state.sheet.columns]
+            rows = [dict(zip(keys, values)) for values in state.rows]
+            if state.keep_below == 2:
+                self._write_openpyxl(state.sheet, rows)
+            else:
+                self._append_openpyxl(state.sheet, rows)
+
+    # -- the fast path -----------------------------------------------------------------------
+
+    def _state(self, sheet: L.Sheet, full: bool = False) -> _SheetState | None:
+        """The sheet's state, None when the file has no such sheet; raises sheetxml.Unsupported."""
+        state = self._states.get(sheet.name)
+        if state is None:
+            part = self._pkg.sheets.get(sheet.name)
+            if part is None:
+                return None
+            state = _SheetState(sheet, part)
+            scan = sheetxml.SheetScan()
+            for r, _ in sheetxml.rows_of(self._pkg, part, scan):
+                break  # row 1, the headers (a full pass only when needed)
+            if not scan.header:
+                raise sheetxml.Unsupported("no header row")
+            headers = {}
+            for c, v in sorted(scan.header.items()):
+                headers[str(v).strip()] = c
+            missing = []
+            for col in sheet.columns:
+                found = next((headers[h] for h in (col.header, *col.old_headers) if h in headers), None)
+                if found is None:
+                    missing.append(col)
+                else:
+                    state.cols[col.key] = found
+            if missing:
+                state.scan = sheetxml.scan_sheet(self._pkg, part)
+                next_col = state.scan.max_col + 1
+                for col in missing:
+                    state.cols[col.key] = next_col
+                    state.header_cells.append((next_col, col.header))
+                    next_col += 1
+            self._states[sheet.name] = state
+        if full and state.scan is None:
+            state.scan = sheetxml.scan_sheet(self._pkg, state.part)
+        return state
+
+    def _fast_read(self, sheet: L.Sheet) -> list[dict]:
+        state = self._state(sheet)
+        if state is None:
+            return []
+        cols = list(state.cols.items())
+        rows = []
+        keep_below = state.keep_below if state.keep_below is not None else 1 << 30
+        if keep_below > 2:
+            scan = sheetxml.SheetScan()
+            complete = True
+            for r, cells in sheetxml.rows_of(self._pkg, state.part, scan):
+                if r >= keep_below:
+                    complete = False
+                    break
+                if r == 1:
+                    continue
+                row = {key: cells.get(c) for key, c in cols}
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values()):
+                    continue
+                rows.append(row)
+            if complete and state.scan is None:
+                state.scan = scan
+        keys = [c.key for c in sheet.columns]
+        for values in state.rows:
+            row = {k: (None if v is None or v == "" else v[:sheetxml.MAX_TEXT] if type(v) is str else v)
+                   for k, v in zip(keys, values)}
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values()):
+                continue
+            rows.append(row)
+        return rows
+
+    def _snapshot(self, sheet: L.Sheet, rows: list[dict]) -> list[tuple]:
+        keys = [c.key for c in sheet.columns]
+        return [tuple(row.get(k) for k in keys) for row in rows]
+
+    def _fast_write(self, sheet: L.Sheet, rows: list[dict]) -> None:
+        state = self._state(sheet, full=True)
+        if state is None:
+            raise sheetxml.Unsupported("a sheet to create")
+        if state.keep_below is None and state.scan.data_cols - set(state.cols.values()):
+            # values in columns of the user's own: openpyxl keeps them beside the rewritten rows
+            raise sheetxml.Unsupported("values outside the table's columns")
+        state.keep_below, state.first, state.rows = 2, 2, self._snapshot(sheet, rows)
+
+    def _fast_append(self, sheet: L.Sheet, rows: list[dict]) -> None:
+        state = self._state(sheet)
+        if state is None:
+            raise sheetxml.Unsupported("a sheet to create")
+        new = self._snapshot(sheet, rows)
+        if state.keep_below is None:
+            self._state(sheet, full=True)
+            state.keep_below = state.first = max(state.scan.last_filled, 1) + 1
+            state.rows = new
+            return
+        k = len(state.rows)  # after the last row holding a value, as openpyxl's append_rows
+        while k and _blank(state.rows[k - 1]):
+            k -= 1
+        state.rows = state.rows[:k] + new
+
+    def _plans(self) -> dict[str, sheetxml.SheetPlan]:
+        styles = self._pkg.styles
+        plans = {}
+        for state in self._states.values():
+            if state.keep_below is None and not state.header_cells:
+                continue
+            if state.scan is None:
+                state.scan = sheetxml.scan_sheet(self._pkg, state.part)
+            col_styles = sheetxml.column_styles(self._pkg, state.part)
+            columns = []
+            for pos, col in enumerate(state.sheet.columns):
+                index = state.cols[col.key]
+                columns.append(_column_out(styles, col, index, pos, col_styles.get(index)))
+            columns.sort(key=lambda c: c.index)
+            keep_below = state.keep_below if state.keep_below is not None else 1 << 30
+            kept_max = min(state.scan.max_row, keep_below - 1)
+            max_col = max([state.scan.max_col, *state.cols.values()])
+            plans[state.part] = sheetxml.SheetPlan(keep_below, kept_max, state.header_cells,
+                                                   state.rows if state.keep_below is not None else [],
+                                                   state.first, columns, max_col)
+        return plans
+
+    # -- openpyxl (the workbook loaded whole) ---------------------------------------------------
 
     def _sheet(self, sheet: L.Sheet, create: bool = False):
-        if sheet.name in self.wb.sheetnames:
-            return self.wb[sheet.name]
+        if sheet.name in self._wb.sheetnames:
+            return self._wb[sheet.name]
         if not create:
             return None
-        ws = self.wb.create_sheet(sheet.name)
+        ws = self._wb.create_sheet(sheet.name)
         ws.append(sheet.headers)
         return ws
 
@@ -124,9 +332,7 @@ class FileBook:
                 next_col += 1
         return cols
 
-    # -- Book protocol ------------------------------------------------------------------------
-
-    def read_rows(self, sheet: L.Sheet) -> list[dict]:
+    def _read_openpyxl(self, sheet: L.Sheet) -> list[dict]:
         ws = self._sheet(sheet)
         if ws is None:
             return []
@@ -139,7 +345,7 @@ class FileBook:
             rows.append(row)
         return rows
 
-    def write_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
+    def _write_openpyxl(self, sheet: L.Sheet, rows: list[dict]) -> None:
         ws = self._sheet(sheet, create=True)
         cols = self._columns(ws, sheet)
         old_last = ws.max_row
@@ -149,7 +355,7 @@ class FileBook:
         if old_last > len(rows) + 1:
             ws.delete_rows(len(rows) + 2, old_last - len(rows) - 1)
 
-    def append_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
+    def _append_openpyxl(self, sheet: L.Sheet, rows: list[dict]) -> None:
         ws = self._sheet(sheet, create=True)
         cols = self._columns(ws, sheet)
         last = ws.max_row
@@ -172,17 +378,44 @@ class FileBook:
                 if fmt and (fmt == "@" or isinstance(value, datetime)):
                     cell.number_format = fmt
 
+    # -- Book protocol ------------------------------------------------------------------------
+
+    def read_rows(self, sheet: L.Sheet) -> list[dict]:
+        if self._wb is None:
+            try:
+                return self._fast_read(sheet)
+            except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
+                self._materialize()
+        return self._read_openpyxl(sheet)
+
+    def write_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
+        if self._wb is None:
+            try:
+                return self._fast_write(sheet, rows)
+            except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
+                self._materialize()
+        self._write_openpyxl(sheet, rows)
+
+    def append_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
+        if self._wb is None:
+            try:
+                return self._fast_append(sheet, rows)
+            except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
+                self._materialize()
+        self._append_openpyxl(sheet, rows)
+
     def write_grid(self, name: str, rows: list[list]) -> None:
         """A whole free-form sheet (header row first), through `calendar_format.write_sheet`: values, a
         `Link` as its text with an internal hyperlink, the colour rules and a filter."""
         from edefter_helper.workbook.calendar_format import write_sheet
 
-        if name in self.wb.sheetnames:
-            ws = self.wb[name]
+        wb = self.wb
+        if name in wb.sheetnames:
+            ws = wb[name]
             if ws.max_row:
                 ws.delete_rows(1, ws.max_row)
         else:
-            ws = self.wb.create_sheet(name)
+            ws = wb.create_sheet(name)
         write_sheet(ws, rows)
 
     def selected_keys(self) -> list[MonthKey] | None:
@@ -232,7 +465,15 @@ class FileBook:
                                 f"günlükte saklı: salt okunur özelliğini kaldırıp 'edefter refresh' ile yazın.")
         self.clean_stale_temporaries()
         try:
-            xlsm.save(self.wb, self.path)
+            if self._wb is None:
+                try:
+                    self._fast_save()
+                    return
+                except OSError:
+                    raise
+                except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read:
+                    self._materialize()  # the temporary is gone; openpyxl saves as it always did
+            xlsm.save(self._wb, self.path)
             self._stamp = None  # our own save: the next reload reads it back
         except PermissionError as exc:
             if os.name == "nt" and getattr(exc, "filename2", None):  # the rename onto a file held open
@@ -243,6 +484,15 @@ class FileBook:
                                 + " Sonuçlar günlükte saklı, 'edefter refresh' ile yeniden yazılabilir.") from None
         except OSError as exc:
             raise WorkbookError(f"Çalışma kitabı kaydedilemedi: {exc.strerror or exc}") from None
+
+
+    def _fast_save(self) -> None:
+        plans = self._plans()
+        with fsutil.atomic_write(self.path, prefix=".~", suffix=self.path.suffix) as fh:
+            sheetxml.save(self._pkg, plans, fh)
+        # what was saved is now the file: read it back (cheap) so later calls see one state
+        st = self.path.stat()
+        self._read((st.st_size, st.st_mtime_ns, getattr(st, "st_ino", 0)))
 
 
 def _no_permission(folder: Path) -> str:
