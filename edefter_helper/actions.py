@@ -361,14 +361,18 @@ class _Run:
                    for c in firm.per_target())
 
     def log(self, key: MonthKey, firm: str, status: str, message: str, unreachable: bool = False,
-            target: str = "") -> None:
-        """`target`: the Hedef, for a copy of a firm with several (named in the message)."""
+            target: str = "", unchanged: bool = False) -> None:
+        """`target`: the Hedef, for a copy of a firm with several (named in the message). `unchanged`: the
+        month kept the status it had (a Durum Sorgula that found it as it was): counted in the summary,
+        recorded in the journal, but no Günlük row — an office's 36 000 months would add 36 000 rows a
+        question and fill Excel's 1 048 576 within months."""
         if target:
             message = f"{target}: {message}"
         with self._lock:
-            self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
-                                  "name": firm, "vkn": key.vkn, "branch": key.branch, "period": key.period,
-                                  "status": status, "message": message, "_target": target})
+            if not unchanged:
+                self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
+                                      "name": firm, "vkn": key.vkn, "branch": key.branch, "period": key.period,
+                                      "status": status, "message": message, "_target": target})
             self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable,
                                                     target=target))
 
@@ -519,7 +523,9 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
         status, message = S.FAILED, f"Hedef beklenmeyen bir durum bildirdi: {receipt.state}"
     run.journal.finish(attempt, key, identity, status, message, receipt.reference,
                        receipt.sha256 if status == S.CHANGED else sha)
-    run.log(key, firm.name, status, message, target=_t(firm))
+    unchanged = run.action == ACTION_QUERY and before is not None and (
+        before.status, before.message, before.package_sha256) == (status, message, sha)
+    run.log(key, firm.name, status, message, target=_t(firm), unchanged=unchanged)
     return status
 
 

@@ -59,3 +59,32 @@ def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyrin
     assert asked == [(p, S.code(S.BACKED_UP)) for p in PERIODS]
     rows = {r["period"]: r for r in FileBook(wb).read_rows(L.PERIODS)}
     assert all(rows[p]["status"] == S.BACKED_UP and rows[p]["reference"] for p in PERIODS)
+    # months found as they were get no Günlük row each (the journal has the question): the summary row says it
+    asked_rows = [r for r in FileBook(wb).read_rows(L.LOG) if r["action"] == actions.ACTION_QUERY]
+    assert [(r["status"], r["message"]) for r in asked_rows] == [("Özet", summary.message)]
+    assert summary.message.startswith(f"{len(PERIODS)} dönem yedeklendi")
+
+
+def test_a_month_whose_status_changes_gets_its_günlük_row(tmp_path, edefter, memory_keyring):
+    """Another computer's journal (empty) learns each month from the server: a change, so a row each."""
+    ledgers = tmp_path / "defter"
+    for p in PERIODS:
+        write_month(ledgers / p, VKN, p)
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Merkez", "ali", "pw-1")
+    with server.start_in_thread(data) as storage:
+        wb = tmp_path / "k.xlsm"
+        assert edefter("workbook", "new", wb).returncode == 0
+        book = FileBook(wb)
+        book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "Merkez",
+                                   "user": "ali"}])
+        book.write_rows(L.TARGETS, [{"name": "Merkez", "kind": "http", "address": storage.url}])
+        book.save()
+        opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
+        assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == len(PERIODS)
+        other_pc = actions.Options(journal=tmp_path / "other.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
+        summary = actions.query(FileBook(wb), options=other_pc)
+    assert summary.count(S.BACKED_UP) == len(PERIODS), summary.results
+    asked_rows = [r for r in FileBook(wb).read_rows(L.LOG) if r["action"] == actions.ACTION_QUERY]
+    assert sorted(r["period"] for r in asked_rows if r["status"] == S.BACKED_UP) == list(PERIODS)
