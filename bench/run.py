@@ -34,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -148,8 +149,11 @@ def busy_seconds() -> float:
     return (sum(vals) - vals[3] - vals[4]) / CLK_TCK
 
 
-def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -> Run:
-    """Run cmd, timing wall clock; sample the tree's memory from /proc (see sampler)."""
+def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True,
+                 kill_when: "Callable[[], bool] | None" = None) -> Run:
+    """Run cmd, timing wall clock; sample the tree's memory from /proc (see sampler). `kill_when`:
+    asked about every half second; when it answers True the command is killed (SIGKILL, as a power
+    cut or a killed task would stop it) and its exit code is -9."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         peak = {"rss": 0, "pss": 0, "procs": 0}
         hwm: dict[int, int] = {}
@@ -162,11 +166,19 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
             # the process list is re-read every 0.25 s (a /proc walk costs CPU this 2-core box
             # needs for the measured command); memory of the known pids every 50 ms. Peaks that
             # fall between samples are still caught per process by VmHWM.
-            pids, listed = [proc.pid], 0.0
+            pids, listed, asked = [proc.pid], 0.0, 0.0
             while not done.is_set():
                 now = time.perf_counter()
                 if now - listed > 0.25:
                     pids, listed = _tree(proc.pid), now
+                if kill_when is not None and now - asked > 0.5:
+                    asked = now
+                    if kill_when():
+                        for p in reversed(pids):  # children first: none is left behind
+                            try:
+                                os.kill(p, 9)
+                            except OSError:
+                                pass
                 rss = pss = 0
                 for p in pids:
                     r, s, h = _mem(p)
@@ -179,7 +191,7 @@ def run_measured(cmd: list[str], env: dict | None = None, sample: bool = True) -
                 peak["procs"] = max(peak["procs"], len(pids))
                 done.wait(0.05)
 
-        thread = threading.Thread(target=sampler, daemon=True) if sample else None
+        thread = threading.Thread(target=sampler, daemon=True) if sample or kill_when else None
         if thread:
             thread.start()
         _, status, usage = os.wait4(proc.pid, 0)
