@@ -43,6 +43,8 @@ def test_quick_benchmarks_run_and_report_ratios(tmp_path):
     ("radar_bench.py", None, False),
     # issue 12 §3: scan cold / warm and verify_roots warm, each a fresh process, against find | wc -l
     ("office_scan_bench.py", "verify_roots warm/find|wc (8 firms)", False),
+    # issue 12 §3: a backfill killed and resumed (every month stored once), Durum Sorgula, Tara — each the CLI
+    ("office_bench.py", "Durum Sorgula 48 months / raw HTTP questions", True),
 ])
 def test_quick_standalone_benchmarks(tmp_path, script, expected, all_met):
     if script == "restore_bench.py" and not (shutil.which("curl") and shutil.which("unzip")):
