@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Workbook benchmark (issue 4): writing many month rows headless into Dönemler.
+"""Workbook benchmark (issue 4): writing many month rows headless into Dönemler; and (issue 12 §3) an
+office's whole action on its workbook.
 
-    python bench/workbook_bench.py             # 10 000 rows, 3 repeats (best kept)
-    python bench/workbook_bench.py --quick     # 2 000 rows, 1 repeat, well under a minute
+    python bench/workbook_bench.py             # 10 000 rows, 3 repeats (best kept); office 36 000 rows
+    python bench/workbook_bench.py --quick     # 2 000 rows, 1 repeat; office 600 rows; well under a minute
     python bench/workbook_bench.py --rows 50000 --profile
+    python bench/workbook_bench.py --only office --firms 300
 
 Timed, in this process, on a control workbook made from the template (`addin.check.new_workbook`):
   write:   FileBook(path) + write_rows(layout.PERIODS, rows) + save()   (target < 5 s for 10 000 rows)
@@ -12,6 +14,14 @@ Timed, in this process, on a control workbook made from the template (`addin.che
 Baseline in the same run: plain openpyxl, a new Workbook, ws.append of the same values, save
 (no template, no VBA, no header lookup, no atomic save). Prints RATIO / TARGET lines like
 bench/run.py and writes workbook-results.md / .txt into the work folder.
+
+office: a control workbook holding Dönemler with FIRMS × 120 rows, Kopyalar with as many and a Günlük
+of 3 000 rows (generated once, untimed). Timed, each in a fresh process on a fresh copy of it, the
+workbook work of one action (what actions._Run does around its scan): FileBook(path), read the
+settings sheets, read Dönemler and Kopyalar, write both back (the last FIRMS rows changed), append
+300 Günlük rows, save. Once through FileBook as it is (the fast path), once forced onto openpyxl
+(`book.wb` first: FileBook as it was before, the baseline). Memory: the child's VmHWM, its RSS after
+the imports, and the deep size of the rows the action holds (the caller's data, not the workbook's).
 """
 
 from __future__ import annotations
@@ -21,8 +31,10 @@ import cProfile
 import gc
 import hashlib
 import io
+import json
 import pstats
 import shutil
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -32,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from run import BenchError, Report, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
+from run import BenchError, Report, busy_seconds, mb, run_all, start  # noqa: E402  (bench/run.py's helpers)
 
 DEFAULT_WORK = HERE / "_work"
 
@@ -168,6 +180,178 @@ def bench_workbook(rep: Report, work: Path, rows_n: int, repeats: int, profile: 
             rep.say("   " + line)
 
 
+# -- office: the whole action's workbook work (issue 12 §3) --------------------------------------
+
+OFFICE_LOG_ROWS = 3_000
+
+
+def office_copies(rows: list[dict]) -> list[dict]:
+    return [{"name": r["name"], "vkn": r["vkn"], "branch": r["branch"], "period": r["period"], "target": "Sunucu",
+             "status": r["status"], "message": r["message"], "sha256": r["sha256"], "reference": r["reference"],
+             "retain": datetime(int(r["period"][:4]) + 11, 12, 31), "worm": "Evet (COMPLIANCE)",
+             "location": "uzak", "drill": None, "updated": r["updated"]} for r in rows]
+
+
+def ensure_office(work: Path, firms: int) -> Path:
+    """The office's control workbook (generated once through FileBook; reused)."""
+    from edefter_helper.addin.check import new_workbook
+    from edefter_helper.workbook import layout as L
+    from edefter_helper.workbook.file import FileBook
+
+    folder = work / "office-workbook"
+    path = folder / f"office-{firms}.xlsm"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"tmp-{firms}.xlsm"
+    tmp.unlink(missing_ok=True)
+    new_workbook(tmp)
+    rows = make_rows(firms * 120)
+    book = FileBook(tmp)
+    book.write_rows(L.FIRMS, [{"name": f"Deneme Firma {f:03d} Ticaret A.Ş.", "vkn": f"{5000000000 + f * 7919:010d}",
+                               "folder": f"D:\\Defter\\{f:03d}", "target": "Sunucu", "auto": "Evet"}
+                              for f in range(firms)])
+    book.write_rows(L.TARGETS, [{"name": "Sunucu", "kind": "http", "address": "https://yedek.example:8765"}])
+    book.write_rows(L.PERIODS, rows)
+    book.write_rows(L.COPIES, office_copies(rows))
+    log_n = min(OFFICE_LOG_ROWS, len(rows))
+    book.append_rows(L.LOG, [{"time": r["updated"], "action": "Toplu Yedekle", "name": r["name"], "vkn": r["vkn"],
+                              "period": r["period"], "status": r["status"], "message": r["message"]}
+                             for r in rows[:log_n]])
+    book.save()
+    tmp.replace(path)
+    return path
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _deep_size(objs) -> int:
+    """Bytes of the rows: each dict and every distinct value in it (a shared string counted once)."""
+    seen, total = set(), 0
+    for d in objs:
+        total += sys.getsizeof(d)
+        for v in d.values():
+            if id(v) not in seen:
+                seen.add(id(v))
+                total += sys.getsizeof(v)
+    return total
+
+
+def office_child(mode: str, path: str, firms: int) -> None:
+    """One action's workbook work in this (fresh) process; prints a JSON line."""
+    from edefter_helper.workbook import layout as L
+    from edefter_helper.workbook.file import FileBook
+
+    import openpyxl  # noqa: F401 - imported before the baseline RSS either way
+    import lxml.etree  # noqa: F401
+
+    gc.collect()
+    rss0 = _status_kb("VmRSS")
+    cpu0 = time.process_time()
+    t = [time.perf_counter()]
+    book = FileBook(path, progress_stream=None)
+    if mode == "openpyxl":
+        book.wb  # noqa: B018 - FileBook as it was: the whole workbook in openpyxl
+    t.append(time.perf_counter())
+    for sheet in (L.FIRMS, L.TARGETS, L.CALENDAR_SETTINGS, L.NOTIFY):
+        book.read_rows(sheet)
+    periods = book.read_rows(L.PERIODS)
+    copies = book.read_rows(L.COPIES)
+    t.append(time.perf_counter())
+    rss_rows = _status_kb("VmRSS")
+    now = datetime(2026, 12, 2, 5, 0)
+    for r in periods[-firms:]:  # this run's months
+        r.update(status="Yedeklendi", message="Bu ay yedeklendi.", updated=now)
+    for r in copies[-firms:]:
+        r.update(status="Yedeklendi", updated=now)
+    book.write_rows(L.PERIODS, periods)
+    book.write_rows(L.COPIES, copies)
+    book.append_rows(L.LOG, [{"time": now, "action": "Toplu Yedekle", "name": r["name"], "vkn": r["vkn"],
+                              "period": r["period"], "status": "Yedeklendi", "message": "Bu ay yedeklendi."}
+                             for r in periods[-300:]])
+    t.append(time.perf_counter())
+    book.save()
+    t.append(time.perf_counter())
+    cpu = time.process_time() - cpu0
+    hwm = _status_kb("VmHWM")
+    fast = book._wb is None
+    rows_size = _deep_size(periods) + _deep_size(copies)
+    print(json.dumps({"mode": mode, "fast": fast, "wall": t[-1] - t[0], "cpu": cpu,
+                      "open": t[1] - t[0], "read": t[2] - t[1], "write": t[3] - t[2], "save": t[4] - t[3],
+                      "rss0_kb": rss0, "rss_rows_kb": rss_rows, "hwm_kb": hwm, "rows_bytes": rows_size,
+                      "periods": len(periods), "copies": len(copies)}), flush=True)
+
+
+def _office_run(mode: str, data: Path, scratch: Path, firms: int) -> dict:
+    shutil.copyfile(data, scratch)  # untimed: every run starts from the same file
+    busy0, t0 = busy_seconds(), time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--office-child", mode, str(scratch), str(firms)],
+                          capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise BenchError(f"office child ({mode}) failed: {proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # cores the rest of the machine kept busy meanwhile (the child's own CPU taken out)
+    out["other_cores"] = max(0.0, (busy_seconds() - busy0 - out["cpu"]) / wall) if wall else 0.0
+    return out
+
+
+def bench_office(rep: Report, work: Path, firms: int, repeats: int) -> None:
+    data = ensure_office(work, firms)
+    n = firms * 120
+    scratch = data.with_name("run.xlsm")
+    rep.say(f"== office: one action's workbook work, Dönemler {n} rows + Kopyalar {n} rows + Günlük "
+            f"{min(OFFICE_LOG_ROWS, n)} rows ({mb(data.stat().st_size)} file), each run a fresh process ==")
+    runs = {"fast": [], "openpyxl": []}
+    base_repeats = min(repeats, 2)
+    for i in range(repeats):  # interleaved, so both sides see the same machine
+        runs["fast"].append(_office_run("fast", data, scratch, firms))
+        if i < base_repeats:
+            runs["openpyxl"].append(_office_run("openpyxl", data, scratch, firms))
+    for mode, rs in runs.items():
+        for r in rs:
+            if r["periods"] != n or r["copies"] != n:
+                raise BenchError(f"{mode}: read {r['periods']} / {r['copies']} rows, expected {n}")
+        if mode == "fast" and not all(r["fast"] for r in rs):
+            raise BenchError("the fast path fell back to openpyxl")
+    fast = min(runs["fast"], key=lambda r: r["wall"])
+    base = min(runs["openpyxl"], key=lambda r: r["wall"])
+    for mode, rs in runs.items():
+        for r in rs:
+            rep.say(f"{mode:8s}: {r['wall']:.2f} s (cpu {r['cpu']:.2f} s; open {r['open']:.2f}, read {r['read']:.2f}, "
+                    f"write_rows {r['write']:.2f}, save {r['save']:.2f}); VmHWM {r['hwm_kb'] / 1024:.1f} MB, "
+                    f"after imports {r['rss0_kb'] / 1024:.1f} MB, rows held {r['rows_bytes'] / 2**20:.1f} MB; "
+                    f"other work on the machine {r['other_cores']:.1f} cores")
+    r_office = rep.ratio("office action workbook/openpyxl path", fast["wall"], base["wall"], "openpyxl path")
+    own = [max(0.0, r["hwm_kb"] / 1024 - r["rss0_kb"] / 1024 - r["rows_bytes"] / 2**20) for r in runs["fast"]]
+    own_base = [max(0.0, r["hwm_kb"] / 1024 - r["rss0_kb"] / 1024 - r["rows_bytes"] / 2**20) for r in runs["openpyxl"]]
+    hwm = max(r["hwm_kb"] for r in runs["fast"]) / 1024
+    hwm_base = max(r["hwm_kb"] for r in runs["openpyxl"]) / 1024
+    budget = 5.0
+    rep.target(f"office action's workbook work, {n} Dönemler rows, < {budget:g} s", fast["wall"] < budget,
+               f"{fast['wall']:.2f} s")
+    rep.target("office action's workbook part of memory < 50 MB (VmHWM - imports - rows held)", max(own) < 50,
+               f"{max(own):.1f} MB")
+    rep.row("workbook office", f"one action's workbook work, Dönemler + Kopyalar {n} rows each, Günlük "
+            f"{min(OFFICE_LOG_ROWS, n)} + 300 (best of {len(runs['fast'])} / {len(runs['openpyxl'])})",
+            f"{fast['wall']:.2f} s", f"openpyxl path {base['wall']:.2f} s", f"{r_office:.2f}×", f"< {budget:g} s",
+            fast["wall"] < budget)
+    rep.row("workbook office", "split open / read / write_rows / save",
+            f"{fast['open']:.2f} / {fast['read']:.2f} / {fast['write']:.2f} / {fast['save']:.2f} s",
+            f"{base['open']:.2f} / {base['read']:.2f} / {base['write']:.2f} / {base['save']:.2f} s", "", "(info)", None)
+    rep.row("workbook office", "process peak (VmHWM) / after imports / rows held (caller's data)",
+            f"{hwm:.1f} / {fast['rss0_kb'] / 1024:.1f} / {fast['rows_bytes'] / 2**20:.1f} MB",
+            f"{hwm_base:.1f} / {base['rss0_kb'] / 1024:.1f} / {base['rows_bytes'] / 2**20:.1f} MB", "", "(info)", None)
+    rep.row("workbook office", "workbook part of memory (VmHWM - imports - rows held)", f"{max(own):.1f} MB",
+            f"{max(own_base):.1f} MB", "", "< 50 MB", max(own) < 50)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -176,12 +360,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, help="timed runs per figure (best kept); default 3, 1 with --quick")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder (default bench/_work)")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of one write")
+    ap.add_argument("--firms", type=int, help="office: firms × 120 months (default 300, 5 with --quick)")
+    ap.add_argument("--only", default="", help="workbook, office (comma list; default both)")
+    ap.add_argument("--office-child", nargs=3, metavar=("MODE", "PATH", "FIRMS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.office_child:
+        mode, path, firms = args.office_child
+        office_child(mode, path, int(firms))
+        return 0
     repeats = args.repeats or (1 if args.quick else 3)
     rows = args.rows or (2_000 if args.quick else 10_000)
+    firms = args.firms or (5 if args.quick else 300)
+    only = {n.strip() for n in args.only.split(",") if n.strip()} or {"workbook", "office"}
     work, info, rep = start("workbook benchmark", args.quick, args.work)
-    return run_all(rep, [("workbook", lambda: bench_workbook(rep, work, rows, repeats, args.profile))], info, argv,
-                   work, "workbook-results", "python bench/workbook_bench.py")
+    benches = []
+    if "workbook" in only:
+        benches.append(("workbook", lambda: bench_workbook(rep, work, rows, repeats, args.profile)))
+    if "office" in only:
+        benches.append(("office", lambda: bench_office(rep, work, firms, repeats)))
+    return run_all(rep, benches, info, argv, work, "workbook-results", "python bench/workbook_bench.py")
 
 
 if __name__ == "__main__":
