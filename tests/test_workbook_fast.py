@@ -448,3 +448,26 @@ def test_through_xlwings_range_calls_do_not_grow_with_rows(sheet):
             seen.append(len(ws.log))
         counts.append(seen)
     assert counts[0] == counts[1], counts
+
+
+def test_a_sheet_libreoffice_saved_is_read_as_openpyxl_reads_it(template, tmp_path):
+    """LibreOffice's own xlsx (shared strings, every row and column attribute spelled out)."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    path = _copy(template, tmp_path, "k.xlsm")
+    book = FileBook(path)
+    book.write_rows(L.PERIODS, [_period(i, name=TRICKY[i % 5], drill=i * 1.5) for i in range(40)])
+    book.save()
+    proc = subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}", "--headless",
+                           "--convert-to", "xlsx", "--outdir", str(tmp_path / "lo"), str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    saved = tmp_path / "lo" / "k.xlsx"
+    pkg = sheetxml.Package(saved.read_bytes())
+    assert pkg.strings_part  # LibreOffice keeps text in sharedStrings.xml
+    got = [(r, cells) for r, cells in sheetxml.rows_of(pkg, pkg.sheets[L.PERIODS.name], sheetxml.SheetScan())]
+    ws = openpyxl.load_workbook(saved)[L.PERIODS.name]
+    want = [(row[0].row, {c.column: c.value for c in row if c.value is not None}) for row in ws.iter_rows()]
+    assert got == [w for w in want if w[1]]
+    assert len(got) == 41 and got[2][1][1] == TRICKY[1]
