@@ -471,3 +471,22 @@ def test_a_sheet_libreoffice_saved_is_read_as_openpyxl_reads_it(template, tmp_pa
     want = [(row[0].row, {c.column: c.value for c in row if c.value is not None}) for row in ws.iter_rows()]
     assert got == [w for w in want if w[1]]
     assert len(got) == 41 and got[2][1][1] == TRICKY[1]
+
+
+def test_own_column_values_survive_an_append_then_a_write_as_before(template, tmp_path):
+    base = _copy(template, tmp_path, "base.xlsm")
+    book = FileBook(base)
+    book.write_rows(L.PERIODS, [_period(i) for i in range(4)])
+    ws = book.wb[L.PERIODS.name]
+    ws.cell(row=1, column=20, value="Notum")
+    ws.cell(row=4, column=20, value="bu satıra not")
+    book.save()
+
+    def steps(book):
+        book.append_rows(L.PERIODS, [_period(9)])  # keeps the file's rows as they are: fast
+        book.write_rows(L.PERIODS, [_period(i, status="Yedeklenemedi") for i in range(3)])
+
+    fast, slow, book = _both(base, tmp_path, steps)
+    assert book._wb is not None
+    _assert_same(fast, slow, L.PERIODS.name)
+    assert _grid(fast, L.PERIODS.name)[3][19] == "bu satıra not"

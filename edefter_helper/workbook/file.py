@@ -264,7 +264,7 @@ class FileBook:
         state = self._state(sheet, full=True)
         if state is None:
             raise sheetxml.Unsupported("a sheet to create")
-        if state.keep_below is None and state.scan.data_cols - set(state.cols.values()):
+        if state.keep_below != 2 and state.scan.data_cols - set(state.cols.values()):
             # values in columns of the user's own: openpyxl keeps them beside the rewritten rows
             raise sheetxml.Unsupported("values outside the table's columns")
         state.keep_below, state.first, state.rows = 2, 2, self._snapshot(sheet, rows)
