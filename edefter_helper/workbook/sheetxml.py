@@ -279,9 +279,13 @@ def iter_content(zf: zipfile.ZipFile, part: str):
         fh.close()
 
 
-def rows_of(pkg: Package, part: str, scan: SheetScan):
+_PLAIN_KINDS = frozenset((b"n", b"s", b"str", b"e", b"b", b"d"))
+
+
+def rows_of(pkg: Package, part: str, scan: SheetScan, values: bool = True):
     """Yield (row number, {column: value}) of every row holding a value, values as openpyxl reads
-    them (`load_workbook(keep_vba=True)`); fills `scan` as it goes."""
+    them (`load_workbook(keep_vba=True)`); fills `scan` as it goes. `values=False`: only which cells
+    hold one (each value True), for a scan that needs no more (Günlük grows with every run)."""
     from openpyxl.utils.datetime import from_excel, from_ISO8601
 
     styles = pkg.styles
@@ -337,6 +341,16 @@ def rows_of(pkg: Package, part: str, scan: SheetScan):
             col = colcache.get(letters) or column_index(letters)
             if col > max_col:
                 max_col = col
+            if not values:
+                if kind_ == b"inlineStr":
+                    if text is not None or empty_t is not None:
+                        cells[col] = True
+                elif kind_ is None or kind_ in _PLAIN_KINDS:
+                    if v:
+                        cells[col] = True
+                else:
+                    raise Unsupported(f"cell type {kind_!r}")
+                continue
             if kind_ is None or kind_ == b"n":
                 if not v:
                     continue
@@ -391,7 +405,7 @@ def rows_of(pkg: Package, part: str, scan: SheetScan):
 
 def scan_sheet(pkg: Package, part: str) -> SheetScan:
     scan = SheetScan()
-    for _ in rows_of(pkg, part, scan):
+    for _ in rows_of(pkg, part, scan, values=False):
         pass
     return scan
 
