@@ -490,3 +490,30 @@ def test_own_column_values_survive_an_append_then_a_write_as_before(template, tm
     assert book._wb is not None
     _assert_same(fast, slow, L.PERIODS.name)
     assert _grid(fast, L.PERIODS.name)[3][19] == "bu satıra not"
+
+
+@pytest.mark.parametrize("chunk", [61, 4096])
+def test_chunk_boundaries_do_not_matter(template, tmp_path, monkeypatch, chunk):
+    """The sheet part is streamed in pieces: any piece size reads and writes the same."""
+    path = _copy(template, tmp_path, "k.xlsm")
+    book = FileBook(path)
+    rows = [_period(i, name=TRICKY[i % len(TRICKY)][:500]) for i in range(60)]
+    book.write_rows(L.PERIODS, rows)
+    book.append_rows(L.LOG, [{"action": f"a{i}", "message": TRICKY[i % 4]} for i in range(40)])
+    book.save()
+    want_rows = FileBook(path).read_rows(L.PERIODS)
+    want_log = FileBook(path).read_rows(L.LOG)
+    small = _copy(path, tmp_path, "small.xlsm")
+    monkeypatch.setattr(sheetxml, "CHUNK", chunk)
+    book = FileBook(small)
+    assert book.read_rows(L.PERIODS) == want_rows
+    assert book.read_rows(L.LOG) == want_log
+    book.write_rows(L.PERIODS, rows[:30])
+    book.append_rows(L.LOG, [{"action": "son"}])
+    book.save()
+    assert book._wb is None
+    monkeypatch.setattr(sheetxml, "CHUNK", 1 << 20)
+    assert FileBook(small).read_rows(L.PERIODS) == want_rows[:30]
+    assert FileBook(small).read_rows(L.LOG) == want_log + [{c.key: ("son" if c.key == "action" else None)
+                                                            for c in L.LOG.columns}]
+    assert _grid(small, L.LOG.name)[1:-1] == _grid(path, L.LOG.name)[1:]
