@@ -517,3 +517,34 @@ def test_chunk_boundaries_do_not_matter(template, tmp_path, monkeypatch, chunk):
     assert FileBook(small).read_rows(L.LOG) == want_log + [{c.key: ("son" if c.key == "action" else None)
                                                             for c in L.LOG.columns}]
     assert _grid(small, L.LOG.name)[1:-1] == _grid(path, L.LOG.name)[1:]
+
+
+def test_a_backup_to_a_folder_writes_the_workbook_through_the_fast_path(template, tmp_path):
+    """The actions' whole write-back (Dönemler, Kopyalar, Günlük) never needs openpyxl; the result
+    reads the same through openpyxl."""
+    from edefter_helper import actions
+    from edefter_helper import status as S
+    from edefter_helper.samples import write_month
+
+    vkn = "4810525635"
+    ledgers = tmp_path / "Defterler"
+    write_month(ledgers / "Anadolu", vkn, "2024-01")
+    write_month(ledgers / "Anadolu", vkn, "2024-02")
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    path = _copy(template, tmp_path, "k.xlsm")
+    book = FileBook(path)
+    book.write_rows(L.FIRMS, [{"name": "Anadolu Gıda", "vkn": vkn, "folder": str(ledgers), "target": "NAS",
+                               "auto": "Evet"}])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    options = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=30, poll=0.1)
+    for run in (actions.refresh, actions.backup):
+        book = FileBook(path)
+        run(book, options=options)
+        assert book._wb is None, run.__name__
+    rows = FileBook(path).read_rows(L.PERIODS)
+    assert [(r["period"], r["status"]) for r in rows] == [("2024-01", S.BACKED_UP), ("2024-02", S.BACKED_UP)]
+    for sheet in (L.PERIODS, L.COPIES, L.LOG):
+        assert FileBook(path).read_rows(sheet) == _openpyxl_rows(path, sheet)
+    assert len(FileBook(path).read_rows(L.COPIES)) == 2
