@@ -81,8 +81,6 @@ def xml_text(raw: bytes) -> str:
     text = raw.decode("utf-8")
     if "&" in text:
         text = _ENTITY.sub(_entity, text)
-        if "&" in text.replace("&", "", text.count("&")):  # pragma: no cover - unreachable
-            raise Unsupported("entity")
     return text
 
 
@@ -227,8 +225,8 @@ class SheetScan:
 
 
 def _sheet_data(zf: zipfile.ZipFile, part: str):
-    """(prefix bytes, generator of `<sheetData>`'s content chunks, each ending at a row end, and
-    finally the suffix via the generator's return value). Streams: the part is never whole in memory."""
+    """(the open part, its bytes up to and with `<sheetData>`, the bytes already read after that, whether
+    it is an empty `<sheetData/>`)."""
     fh = zf.open(part)
     buf = b""
     while True:
@@ -247,7 +245,9 @@ def _sheet_data(zf: zipfile.ZipFile, part: str):
 
 
 def iter_content(zf: zipfile.ZipFile, part: str):
-    """Yield ("prefix", bytes), then ("rows", bytes) chunks that each end after a `</row>`, then ("suffix", bytes) from `</sheetData>` on (streamed in pieces)."""
+    """Yield ("prefix", bytes), then ("rows", bytes) chunks that each end after a `</row>` (or at
+    `</sheetData>`), then ("suffix", bytes) pieces from `</sheetData>` on: the part is streamed, never
+    whole in memory."""
     fh, prefix, rest, empty = _sheet_data(zf, part)
     try:
         yield "prefix", prefix
