@@ -298,8 +298,7 @@ def rows_of(pkg: Package, part: str, scan: SheetScan, values: bool = True):
     last_filled = 0
     data_cols = scan.data_cols
     in_row = False
-    # the same texts recur on every row (firm, status, message): decode once, hold one copy (not the
-    # long unique ones, a package's sha256)
+    # the same texts recur on every row (firm, status, message): decode once, hold one copy
     texts: dict[bytes, str] = {}
     colcache = _COLUMN_CACHE
     for kind, chunk in iter_content(pkg.zf, part):
@@ -371,7 +370,7 @@ def rows_of(pkg: Package, part: str, scan: SheetScan, values: bool = True):
                     value = texts.get(text)
                     if value is None:
                         value = xml_text(text)
-                        if len(text) <= 48 and len(texts) < 100_000:
+                        if len(texts) < 100_000:
                             texts[text] = value
             elif kind_ == b"s":
                 if not v:
