@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-VERSION = "4"  # 4: months table (whole months' verdicts)
+VERSION = "5"  # 4, 5: months table (whole months' verdicts)
 
 FLUSH_EVERY = 500  # buffered rows written out at once (bounds memory on a cold verification)
 
@@ -44,7 +44,7 @@ class FileCache:
         self.path = path
         self._lock = threading.RLock()
         self._pending: dict[str, _Row] = {}  # path -> row not yet written (read back by get)
-        self._pending_months: dict[str, tuple[str, str, str]] = {}  # slot -> (digest, verdict JSON, files JSON)
+        self._pending_months: dict[str, tuple[str, str]] = {}  # slot -> (digest, verdict JSON)
         self._db = None
         if path is not None:
             try:
@@ -60,10 +60,10 @@ class FileCache:
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, ident TEXT NOT NULL,"
                     " sha256 TEXT, header TEXT, full TEXT, full_schema TEXT)")
-                # slot: one month set's place (verify.month_slot); files: its paths as a JSON list (forget)
+                # slot: one month set's place (verify.month_slot)
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS months (slot TEXT PRIMARY KEY, digest TEXT NOT NULL,"
-                    " verdict TEXT NOT NULL, files TEXT NOT NULL)")
+                    " verdict TEXT NOT NULL)")
                 self._db.commit()
             except sqlite3.Error:
                 self._close_db()  # a broken cache must never stop a backup: work uncached
@@ -117,20 +117,18 @@ class FileCache:
                 self._write()
 
     def forget(self, paths) -> None:
-        """Drop what is known of these files (their bytes were found to differ from a verdict), and
-        every month verdict that counted on them."""
+        """Drop what is known of these files (their bytes were found to differ from a verdict under
+        the same identity), and every month's verdict: any could have counted on them. (Rare: the
+        months are judged again from their files' kept facts, which takes seconds, not a re-read.)"""
         gone = [str(p) for p in paths]
         with self._lock:
             for p in gone:
                 self._pending.pop(p, None)
-            needles = [json.dumps(p, ensure_ascii=False) for p in gone]
-            for slot, (_d, _v, files) in list(self._pending_months.items()):
-                if any(n in files for n in needles):
-                    del self._pending_months[slot]
+            self._pending_months.clear()
             if self._db is not None:
                 try:
                     self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in gone])
-                    self._db.executemany("DELETE FROM months WHERE instr(files, ?) > 0", [(n,) for n in needles])
+                    self._db.execute("DELETE FROM months")
                     self._db.commit()
                 except sqlite3.Error:
                     pass
@@ -154,9 +152,8 @@ class FileCache:
             return None
         return verdict if isinstance(verdict, dict) else None
 
-    def month_put(self, slot: str, digest: str, verdict: dict, files: list[str]) -> None:
-        row = (digest, json.dumps(verdict, ensure_ascii=False, separators=(",", ":")),
-               json.dumps(files, ensure_ascii=False))
+    def month_put(self, slot: str, digest: str, verdict: dict) -> None:
+        row = (digest, json.dumps(verdict, ensure_ascii=False, separators=(",", ":")))
         with self._lock:
             self._pending_months[slot] = row
             if len(self._pending_months) >= FLUSH_EVERY:
@@ -187,7 +184,7 @@ class FileCache:
                     " ident = excluded.ident",
                     [(p, *row) for p, row in files.items()])
             if months:
-                self._db.executemany("INSERT OR REPLACE INTO months (slot, digest, verdict, files) VALUES (?, ?, ?, ?)",
+                self._db.executemany("INSERT OR REPLACE INTO months (slot, digest, verdict) VALUES (?, ?, ?)",
                                      [(s, *row) for s, row in months.items()])
             self._db.commit()
         except sqlite3.Error:

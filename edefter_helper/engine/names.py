@@ -67,32 +67,30 @@ class LedgerName:
         return self.filename[: -len(".zip")] + ".xml" if self.zipped else self.filename
 
 
+# (GİB-approved, kind in the name, upper case) -> the kind; one string object each
+_KIND = {(False, k): k for k in ("Y", "K", "YB", "KB", "DR", "E", "EB")}
+_KIND.update({(True, k): "GIB-" + k for k in ("YB", "KB", "EB")})  # GİB only approves berats
+
+
 def parse_name(filename: str) -> LedgerName | None:
     """Return what the name says, or None when it is not an e-Defter name."""
     m = _NAME.match(filename)
     if not m:
         return None
-    month = int(m["month"])
-    year = int(m["year"])
-    if not (1 <= month <= 12 and 2000 <= year <= 2099):
+    gib, vkn, year, month, kind, part, branch, ext = m.groups()
+    if not (year + month).isascii():  # other scripts' digits (\d): as numbers, written in ASCII
+        year, month = f"{int(year):04d}", f"{int(month):02d}"
+    if not ("01" <= month <= "12" and "2000" <= year <= "2099"):  # fixed-width digits: as numbers
         return None
-    kind = m["kind"].upper()
-    if m["gib"]:
-        if kind not in ("YB", "KB", "EB"):
-            return None  # GİB only approves berats
-        kind = "GIB-" + kind
-    zipped = m["ext"].lower() == "zip"
+    kind = _KIND.get((gib is not None, kind.upper()))
+    if kind is None:
+        return None  # GİB only approves berats
+    zipped = ext.lower() == "zip"
     if zipped and not kind.startswith("GIB-"):
         return None  # only GİB's portal download comes zipped
-    return LedgerName(
-        filename=filename,
-        vkn=sys.intern(m["vkn"]),  # one string per firm and month, not one per file
-        period=sys.intern(f"{year:04d}-{month:02d}"),
-        kind=sys.intern(kind),
-        part=int(m["part"]),
-        branch=sys.intern(m["branch"]) if m["branch"] else None,
-        zipped=zipped,
-    )
+    # VKN, period and branch: one string per firm and month, not one per file
+    return LedgerName(filename, sys.intern(vkn), sys.intern(f"{year}-{month}"), kind, int(part),
+                      sys.intern(branch) if branch else None, zipped)
 
 
 def valid_period(text: str) -> bool:

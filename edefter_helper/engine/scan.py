@@ -33,20 +33,6 @@ class ScanError(Exception):
     """Bad input (a folder that does not exist...), with a Turkish message."""
 
 
-class Candidate:
-    """One file found: its path as text (84 000 pathlib objects cost seconds on a warm scan), the
-    folder it stands in (one string shared by the folder's files), its name and its identity."""
-
-    __slots__ = ("path", "folder", "name", "size", "ident")
-
-    def __init__(self, path: str, name: LedgerName, st: os.stat_result, folder: str | None = None):
-        self.path = path
-        self.folder = folder if folder is not None else os.path.dirname(path)
-        self.name = name
-        self.size = st.st_size
-        self.ident = identity(st)
-
-
 @dataclass
 class ScanResult:
     sets: list[MonthSet] = field(default_factory=list)
@@ -56,81 +42,118 @@ class ScanResult:
         return {"sets": [s.as_json() for s in self.sets], "ignored": self.ignored}
 
 
-def _walk(root: str, in_deleted: bool = False) -> Iterable[tuple[str, str, os.stat_result, bool, str]]:
-    """(path, file name, stat, inside .silinenler, folder) for every regular file; symlinked folders
-    are not followed (loops)."""
-    try:
-        with os.scandir(root) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                deleted = in_deleted or entry.name.lower() == DELETED_DIR
-                yield from _walk(entry.path, deleted)
-            elif entry.is_file():
-                yield entry.path, entry.name, entry.stat(), in_deleted, root
-        except OSError:
-            continue
-
-
 _IGNORED_BY_SUFFIX = {".xslt": IGNORED_STYLESHEET, ".xsl": IGNORED_STYLESHEET, ".xml": IGNORED_XML,
                       ".zip": IGNORED_ARCHIVE}
 
 
-def discover(roots: Iterable[Path]) -> tuple[list[Candidate], list[dict]]:
+def _by_name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+class _Found:
+    """Walks the roots once (folders and files in name order, symlinked folders not followed:
+    loops). Keeps per ledger file only what the scan needs, in parallel lists: its LedgerFile (the
+    branch is set when its month is known), its identity and its folder (one string per folder) —
+    no stat result, tuple or other object per file that the garbage collector would walk again and
+    again (tens of thousands of files)."""
+
+    def __init__(self):
+        self.files: list[LedgerFile] = []
+        self.idents: list[str] = []
+        self.folders: list[str] = []
+        self.ignored: list[dict] = []
+        # the same file reached through two roots (or a link) counts once; hard links under other
+        # names stay separate files: (device, inode) -> the first name seen, or the set of names
+        self.seen: dict[int, str | set] = {}
+        self.seen_paths: set[str] = set()  # where there are no inode numbers
+
+    def walk(self, folder: str, deleted: bool) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=_by_name)
+        except OSError:
+            return
+        here = None
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    self.walk(entry.path, deleted or entry.name.lower() == DELETED_DIR)
+                elif entry.is_file():
+                    path = entry.path
+                    if here is None:
+                        here = os.path.dirname(path)  # one string for the folder's files
+                    self.file(path, entry.name, entry.stat(), deleted, here)
+            except OSError:
+                continue
+
+    def file(self, path: str, filename: str, st: os.stat_result, deleted: bool, folder: str) -> None:
+        if st.st_ino:
+            key = (st.st_dev << 64) | st.st_ino
+            first = self.seen.get(key)
+            if first is None:
+                self.seen[key] = filename
+            elif isinstance(first, set):
+                if filename in first:
+                    return
+                first.add(filename)
+            elif first == filename:
+                return
+            else:
+                self.seen[key] = {first, filename}
+        else:
+            if path in self.seen_paths:
+                return
+            self.seen_paths.add(path)
+        name = parse_name(filename)
+        if deleted:
+            if name or os.path.splitext(filename)[1].lower() in (".xml", ".zip"):
+                self.ignored.append({"path": path, "reason": IGNORED_DELETED})
+            return
+        if name is None:
+            reason = _IGNORED_BY_SUFFIX.get(os.path.splitext(filename)[1].lower())
+            if reason:
+                self.ignored.append({"path": path, "reason": reason})
+            return
+        if name.is_inventory:
+            self.ignored.append({"path": path, "reason": IGNORED_INVENTORY})
+            return
+        self.files.append(LedgerFile(path, name, st.st_size, NO_BRANCH))
+        self.idents.append(identity(st))
+        self.folders.append(folder)
+
+
+def discover(roots: Iterable[Path]) -> _Found:
     """Every e-Defter ledger file under the roots, and what was passed over with a reason."""
-    candidates: list[Candidate] = []
-    ignored: list[dict] = []
-    seen: set[tuple] = set()
+    finder = _Found()
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise ScanError(f"Klasör bulunamadı: {root}")
         if root.is_file():
-            items = [(str(root), root.name, root.stat(), False, str(root.parent))]
+            text = str(root)
+            finder.file(text, root.name, root.stat(), False, os.path.dirname(text))
         else:
-            items = _walk(str(root), root.name.lower() == DELETED_DIR)
-        for path, filename, st, deleted, folder in items:
-            # the same file reached through two roots (or a link) counts once; hard links under
-            # other names stay separate files
-            ident = (st.st_dev, st.st_ino, filename) if st.st_ino else (path,)
-            if ident in seen:
-                continue
-            seen.add(ident)
-            name = parse_name(filename)
-            suffix = os.path.splitext(filename)[1].lower()
-            if deleted:
-                if name or suffix in (".xml", ".zip"):
-                    ignored.append({"path": path, "reason": IGNORED_DELETED})
-                continue
-            if name is None:
-                reason = _IGNORED_BY_SUFFIX.get(suffix)
-                if reason:
-                    ignored.append({"path": path, "reason": reason})
-                continue
-            if name.is_inventory:
-                ignored.append({"path": path, "reason": IGNORED_INVENTORY})
-                continue
-            candidates.append(Candidate(path, name, st, folder))
-    return candidates, ignored
+            finder.walk(str(root), root.name.lower() == DELETED_DIR)
+    return finder
 
 
-def _header(c: Candidate, cache: FileCache) -> dict:
-    facts = cache.get(c.path, c.ident, "header")
+def _header(path: str, ident: str, name: LedgerName, cache: FileCache) -> dict:
+    facts = cache.get(path, ident, "header")
     if facts is None:
-        facts = reader.read_header(Path(c.path), c.name)
-        cache.put(c.path, c.ident, header=facts)
+        facts = reader.read_header(Path(path), name)
+        cache.put(path, ident, header=facts)
     return facts
 
 
-def _sha256(c: Candidate, cache: FileCache) -> str:
-    digest = cache.get(c.path, c.ident, "sha256")
+def _sha256(path: str, ident: str, cache: FileCache) -> str:
+    digest = cache.get(path, ident, "sha256")
     if digest is None:
-        digest = sha256_file(Path(c.path))
-        cache.put(c.path, c.ident, sha256=digest)
+        digest = sha256_file(Path(path))
+        cache.put(path, ident, sha256=digest)
     return digest
+
+
+_WHOLE = frozenset({0})
 
 
 def assess(ms: MonthSet) -> None:
@@ -149,6 +172,8 @@ def assess(ms: MonthSet) -> None:
         have = parts.get(ledger, empty)
         if not have:
             problems.append(P.missing_kind(ledger))
+            continue
+        if have == _WHOLE:  # one file, no parts: the usual month
             continue
         numbered = sorted(x for x in have if x >= 1)
         if 0 in have and numbered:
@@ -174,35 +199,43 @@ def assess(ms: MonthSet) -> None:
             if f.name.kind == "DR" and f.name.part != 0:
                 problems.append(P.dr_part(f.part, f.path))
 
-    def covered(prefix: str) -> bool:
-        ledgers = [(lk, x) for lk in LEDGER_KINDS for x in parts.get(lk, ())]
-        return bool(ledgers) and all(x in parts.get(prefix + lk + "B", ()) for lk, x in ledgers)
-
-    ms.stage = "gib-approved" if covered("GIB-") else "berat-signed" if covered("") else "ledger-only"
+    # a stage is reached when some ledger part exists and every ledger part has that berat
+    y, k = parts.get("Y", empty), parts.get("K", empty)
+    if not (y or k):
+        ms.stage = "ledger-only"
+    elif y <= parts.get("GIB-YB", empty) and k <= parts.get("GIB-KB", empty):
+        ms.stage = "gib-approved"
+    elif y <= parts.get("YB", empty) and k <= parts.get("KB", empty):
+        ms.stage = "berat-signed"
+    else:
+        ms.stage = "ledger-only"
     ms.complete = not problems
 
 
-def _merge_copies(key: MonthKey, copies: list[Candidate], cache: FileCache) -> tuple[list[LedgerFile], list]:
-    """One logical file found more than once: identical bytes are one file, different bytes a problem."""
+def _merge_copies(key: MonthKey, copies: list[int], found: _Found, cache: FileCache) -> tuple[list[LedgerFile], list]:
+    """One logical file found more than once: identical bytes are one file, different bytes a problem.
+    `copies`: indices into `found`, in path order."""
+    all_files = found.files
     if len(copies) == 1:  # the usual case, kept cheap
-        c = copies[0]
-        return [LedgerFile(c.path, c.name, c.size, key.branch)], []
+        lf = all_files[copies[0]]
+        lf.branch = key.branch
+        return [lf], []
     # a GİB berat both as .xml and as GİB's .zip download: the .xml is the berat
-    xml = [c for c in copies if not c.name.zipped]
-    zips = [c for c in copies if c.name.zipped]
+    xml = [i for i in copies if not all_files[i].name.zipped]
+    zips = [i for i in copies if all_files[i].name.zipped]
     primary = xml or zips
     spare = zips if xml else []
-    by_digest: dict[str, list[Candidate]] = {}
+    by_digest: dict[str, list[int]] = {}
     if len(primary) == 1:
         by_digest["only"] = primary
     else:
-        for c in primary:
-            by_digest.setdefault(_sha256(c, cache), []).append(c)
+        for i in primary:
+            by_digest.setdefault(_sha256(all_files[i].location, found.idents[i], cache), []).append(i)
     files = []
     for group in by_digest.values():
-        first = group[0]
-        lf = LedgerFile(first.path, first.name, first.size, key.branch,
-                        also_at=[c.path for c in group[1:]] + [c.path for c in spare])
+        lf = all_files[group[0]]
+        lf.branch = key.branch
+        lf.also_at = [all_files[i].location for i in group[1:]] + [all_files[i].location for i in spare]
         files.append(lf)
     problems = []
     if len(files) > 1:
@@ -220,66 +253,74 @@ def scan(roots: Iterable[Path], cache: FileCache | None = None,
 def _scan(roots: Iterable[Path], cache: FileCache | None,
           progress: Callable[[str], None] | None) -> ScanResult:
     cache = cache or FileCache(None)
-    candidates, ignored = discover(roots)
-    # files by month, keyed (vkn, branch, period) as MonthKey orders them: one MonthKey per month
-    groups: dict[tuple[str, str, str], list[Candidate]] = {}
+    found = discover(roots)
+    files, idents, folders = found.files, found.idents, found.folders
+    # files by month (indices into `found`), keyed (vkn, branch, period) as MonthKey orders them
+    groups: dict[tuple[str, str, str], list[int]] = {}
     companies: dict[tuple[str, str, str], str] = {}
     # a berat (and the DR) takes the branch of its ledger in the same folder, so a cold scan reads
-    # two headers a month, not seven; with no such ledger it reads its own
+    # two headers a month, not seven; with no such ledger it reads its own. Ledgers first, then
+    # the others, each in the order found.
     ledger_branch: dict[tuple, str] = {}
-    candidates.sort(key=lambda c: c.name.kind not in LEDGER_KINDS)
-    total = len(candidates)
-    for i, c in enumerate(candidates):
-        name = c.name
-        branch = name.branch
-        facts = None
-        if branch is None:
-            if name.kind in BERAT_OF:
-                branch = ledger_branch.get((c.folder, name.vkn, name.period, BERAT_OF[name.kind], name.part))
-            elif name.kind == "DR":
-                where = (c.folder, name.vkn, name.period)
-                branch = ledger_branch.get((*where, "Y", 0)) or ledger_branch.get((*where, "Y", 1))
-        if branch is None:
-            facts = _header(c, cache)
-            branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
-        if name.kind in LEDGER_KINDS:
-            ledger_branch[(c.folder, name.vkn, name.period, name.kind, name.part)] = branch
-        key = (name.vkn, branch, name.period)
-        month = groups.get(key)
-        if month is None:
-            groups[key] = [c]
-        else:
-            month.append(c)
-        if facts and facts.get("company") and key not in companies:
-            companies[key] = facts["company"]
-        if progress and i % 2000 == 1999:
-            progress(f"{i + 1}/{total} dosya tarandı")
-    del candidates, ledger_branch
-    result = ScanResult(ignored=sorted(ignored, key=lambda x: x["path"]))
+    total = len(files)
+    done = 0
+    for ledgers in (True, False):
+        for i, lf in enumerate(files):
+            name = lf.name
+            if (name.kind in LEDGER_KINDS) is not ledgers:
+                continue
+            branch = name.branch
+            facts = None
+            if branch is None:
+                if name.kind in BERAT_OF:
+                    branch = ledger_branch.get((folders[i], name.vkn, name.period, BERAT_OF[name.kind], name.part))
+                elif name.kind == "DR":
+                    where = (folders[i], name.vkn, name.period)
+                    branch = ledger_branch.get((*where, "Y", 0)) or ledger_branch.get((*where, "Y", 1))
+            if branch is None:
+                facts = _header(lf.location, idents[i], name, cache)
+                branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
+            if ledgers:
+                ledger_branch[(folders[i], name.vkn, name.period, name.kind, name.part)] = branch
+            key = (name.vkn, branch, name.period)
+            month = groups.get(key)
+            if month is None:
+                groups[key] = [i]
+            else:
+                month.append(i)
+            if facts and facts.get("company") and key not in companies:
+                companies[key] = facts["company"]
+            done += 1
+            if progress and done % 2000 == 0:
+                progress(f"{done}/{total} dosya tarandı")
+    del ledger_branch
+    result = ScanResult(ignored=sorted(found.ignored, key=lambda x: x["path"]))
+
+    def order(i: int) -> tuple:
+        name = files[i].name
+        return _ORDER.get(name.kind, 99), name.part, files[i].location
+
     for key in sorted(groups):
         month = groups.pop(key)  # what is grouped is let go month by month
         mkey = MonthKey(*key)
         ms = MonthSet(mkey, company=companies.get(key))
         if len(month) > 1:
-            month.sort(key=_file_order)
+            month.sort(key=order)
         start = 0
         while start < len(month):
-            name = month[start].name
+            name = files[month[start]].name
             end = start + 1
-            while end < len(month) and month[end].name.kind == name.kind and month[end].name.part == name.part:
+            while end < len(month) and files[month[end]].name.kind == name.kind and \
+                    files[month[end]].name.part == name.part:
                 end += 1
-            files, problems = _merge_copies(mkey, month[start:end], cache)
-            ms.files.extend(files)
+            merged, problems = _merge_copies(mkey, month[start:end], found, cache)
+            ms.files.extend(merged)
             ms.problems.extend(problems)
             start = end
         assess(ms)
         result.sets.append(ms)
     cache.flush()
     return result
-
-
-def _file_order(c: Candidate) -> tuple:
-    return _ORDER.get(c.name.kind, 99), c.name.part, c.path
 
 
 _ORDER = {k: i for i, k in enumerate(("Y", "K", "YB", "KB", "GIB-YB", "GIB-KB", "DR"))}

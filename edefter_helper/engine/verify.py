@@ -362,7 +362,8 @@ def month_digest(ms: MonthSet, idents: list[str], context: str) -> str:
 
     parts = [context, str(ms.key)]
     for f, ident in zip(ms.files, idents):
-        parts += (f.location, f.name.filename, f.kind, str(f.part), str(f.size), ident)
+        name = f.name
+        parts.append(f"{f.location}\0{name.filename}\0{name.kind}\0{name.part}\0{f.size}\0{ident}")
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -417,7 +418,7 @@ def _check_month(item, reading: _Reading, cache, trust, strings: _Strings) -> No
     verdict = judge(ms, facts, trust)
     apply_verdict(ms, verdict, strings)
     if digest is not None:
-        cache.month_put(month_slot(ms), digest, verdict, [f.location for f in ms.files])
+        cache.month_put(month_slot(ms), digest, verdict)
 
 
 def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
