@@ -383,42 +383,56 @@ def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: 
     keeps = tid is not None and hasattr(cache, "month_get") and hasattr(cache, "month_put")
     context = "\0".join((engine_id(), reading.sid, tid or ""))
     strings = _Strings()
-    waiting = []  # (month, identities, digest, facts of files that cannot be looked at): no verdict kept
+    waiting = []  # months without a kept verdict (only the month: an office's cold run has 36 000)
     for ms in result.sets:
-        facts: dict[str, dict] = {}
-        idents = reading.identities(ms.files, facts)
-        digest = None
-        if keeps and ms.files and None not in idents:
-            digest = month_digest(ms, idents, context)
-            verdict = cache.month_get(month_slot(ms), digest)
-            if verdict is not None:
-                apply_verdict(ms, verdict, strings)
-                continue
-        waiting.append((ms, idents, digest, facts))
-    reading.start_big([(f, i) for ms, idents, _, _ in waiting for f, i in zip(ms.files, idents) if i is not None])
+        if keeps and ms.files:
+            idents = reading.identities(ms.files, {})
+            if None not in idents:
+                verdict = cache.month_get(month_slot(ms), month_digest(ms, idents, context))
+                if verdict is not None:
+                    apply_verdict(ms, verdict, strings)
+                    continue
+        waiting.append(ms)
+    check = _Check(reading, cache, trust, strings, context if keeps else None)
+    # months with big files wait for them (read by worker processes meanwhile); their identities are
+    # those the big files are read under
     later = []
-    for item in waiting:
-        if any(i is not None and not reading.small(f) for f, i in zip(item[0].files, item[1])):
-            later.append(item)  # waits for its big files
-        else:
-            _check_month(item, reading, cache, trust, strings)
+    for ms in waiting:
+        if any(not reading.small(f) for f in ms.files):
+            later.append((ms, check.identities(ms)))
+    reading.start_big([(f, i) for ms, idents in later for f, i in zip(ms.files, idents) if i is not None])
+    for ms in waiting:
+        if all(reading.small(f) for f in ms.files):
+            check(ms, check.identities(ms))
     reading.finish_big()
-    for item in later:
-        _check_month(item, reading, cache, trust, strings)
+    for ms, idents in later:
+        check(ms, idents)
     cache.flush()
     return result
 
 
-def _check_month(item, reading: _Reading, cache, trust, strings: _Strings) -> None:
-    ms, idents, digest, unreadable = item
-    facts = dict(unreadable)  # this month's only: let go when it is judged
-    for f, ident in zip(ms.files, idents):
-        if ident is not None:
-            facts[f.location] = reading.facts_of(f, ident)
-    verdict = judge(ms, facts, trust)
-    apply_verdict(ms, verdict, strings)
-    if digest is not None:
-        cache.month_put(month_slot(ms), digest, verdict)
+class _Check:
+    """Judge one month from its files' facts (kept or read now, under the identities given), apply
+    the verdict and keep it under the digest of exactly those identities."""
+
+    def __init__(self, reading: _Reading, cache, trust, strings: _Strings, context: str | None):
+        self.reading, self.cache, self.trust, self.strings, self.context = reading, cache, trust, strings, context
+        self.unreadable: dict[str, dict] = {}
+
+    def identities(self, ms: MonthSet) -> list[str | None]:
+        return self.reading.identities(ms.files, self.unreadable)
+
+    def __call__(self, ms: MonthSet, idents: list[str | None]) -> None:
+        facts = {}  # this month's only: let go when it is judged
+        for f, ident in zip(ms.files, idents):
+            if ident is None:
+                facts[f.location] = self.unreadable.pop(f.location)
+            else:
+                facts[f.location] = self.reading.facts_of(f, ident)
+        verdict = judge(ms, facts, self.trust)
+        apply_verdict(ms, verdict, self.strings)
+        if self.context is not None and ms.files and None not in idents:
+            self.cache.month_put(month_slot(ms), month_digest(ms, idents, self.context), verdict)
 
 
 def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
