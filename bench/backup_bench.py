@@ -641,7 +641,83 @@ def bench_upload(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
     rep.row("upload", "upload time", f"{res['seconds']:.2f} s", "", "", "(info)", None)
 
 
-BENCHES = {"bulk": bench_bulk, "upload": bench_upload}
+def bench_upload_month(rep: Report, work: Path, sizes: Sizes, profile: bool) -> None:
+    """A real month of ~1 GB (bench/run.py's big month: five signed 200 MB Yevmiye parts and their
+    berats), packed and uploaded to `edefter serve`'s code in its own process; the server's whole
+    process tree (its verify workers included, as verify's memory is counted) sampled until its check
+    has stored the month (issue 12 §2: was 173–180 MB)."""
+    import requests
+
+    import run as RUN
+    from edefter_helper.engine.cache import FileCache
+    from edefter_helper.engine.package import pack
+    from edefter_helper.engine.verify import verify_roots
+    from edefter_helper.server.run import add_user, start_in_subprocess
+    from edefter_helper.targets.base import Package
+    from edefter_helper.targets.http import HttpTarget
+
+    big = RUN.QUICK if sizes == QUICK else RUN.FULL
+    folder, files = RUN.ensure_big_month(work, big)
+    total = sum(f.stat().st_size for f in files)
+    rep.say(f"== upload of a real month: {len(files)} files, {mb(total)}; the server's process tree sampled ==")
+    base = work / "upload-month"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    try:
+        cache = FileCache(None)
+        ms = next(m for m in verify_roots([folder], cache).sets)
+        if not ms.valid:
+            raise BenchError(f"the big month does not verify: {[p.message for p in ms.problems][:3]}")
+        packed = pack(ms, base / "paket")
+        package = Package(packed.path, ms.key, packed.sha256, packed.size, packed.files)
+        user, password = "bench", secrets.token_urlsafe(12)
+        add_user(base / "sunucu", user, password, [ms.key.vkn])
+        hwm: dict[int, int] = {}
+        with start_in_subprocess(base / "sunucu", max_size=package.size * 2 + (1 << 20)) as server:
+            done = threading.Event()
+
+            def sampler():
+                pids, listed = [server.pid], 0.0
+                while not done.is_set():
+                    now = time.perf_counter()
+                    if now - listed > 0.25:
+                        pids, listed = RUN._tree(server.pid), now
+                    for pid in pids:
+                        h = RUN._mem(pid)[2]
+                        if h:
+                            hwm[pid] = max(hwm.get(pid, 0), h)
+                    done.wait(0.05)
+
+            thread = threading.Thread(target=sampler, daemon=True)
+            thread.start()
+            t0 = time.perf_counter()
+            with HttpTarget(server.url, user, password, timeout=(10, 900)) as target:
+                receipt = target.send(package, "bench")
+            t_up = time.perf_counter() - t0
+            state = receipt.state
+            url = f"{server.url}/v1/months/{ms.key.vkn}/{ms.key.branch}/{ms.key.period}"
+            while state == "accepted" and time.perf_counter() - t0 < 1800:
+                time.sleep(0.2)
+                state = requests.get(url, auth=(user, password), timeout=30).json()["state"]
+            t_all = time.perf_counter() - t0
+            done.set()
+            thread.join()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if state != "stored":
+        raise BenchError(f"the server did not store the month: {state}")
+    upper, largest = sum(hwm.values()), max(hwm.values(), default=0)
+    rep.say(f"upload {t_up:.1f} s, stored after its check {t_all:.1f} s; server process tree: "
+            f"{len(hwm)} processes seen, Σ VmHWM {mb(upper)} (upper bound), largest {mb(largest)} "
+            f"({', '.join(mb(h) for h in sorted(hwm.values(), reverse=True))})")
+    rep.target(f"server process tree while checking a real {mb(total)} month < 150 MB", upper < 150 * MB, mb(upper))
+    rep.row("upload, real month", f"{mb(total)}, {len(files)} files: server process tree peak (Σ VmHWM, "
+            f"{len(hwm)} processes)", mb(upper), "", "", "< 150 MB", upper < 150 * MB)
+    rep.row("upload, real month", "upload / stored after the server's check", f"{t_up:.1f} / {t_all:.1f} s",
+            "", "", "(info)", None)
+
+
+BENCHES = {"bulk": bench_bulk, "upload": bench_upload, "upload-month": bench_upload_month}
 
 
 def main(argv: list[str] | None = None) -> int:
