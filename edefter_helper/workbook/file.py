@@ -258,7 +258,7 @@ class FileBook:
 
     def _snapshot(self, sheet: L.Sheet, rows: list[dict]) -> list[tuple]:
         keys = [c.key for c in sheet.columns]
-        return [tuple(row.get(k) for k in keys) for row in rows]
+        return [tuple(map(row.get, keys)) for row in rows]
 
     def _fast_write(self, sheet: L.Sheet, rows: list[dict]) -> None:
         state = self._state(sheet, full=True)

@@ -300,6 +300,7 @@ def rows_of(pkg: Package, part: str, scan: SheetScan, values: bool = True):
     in_row = False
     # the same texts recur on every row (firm, status, message): decode once, hold one copy
     texts: dict[bytes, str] = {}
+    stamps: dict[bytes, object] = {}
     colcache = _COLUMN_CACHE
     for kind, chunk in iter_content(pkg.zf, part):
         if kind != "rows":
@@ -354,13 +355,23 @@ def rows_of(pkg: Package, part: str, scan: SheetScan, values: bool = True):
             if kind_ is None or kind_ == b"n":
                 if not v:
                     continue
-                value = _cast_number(v.decode("ascii"))
                 s = int(style) if style else 0
-                if s in dates:
-                    try:
-                        value = from_excel(value, epoch, timedelta=s in deltas)
-                    except (OverflowError, ValueError):
-                        raise Unsupported("a date out of range") from None
+                if s in dates and s not in deltas:
+                    value = stamps.get(v)  # a Saklama Sonu recurs on many rows
+                    if value is None:
+                        try:
+                            value = from_excel(_cast_number(v.decode("ascii")), epoch)
+                        except (OverflowError, ValueError):
+                            raise Unsupported("a date out of range") from None
+                        if len(stamps) < 100_000:
+                            stamps[v] = value
+                else:
+                    value = _cast_number(v.decode("ascii"))
+                    if s in dates:
+                        try:
+                            value = from_excel(value, epoch, timedelta=True)
+                        except (OverflowError, ValueError):
+                            raise Unsupported("a date out of range") from None
             elif kind_ == b"inlineStr":
                 if text is None:
                     if empty_t is None:
