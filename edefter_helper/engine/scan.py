@@ -53,13 +53,12 @@ def _by_name(entry: os.DirEntry) -> str:
 class _Found:
     """Walks the roots once (folders and files in name order, symlinked folders not followed:
     loops). Keeps per ledger file only what the scan needs, in parallel lists: its LedgerFile (the
-    branch is set when its month is known), its identity and its folder (one string per folder) —
+    branch is set when its month is known) and its folder (one string per folder) —
     no stat result, tuple or other object per file that the garbage collector would walk again and
     again (tens of thousands of files)."""
 
     def __init__(self):
         self.files: list[LedgerFile] = []
-        self.idents: list[str] = []
         self.folders: list[str] = []
         self.ignored: list[dict] = []
         # the same file reached through two roots (or a link) counts once; hard links under other
@@ -118,7 +117,6 @@ class _Found:
             self.ignored.append({"path": path, "reason": IGNORED_INVENTORY})
             return
         self.files.append(LedgerFile(path, name, st.st_size, NO_BRANCH))
-        self.idents.append(identity(st))
         self.folders.append(folder)
 
 
@@ -137,19 +135,32 @@ def discover(roots: Iterable[Path]) -> _Found:
     return finder
 
 
-def _header(path: str, ident: str, name: LedgerName, cache: FileCache) -> dict:
-    facts = cache.get(path, ident, "header")
+def _now(path: str) -> str | None:
+    """The file's identity as it is now, taken just before its bytes are read (None: it cannot be
+    looked at; reading it will say why)."""
+    try:
+        return identity(os.stat(path))
+    except OSError:
+        return None
+
+
+def _header(path: str, name: LedgerName, cache: FileCache) -> dict:
+    ident = _now(path)
+    facts = cache.get(path, ident, "header") if ident is not None else None
     if facts is None:
         facts = reader.read_header(Path(path), name)
-        cache.put(path, ident, header=facts)
+        if ident is not None:
+            cache.put(path, ident, header=facts)
     return facts
 
 
-def _sha256(path: str, ident: str, cache: FileCache) -> str:
-    digest = cache.get(path, ident, "sha256")
+def _sha256(path: str, cache: FileCache) -> str:
+    ident = _now(path)
+    digest = cache.get(path, ident, "sha256") if ident is not None else None
     if digest is None:
         digest = sha256_file(Path(path))
-        cache.put(path, ident, sha256=digest)
+        if ident is not None:
+            cache.put(path, ident, sha256=digest)
     return digest
 
 
@@ -230,7 +241,7 @@ def _merge_copies(key: MonthKey, copies: list[int], found: _Found, cache: FileCa
         by_digest["only"] = primary
     else:
         for i in primary:
-            by_digest.setdefault(_sha256(all_files[i].location, found.idents[i], cache), []).append(i)
+            by_digest.setdefault(_sha256(all_files[i].location, cache), []).append(i)
     files = []
     for group in by_digest.values():
         lf = all_files[group[0]]
@@ -254,7 +265,7 @@ def _scan(roots: Iterable[Path], cache: FileCache | None,
           progress: Callable[[str], None] | None) -> ScanResult:
     cache = cache or FileCache(None)
     found = discover(roots)
-    files, idents, folders = found.files, found.idents, found.folders
+    files, folders = found.files, found.folders
     # files by month (indices into `found`), keyed (vkn, branch, period) as MonthKey orders them
     groups: dict[tuple[str, str, str], list[int]] = {}
     companies: dict[tuple[str, str, str], str] = {}
@@ -278,7 +289,7 @@ def _scan(roots: Iterable[Path], cache: FileCache | None,
                     where = (folders[i], name.vkn, name.period)
                     branch = ledger_branch.get((*where, "Y", 0)) or ledger_branch.get((*where, "Y", 1))
             if branch is None:
-                facts = _header(lf.location, idents[i], name, cache)
+                facts = _header(lf.location, name, cache)
                 branch = facts.get("branch") if facts.get("branch") and len(facts["branch"]) == 4 else NO_BRANCH
             if ledgers:
                 ledger_branch[(folders[i], name.vkn, name.period, name.kind, name.part)] = branch
