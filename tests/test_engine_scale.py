@@ -317,6 +317,13 @@ def test_a_damaged_month_row_or_cache_never_stops_work(tmp_path):
     db.commit()
     db.close()
     assert _view(_verify(tmp_path / "t", cache_path)) == want
+    for damaged in ('{"problems": [], "warnings": []}', '{"problems": 3, "warnings": [], "signers": [], '
+                    '"countersigners": [], "company": null, "sha256": [null, null, null, null, null, null, null]}'):
+        db = sqlite3.connect(cache_path)
+        db.execute("UPDATE months SET verdict = ?", (damaged,))
+        db.commit()
+        db.close()
+        assert _view(_verify(tmp_path / "t", cache_path)) == want
     db = sqlite3.connect(cache_path)
     db.execute("UPDATE months SET verdict = '[1, 2]'")
     db.execute("UPDATE files SET full = 'garbage'")

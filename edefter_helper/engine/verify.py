@@ -389,7 +389,7 @@ def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: 
             idents = reading.identities(ms.files, {})
             if None not in idents:
                 verdict = cache.month_get(month_slot(ms), month_digest(ms, idents, context))
-                if verdict is not None:
+                if verdict is not None and _well_formed(verdict, len(ms.files)):
                     apply_verdict(ms, verdict, strings)
                     continue
         waiting.append(ms)
@@ -409,6 +409,24 @@ def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: 
         check(ms, idents)
     cache.flush()
     return result
+
+
+def _problems_ok(items) -> bool:
+    return isinstance(items, list) and all(
+        isinstance(d, dict) and isinstance(d.get("code"), str) and isinstance(d.get("message"), str)
+        and isinstance(d.get("path"), (str, type(None))) for d in items)
+
+
+def _well_formed(verdict: dict, files: int) -> bool:
+    """A kept verdict as judge() makes it for a month of `files` files (a damaged row is no answer:
+    the month is judged again)."""
+    sha256, company = verdict.get("sha256"), verdict.get("company")
+    return (isinstance(sha256, list) and len(sha256) == files
+            and all(isinstance(x, (str, type(None))) for x in sha256)
+            and isinstance(company, (str, type(None)))
+            and all(isinstance(verdict.get(k), list) and all(isinstance(x, str) for x in verdict[k])
+                    for k in ("signers", "countersigners"))
+            and _problems_ok(verdict.get("problems")) and _problems_ok(verdict.get("warnings")))
 
 
 class _Check:
