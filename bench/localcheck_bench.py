@@ -289,7 +289,6 @@ def _control(scale: Scale, rep: Report) -> None:
 def _split_here(workbook: str, data: str, months: int, profile: bool):
     """One warm check-local in this (fresh) process, timed phase by phase; see _split."""
     from edefter_helper import actions
-    from edefter_helper.engine import cache as C
     from edefter_helper.engine import verify as V
     from edefter_helper.workbook.file import FileBook
 
@@ -299,7 +298,6 @@ def _split_here(workbook: str, data: str, months: int, profile: bool):
     timer = R.PhaseTimer()
     if not profile:
         timer.wrap(FileBook, "reload", "workbook load")
-        timer.wrap(C.FileCache, "_load", "verify cache load (all rows)", first_only=True)
         timer.wrap(V, "scan", "scan (walk + group, warm)")
         timer.wrap(V, "verify_sets", "verify_sets (warm: cached verdicts)")
         timer.wrap(actions._Run, "local_findings", "local check itself (journal rows + compare)")
