@@ -74,7 +74,7 @@ def _formats(path: Path, name: str) -> list[tuple]:
                   else c.number_format for c in row) for row in ws.iter_rows(min_row=2)]
 
 
-def _assert_same(fast: Path, slow: Path, *names: str, fast_reader: bool = True) -> None:
+def _assert_same(fast: Path, slow: Path, *names: str, fast_reader: bool | None = True) -> None:
     for name in names:
         assert _grid(fast, name) == _grid(slow, name), name
         assert _formats(fast, name) == _formats(slow, name), name
@@ -82,7 +82,8 @@ def _assert_same(fast: Path, slow: Path, *names: str, fast_reader: bool = True) 
         sheet = next(s for s in L.DATA_SHEETS if s.name == name)
         a, b = FileBook(fast), FileBook(slow)
         fast_rows = a.read_rows(sheet)
-        assert (a._wb is None) == fast_reader, "the fast reader fell back"
+        if fast_reader is not None:  # None: either (a formula in some sheets only)
+            assert (a._wb is None) == fast_reader, "the fast reader fell back"
         assert fast_rows == b.read_rows(sheet) == _openpyxl_rows(slow, sheet) == _openpyxl_rows(fast, sheet)
 
 
@@ -553,15 +554,19 @@ def test_a_backup_to_a_folder_writes_the_workbook_through_the_fast_path(template
     assert len(FileBook(path).read_rows(L.COPIES)) == 2
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", list(range(8)) + [f"fallback-{i}" for i in range(4)])
 def test_random_runs_read_back_as_through_openpyxl(template, tmp_path, seed):
     """Random sequences of writes, appends and reads over two runs, with values of every kind the
-    actions write (fixed seeds: the same cases every time)."""
+    actions write (fixed seeds: the same cases every time); the fallback seeds add values the fast path
+    leaves to openpyxl, so a save replays the run's earlier changes there."""
     import random
 
     rnd = random.Random(seed)
     pool = TRICKY[:5] + ["", " ", None, None, "0000", "0123456789", "Yedeklendi", 0, 42, -7, 3.5, 1e-9,
                          datetime(2024, 2, 29, 23, 59, 59), datetime(2030, 1, 1)]
+    fallback = str(seed).startswith("fallback")
+    if fallback:
+        pool += ["=1+1", "#N/A"]
 
     def value(col):
         v = rnd.choice(pool)
@@ -597,8 +602,8 @@ def test_random_runs_read_back_as_through_openpyxl(template, tmp_path, seed):
                 else:
                     got.append(book.read_rows(sheet))
             book.save()
-            if path == fast_path:
+            if path == fast_path and not fallback:
                 assert book._wb is None
             seen.append(got)
         assert seen[0] == seen[1]
-    _assert_same(fast_path, slow_path, L.PERIODS.name, L.LOG.name, L.COPIES.name)
+    _assert_same(fast_path, slow_path, L.PERIODS.name, L.LOG.name, L.COPIES.name, fast_reader=None if fallback else True)
