@@ -21,7 +21,6 @@ from pathlib import Path
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.workbook import layout as L
-from edefter_helper import fsutil
 from edefter_helper.workbook import sheetxml, xlsm
 
 
@@ -491,7 +490,7 @@ class FileBook:
 
     def _fast_save(self) -> None:
         plans = self._plans()
-        with fsutil.atomic_write(self.path, prefix=".~", suffix=self.path.suffix) as fh:
+        with xlsm.atomic_file(self.path) as fh:
             sheetxml.save(self._pkg, plans, fh)
         del plans
         # what was saved is now the file: read it back (cheap) so later calls see one state

@@ -70,10 +70,16 @@ def save(wb, path: str | os.PathLike, *, timestamp: dt.datetime | None = None) -
     write_atomic(Path(path), data)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def atomic_file(path: Path):
+    """A temporary beside `path` (.~XXXXXXXX.xlsm, a name FileBook.clean_stale_temporaries knows) that
+    replaces it, keeping its mode and owner, only when the block ends without error."""
     from edefter_helper.fsutil import atomic_write
 
-    with atomic_write(path, prefix=".~", suffix=path.suffix) as fh:
+    return atomic_write(path, prefix=".~", suffix=path.suffix)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path) as fh:
         fh.write(data)
 
 
