@@ -211,6 +211,7 @@ class _Run:
         self._not_tried: dict[tuple[str, str], int] = {}
         self.findings: list | None = None  # Yerel Dosya Kontrolü of this run, when already made
         self.answers: dict[tuple[str, MonthKey], object] = {}  # a batch question's answers, each used once
+        self._recorded: dict | None = None  # recorded_files(), once the run's sending is over
         self._adopt_legacy_rows()
 
     def identity(self, firm: Firm) -> str:
@@ -376,11 +377,18 @@ class _Run:
             self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable,
                                                     target=target))
 
+    def recorded_files(self) -> dict:
+        """journal.recorded_files() once for the end of the run (the local check and the Dönemler rows
+        both need it; at 36 000 months it is ~250 000 files): call only after the run's sending."""
+        if self._recorded is None:
+            self._recorded = self.journal.recorded_files()
+        return self._recorded
+
     def local_findings(self, full: bool = False) -> list:
         """Yerel Dosya Kontrolü: backed-up months whose files on disk are no longer those bytes."""
         from edefter_helper import localcheck
 
-        recorded = self.journal.recorded_files()
+        recorded = self.recorded_files()
         backed, seen = [], set()
         for st in self.journal.statuses():
             firm = firm_for(st.key, self.firms)
@@ -412,7 +420,8 @@ class _Run:
         copies: list[dict] = []
         rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS),
                            by_month, targets=self.targets, copies=copies,
-                           previous_copies=self.book.read_rows(L.COPIES))
+                           previous_copies=self.book.read_rows(L.COPIES), recorded=self.recorded_files())
+        self._recorded = None
         self.book.write_rows(L.PERIODS, rows)
         _write_copies(self.book, copies)
         notes = [{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Uyarı",

@@ -212,15 +212,15 @@ class Journal:
     def recorded_files(self) -> dict[tuple[MonthKey, str], list[tuple[str, int, str]]]:
         """(month, target) -> [(name, size, sha256)] of the package each month's status names, in one
         query (a refresh of 36 000 months must not ask 36 000 times)."""
-        with self._conn() as db:
-            rows = db.execute(
-                "SELECT a.vkn, a.branch, a.period, a.target, a.files FROM attempts a JOIN months m"
-                " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
-                " AND a.package_sha256 = m.package_sha256"
-                " WHERE a.files IS NOT NULL AND a.files != '[]' ORDER BY a.id").fetchall()
         out = {}
-        for v, b, p, t, files in rows:
-            out[(MonthKey(v, b, p), t)] = [(f[0], int(f[1]), f[2]) for f in json.loads(files)]
+        with self._conn() as db:
+            # row by row, not fetchall(): an office's 36 000 months' file lists at once are ~40 MB of JSON
+            for v, b, p, t, files in db.execute(
+                    "SELECT a.vkn, a.branch, a.period, a.target, a.files FROM attempts a JOIN months m"
+                    " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
+                    " AND a.package_sha256 = m.package_sha256"
+                    " WHERE a.files IS NOT NULL AND a.files != '[]' ORDER BY a.id"):
+                out[(MonthKey(v, b, p), t)] = [(f[0], int(f[1]), f[2]) for f in json.loads(files)]
         return out
 
     def retarget(self, key: MonthKey, old: str, new: str) -> bool:

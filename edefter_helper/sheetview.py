@@ -54,7 +54,8 @@ NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma
 def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Journal,
                 identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
                 local: dict[MonthKey, list] | None = None, *, targets: dict | None = None,
-                copies: list[dict] | None = None, previous_copies: list[dict] | None = None) -> list[dict]:
+                copies: list[dict] | None = None, previous_copies: list[dict] | None = None,
+                recorded: dict | None = None) -> list[dict]:
     """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
     files disappeared after a backup stays visible). A confirmed status the sheet shows but this
     computer's journal does not know (another PC, a fresh journal) is kept, never downgraded.
@@ -69,13 +70,17 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     by_key: dict[MonthKey, list] = {}
     drills = journal.last_drills()
     probes = journal.last_probes() if hasattr(journal, "last_probes") else {}
-    recorded = journal.recorded_files()  # every month's backed-up files in one query
+    if recorded is None:
+        recorded = journal.recorded_files()  # every month's backed-up files in one query
     for st in journal.statuses():
         known[(st.key, st.target)] = st
         by_key.setdefault(st.key, []).append(st)
-    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): r for r in previous or []}
-    before_copies = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")), _s(r.get("target"))): r
+    # only what a row kept from another computer needs, not the sheet's whole rows (an office's two
+    # sheets of 36 000 rows each held as dicts cost ~100 MB through the write-back)
+    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): _kept(r) for r in previous or []}
+    before_copies = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")), _s(r.get("target"))): _kept(r)
                      for r in previous_copies or []}
+    previous = previous_copies = None  # the caller's lists go once compacted
     keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
     out_copies: dict[MonthKey, list[dict]] = {}
     for key in keys:
@@ -105,9 +110,9 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 if others:
                     message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki "
                                f"hedef {_describe(others[0].target)}: {others[0].status}).")
-                elif old and old.get("status") in (S.BACKED_UP, S.ACCEPTED) and _s(old.get("sha256")):
-                    status, message = old["status"], NO_LOCAL_RECORD
-                    sha, reference, updated = _s(old.get("sha256")), _s(old.get("reference")), old.get("updated")
+                elif old and old[0] in (S.BACKED_UP, S.ACCEPTED) and old[1]:
+                    status, message = old[0], NO_LOCAL_RECORD
+                    sha, reference, updated = old[1], old[2], old[3]
             if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
                 message = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."  # never ".;"
             if local and local.get(key):
@@ -146,6 +151,11 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     if copies is not None:
         copies.extend(c for k in order for c in out_copies[k])
     return [rows[k] for k in order]
+
+
+def _kept(row: dict) -> tuple:
+    """(status, sha256, reference, updated) of a sheet row."""
+    return row.get("status"), _s(row.get("sha256")), _s(row.get("reference")), row.get("updated")
 
 
 def _stamp(text: str | None):
