@@ -46,8 +46,10 @@ class _Reading:
     small files read in this process, files of PARALLEL_BYTES or more by worker processes and this
     one together (biggest first) while this process reads the small ones."""
 
-    def __init__(self, cache: FileCache, schema_dir: Path | None, progress: Callable[[str], None] | None):
+    def __init__(self, cache: FileCache, schema_dir: Path | None, progress: Callable[[str], None] | None,
+                 readers: int | None = None):
         self.cache, self.schema_dir, self.progress = cache, schema_dir, progress
+        self.max_readers = readers  # processes reading big files at most, this one included (None: by cores)
         self.sid = schema_id(schema_dir)
         self.big_facts: dict[str, dict] = {}  # location -> facts of the big files read (or kept)
         self.big_todo: list[tuple[LedgerFile, str]] = []
@@ -83,6 +85,8 @@ class _Reading:
                 todo.append((f, ident))
         self.big_todo = sorted(todo, key=lambda t: -t[0].size)
         readers = _readers([f.size for f, _ in self.big_todo], os.cpu_count() or 1)
+        if self.max_readers:
+            readers = min(readers, self.max_readers)
         self.args = [(f.location, f.name, str(self.schema_dir) if self.schema_dir else None) for f, _ in self.big_todo]
         if readers > 1:
             self.pool = _Shared(self.args, readers - 1)  # the workers start on the biggest files at once
@@ -368,9 +372,11 @@ def month_digest(ms: MonthSet, idents: list[str], context: str) -> str:
 
 
 def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: Path | None = None,
-                progress: Callable[[str], None] | None = None, trust: TrustList | None = None) -> ScanResult:
+                progress: Callable[[str], None] | None = None, trust: TrustList | None = None,
+                readers: int | None = None) -> ScanResult:
     """`trust`: GİB's countersigning certificates (default: TrustList.default(), which raises
-    TrustError with a Turkish message when a configured list cannot be read).
+    TrustError with a Turkish message when a configured list cannot be read). `readers`: at most this
+    many processes read the big files, this one included (default: by the cores; each worker is ~50 MB).
 
     A month whose verdict is kept for exactly its files as they are now (month_digest) takes it
     without decoding any file's facts; the others are checked month by month from their files'
@@ -378,7 +384,7 @@ def verify_sets(result: ScanResult, cache: FileCache | None = None, schema_dir: 
     (and the big files'), not the whole tree's."""
     cache = cache or FileCache(None)
     trust = trust if trust is not None else TrustList.default()
-    reading = _Reading(cache, schema_dir, progress)
+    reading = _Reading(cache, schema_dir, progress, readers)
     tid = trust_id(trust)
     keeps = tid is not None and hasattr(cache, "month_get") and hasattr(cache, "month_put")
     context = "\0".join((engine_id(), reading.sid, tid or ""))
@@ -454,8 +460,9 @@ class _Check:
 
 
 def verify_roots(roots: Iterable[Path], cache: FileCache | None = None, schema_dir: Path | None = None,
-                 progress: Callable[[str], None] | None = None, trust: TrustList | None = None) -> ScanResult:
+                 progress: Callable[[str], None] | None = None, trust: TrustList | None = None,
+                 readers: int | None = None) -> ScanResult:
     """Scan and verify: the engine's whole check, as the CLI, the server and backups use it."""
     cache = cache or FileCache(None)
     trust = trust if trust is not None else TrustList.default()
-    return verify_sets(scan(roots, cache, progress), cache, schema_dir, progress, trust)
+    return verify_sets(scan(roots, cache, progress), cache, schema_dir, progress, trust, readers)

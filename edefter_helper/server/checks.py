@@ -201,6 +201,9 @@ def _trust_list():
     return _trust
 
 
+SERVER_READERS = 2  # processes reading a package's big files: the checker's own and one worker
+
+
 def engine_verify(folder: Path, key: MonthKey) -> list[str]:
     """The engine's own month checks on an extracted package; returns Turkish problems.
 
@@ -208,7 +211,9 @@ def engine_verify(folder: Path, key: MonthKey) -> list[str]:
     """
     from edefter_helper.engine.verify import verify_roots
 
-    result = verify_roots([folder], _OneCheck(), trust=_trust_list())
+    # the server process (~70 MB: Flask, waitress, the store) and one verify worker for a big month:
+    # with a worker per core the tree was 172 MB for a 1 GB month; the checks queue anyway
+    result = verify_roots([folder], _OneCheck(), trust=_trust_list(), readers=SERVER_READERS)
     sets = list(result.sets)
     if len(sets) != 1:
         return [f"Paket tek bir ay oluşturmuyor ({len(sets)} ay bulundu)."]
