@@ -4,6 +4,7 @@ loopback; the single-month question is counted and must not be asked."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 from edefter_helper import actions, credentials, server
@@ -18,7 +19,10 @@ VKN = "4810525635"
 PERIODS = ("2024-01", "2024-02", "2024-03")
 
 
-def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyring, monkeypatch):
+@contextlib.contextmanager
+def backed_up(tmp_path, edefter):
+    """A workbook whose three months Toplu Yedekle backed up to the own server (still running inside the
+    block): (workbook, the options of that run)."""
     ledgers = tmp_path / "defter"
     for p in PERIODS:
         write_month(ledgers / p, VKN, p)
@@ -35,7 +39,11 @@ def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyrin
         book.save()
         opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
         assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == len(PERIODS)
+        yield wb, opts
 
+
+def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyring, monkeypatch):
+    with backed_up(tmp_path, edefter) as (wb, opts):
         single, batch = [], []
         real_query, real_many = HttpTarget.query, HttpTarget.query_many
         monkeypatch.setattr(HttpTarget, "query", lambda self, key: single.append(key) or real_query(self, key))
@@ -67,22 +75,7 @@ def test_durum_sorgula_asks_once_for_all_months(tmp_path, edefter, memory_keyrin
 
 def test_a_month_whose_status_changes_gets_its_günlük_row(tmp_path, edefter, memory_keyring):
     """Another computer's journal (empty) learns each month from the server: a change, so a row each."""
-    ledgers = tmp_path / "defter"
-    for p in PERIODS:
-        write_month(ledgers / p, VKN, p)
-    data = tmp_path / "sunucu"
-    server.add_user(data, "ali", "pw-1", [VKN])
-    credentials.set_password("Merkez", "ali", "pw-1")
-    with server.start_in_thread(data) as storage:
-        wb = tmp_path / "k.xlsm"
-        assert edefter("workbook", "new", wb).returncode == 0
-        book = FileBook(wb)
-        book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "Merkez",
-                                   "user": "ali"}])
-        book.write_rows(L.TARGETS, [{"name": "Merkez", "kind": "http", "address": storage.url}])
-        book.save()
-        opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
-        assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == len(PERIODS)
+    with backed_up(tmp_path, edefter) as (wb, opts):
         other_pc = actions.Options(journal=tmp_path / "other.sqlite3", retry_backoff=0.01, wait=20, poll=0.1)
         summary = actions.query(FileBook(wb), options=other_pc)
     assert summary.count(S.BACKED_UP) == len(PERIODS), summary.results
