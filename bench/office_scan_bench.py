@@ -35,7 +35,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -94,19 +93,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
     raise SystemExit(child(*sys.argv[2:5]))
 
 import run as R  # noqa: E402  (bench/run.py's helpers)
-from localcheck_bench import _vkn, ensure_tree  # noqa: E402
+from localcheck_bench import FULL, QUICK, Sizes, _vkn, ensure_tree  # noqa: E402  (the same office tree and sizes)
 from run import BenchError, Report, best, chosen, common_args, mb, run_all, run_measured, start  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Sizes:
-    firms: tuple[int, ...]
-    months: int
-    repeats: int
-
-
-FULL = Sizes(firms=(30, 100, 300), months=120, repeats=2)
-QUICK = Sizes(firms=(4, 8), months=12, repeats=1)
 
 WARM_LIMIT = 10.0  # s, verify_roots warm at 300 firms × 120 months
 COLD_LIMIT = 120.0  # s, scan cold at the same scale
