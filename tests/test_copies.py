@@ -298,8 +298,12 @@ def test_upgrade_adds_the_copy_sheet_and_column_and_keeps_every_row(tmp_path):
     book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "target": "NAS; Merkez", "user": "-; ali"}])
     book.save()
     assert L.COPIES.name not in openpyxl.load_workbook(old).sheetnames
+    # Kurulum Kontrolü says so and names the command
+    said = [f for f in check.check_workbook(old, probe_interpreter=False) if "sayfası yok" in f]
+    assert len(said) == 1 and "'Kopyalar'" in said[0] and f"edefter workbook upgrade {old.name}" in said[0]
 
     upgraded, _ = check.upgrade_workbook(old)
+    assert not [f for f in check.check_workbook(upgraded, probe_interpreter=False) if "sayfası yok" in f]
     after = FileBook(upgraded)
     assert L.COPIES.name in after.wb.sheetnames
     assert [c.value for c in after.wb[L.COPIES.name][1]] == L.COPIES.headers

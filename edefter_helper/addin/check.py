@@ -326,6 +326,12 @@ def check_workbook(path: str | os.PathLike, *, probe_interpreter: bool = True) -
             book_code, sheet_codes = None, []
             findings.append(f"Çalışma kitabının sayfa listesi okunamadı: {type(exc).__name__}: {exc}")
 
+    present = {name for name, _ in sheet_codes}
+    missing = [sheet.name for sheet in layout.DATA_SHEETS if sheet.name not in present]
+    if sheet_codes and missing:  # an older workbook: the template's sheets came later
+        findings.append(f"Çalışma kitabında {', '.join(repr(m) for m in missing)} sayfası yok (eski bir şablondan). "
+                        f"'edefter workbook upgrade {path.name}' bu sayfaları ekler; yazılmış her satır korunur.")
+
     wb_version = None
     if vba_bin is None:
         findings.append("Çalışma kitabında makro projesi (xl/vbaProject.bin) yok: düğmeler çalışmaz. "
