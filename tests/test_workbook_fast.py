@@ -607,3 +607,29 @@ def test_random_runs_read_back_as_through_openpyxl(template, tmp_path, seed):
             seen.append(got)
         assert seen[0] == seen[1]
     _assert_same(fast_path, slow_path, L.PERIODS.name, L.LOG.name, L.COPIES.name, fast_reader=None if fallback else True)
+
+
+def test_a_hedefler_sheet_with_both_the_new_and_the_old_description_header(template, tmp_path):
+    """'Paket Açıklaması' is read where both it and an older 'Açıklama' column exist (the old one stays the
+    user's own column); both paths read and write alike."""
+    base = _copy(template, tmp_path, "base.xlsm")
+    book = FileBook(base)
+    ws = book.wb[L.TARGETS.name]
+    extra = len(L.TARGETS.columns) + 1
+    ws.cell(row=1, column=extra, value="Açıklama")
+    for c, value in enumerate(("NAS", "klasör", "\\\\nas\\e", "yeni"), start=1):
+        ws.cell(row=2, column=c, value=value)
+    ws.cell(row=2, column=extra, value="eski")
+    book.save()
+    fast_read, slow_read = FileBook(base), FileBook(base)
+    slow_read.wb  # noqa: B018 - forced onto openpyxl
+    assert fast_read.read_rows(L.TARGETS) == slow_read.read_rows(L.TARGETS)
+    assert fast_read.read_rows(L.TARGETS)[0]["description"] == "yeni"
+
+    def steps(book):
+        book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": "\\\\nas\\e", "description": "açık"}])
+
+    fast, slow, _ = _both(base, tmp_path, steps)
+    _assert_same(fast, slow, L.TARGETS.name)
+    assert FileBook(fast).read_rows(L.TARGETS)[0]["description"] == "açık"
+    assert _grid(fast, L.TARGETS.name)[1][extra - 1] == "eski"  # the user's own column is left as it was
