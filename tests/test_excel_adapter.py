@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
+from openpyxl.utils import get_column_letter
 
 import edefter_helper
 from edefter_helper import excel
@@ -16,14 +17,6 @@ from edefter_helper.engine.model import MonthKey
 from edefter_helper.workbook import layout
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _col(c: int) -> str:
-    s = ""
-    while c:
-        c, r = divmod(c - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def _address(spans) -> str:
@@ -45,7 +38,7 @@ class FakeRange:
 
     @property
     def address(self):
-        return f"${_col(self.c1)}${self.r1}:${_col(self.c2)}${self.r2}"
+        return f"${get_column_letter(self.c1)}${self.r1}:${get_column_letter(self.c2)}${self.r2}"
 
     @property
     def value(self):
