@@ -26,7 +26,8 @@ from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, Co
                                          TargetError, UnreachableError)
 from edefter_helper.settings import (Firm, SettingsError, TargetConfig, describe_target, firm_for,  # noqa: F401
                                      read_settings, target_identity)
-from edefter_helper.sheetview import NO_LOCAL_RECORD, changed_files, month_state, period_rows  # noqa: F401
+from edefter_helper.sheetview import (NO_LOCAL_RECORD, changed_files, month_state, period_rows,  # noqa: F401
+                                      problems_sentence)
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
 
@@ -357,9 +358,10 @@ class _Run:
         """The identity of each of the firm's Hedefs (one for the usual firm)."""
         return [self.identity(c) for c in firm.per_target()]
 
-    def backed_up_everywhere(self, key: MonthKey, firm: Firm, ms: MonthSet | None) -> bool:
-        return all(month_state(self.journal, key, self.identity(c), ms)[0] == S.BACKED_UP
-                   for c in firm.per_target())
+    def copies_to_send(self, key: MonthKey, firm: Firm, ms: MonthSet | None) -> list[Firm]:
+        """The firm's Hedefs (Firm.per_target) that do not hold the month's current files yet."""
+        return [c for c in firm.per_target()
+                if month_state(self.journal, key, self.identity(c), ms)[0] != S.BACKED_UP]
 
     def log(self, key: MonthKey, firm: str, status: str, message: str, unreachable: bool = False,
             target: str = "", unchanged: bool = False) -> None:
@@ -482,7 +484,7 @@ def _process_alive(pid: int) -> bool:
 # -- one month ----------------------------------------------------------------------------------
 
 def _problems_text(ms: MonthSet) -> str:
-    return "Doğrulama başarısız, gönderilmedi: " + "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
+    return "Doğrulama başarısız, gönderilmedi: " + problems_sentence(ms)
 
 
 def _pack(run: _Run, ms: MonthSet) -> Package:
@@ -942,8 +944,7 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
             if ms is None:
                 run.log(key, firm.name, S.FAILED, "Bu ayın dosyaları klasörde bulunamadı.")
                 continue
-            todo = [c for c in firm.per_target()
-                    if month_state(run.journal, key, run.identity(c), ms)[0] != S.BACKED_UP]
+            todo = run.copies_to_send(key, firm, ms)
             if not todo:
                 run.log(key, firm.name, S.BACKED_UP, "Zaten yedeklendi; yeniden gönderilmedi.")
                 continue
@@ -1012,7 +1013,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             ms, firm = run.sets[key], firm_for(key, run.firms)
             if not (firm.auto or all_months):
                 if (where is None and ms.stage == "gib-approved"
-                        and not run.backed_up_everywhere(key, firm, ms)):
+                        and run.copies_to_send(key, firm, ms)):
                     manual[firm.name] = manual.get(firm.name, 0) + 1
                 continue
             if where is not None and not where(key):
@@ -1020,8 +1021,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             if ms.stage != "gib-approved":
                 waiting += 1
                 continue
-            todo = [c for c in firm.per_target()
-                    if month_state(run.journal, key, run.identity(c), ms)[0] != S.BACKED_UP]
+            todo = run.copies_to_send(key, firm, ms)
             if not todo:
                 continue
             work.append((ms, firm, todo))

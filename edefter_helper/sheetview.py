@@ -10,6 +10,7 @@ from typing import Callable
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey, MonthSet
 from edefter_helper.journal import Journal
+from edefter_helper.localcheck import month_message
 from edefter_helper.settings import Firm, _s, describe_target as _describe, firm_for
 from edefter_helper.workbook import layout as L
 
@@ -69,7 +70,7 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     known: dict[tuple, object] = {}
     by_key: dict[MonthKey, list] = {}
     drills = journal.last_drills()
-    probes = journal.last_probes() if hasattr(journal, "last_probes") else {}
+    probes = journal.last_probes()
     if recorded is None:
         recorded = journal.recorded_files()  # every month's backed-up files in one query
     for st in journal.statuses():
@@ -114,10 +115,8 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                     status, message = old[0], NO_LOCAL_RECORD
                     sha, reference, updated = old[1], old[2], old[3]
             if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
-                message = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."  # never ".;"
+                message = problems_sentence(ms)
             if local and local.get(key):
-                from edefter_helper.localcheck import month_message
-
                 if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
                     status = S.CHANGED
                 message = month_message(local[key])
@@ -141,16 +140,19 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 "stage": stage, "validation": validation}
         row = rows[key] = C.month_row(base, month_copies, key.period)
         if len(parts) > 1 and local and local.get(key):
-            from edefter_helper.localcheck import month_message
-
             row["message"] = month_message(local[key])  # the files on disk: one sentence, not one per copy
         elif len(parts) > 1 and ms is not None and not ms.valid and row["status"] not in (S.BACKED_UP, S.CHANGED):
-            row["message"] = "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
+            row["message"] = problems_sentence(ms)
         out_copies[key] = month_copies
     order = sorted(rows, key=lambda k: (rows[k]["name"].casefold(), k.vkn, k.branch, k.period))
     if copies is not None:
         copies.extend(c for k in order for c in out_copies[k])
     return [rows[k] for k in order]
+
+
+def problems_sentence(ms: MonthSet) -> str:
+    """A month's verification problems as one sentence (never ".;")."""
+    return "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
 
 
 def _kept(row: dict) -> tuple:
