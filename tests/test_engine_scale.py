@@ -336,6 +336,32 @@ def test_a_damaged_month_row_or_cache_never_stops_work(tmp_path):
     assert months
 
 
+@pytest.mark.parametrize("column,value", [
+    ("full", 42), ("full", "[1]"), ("full", '"x"'), ("full", '{"problems": 3}'),
+    ("full", '{"problems": [{"code": 1}]}'), ("full", '{"size": "12"}'), ("full", '{"company": ["x"]}'),
+    ("full", b"\xff"), ("header", 7), ("header", "[1]"), ("header", '{"branch": 1234}'),
+    ("header", '{"company": {"a": 1}}'), ("sha256", 42), ("sha256", b"ab"), ("ident", 5), ("full_schema", 3)])
+def test_a_damaged_file_row_is_no_answer(tmp_path, column, value):
+    """A kept file row with the wrong types (a damaged or hostile cache; the file's identity still
+    matches) gives the verdict an uncached verification gives: the file is read again, never a crash."""
+    _bad_months(tmp_path / "t")
+    want = _view(V.verify_roots([tmp_path / "t"], FileCache(None), trust=TrustList()))
+    cache_path = tmp_path / "c.sqlite3"
+    assert _view(_verify(tmp_path / "t", cache_path)) == want
+    db = sqlite3.connect(cache_path)
+    db.execute("DELETE FROM months")  # the months are judged from their files' kept facts
+    db.execute(f"UPDATE files SET {column} = ?", (value,))
+    db.commit()
+    db.close()
+    assert _view(_verify(tmp_path / "t", cache_path)) == want
+    assert _view(_verify(tmp_path / "t", cache_path)) == want  # and what is kept now is sound
+
+
+def test_a_countersigner_certificate_that_is_not_base64_is_not_trusted():
+    """(a kept file's facts carry the certificate as base64 text; damaged, it is no certificate)"""
+    assert TrustList([gib_signer().cert]).trusts("not base64!") is False
+
+
 def test_the_servers_one_check_cache_still_works(tmp_path):
     """server.checks._OneCheck stands in for FileCache (get/put/flush only): verify works with it."""
     from edefter_helper.server.checks import _OneCheck

@@ -95,12 +95,15 @@ class FileCache:
                     found = None
                 if found is not None and found[0] == ident:
                     raw = _pick(None, None, found[1], found[2], field, schema_id) if field == "full" else found[1]
-        if raw is None or field == "sha256":
-            return raw
+        if field == "sha256":
+            return raw if isinstance(raw, str) else None
+        if raw is None:
+            return None
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
             return None  # a damaged row is no answer: the file is read again
+        return value if isinstance(value, dict) else None
 
     def put(self, path: Path | str, ident: str, *, sha256=None, header=None, full=None, schema_id: str = "") -> None:
         row = (ident, sha256,

@@ -147,6 +147,8 @@ def _now(path: str) -> str | None:
 def _header(path: str, name: LedgerName, cache: FileCache) -> dict:
     ident = _now(path)
     facts = cache.get(path, ident, "header") if ident is not None else None
+    if facts is not None and not all(isinstance(facts.get(k), (str, type(None))) for k in ("branch", "company")):
+        facts = None  # a damaged row is no answer: the header is read again
     if facts is None:
         facts = reader.read_header(Path(path), name)
         if ident is not None:

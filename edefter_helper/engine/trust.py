@@ -74,7 +74,10 @@ class TrustList:
             return False
         from cryptography import x509
 
-        der = base64.b64decode(cert_b64)
+        try:
+            der = base64.b64decode(cert_b64)
+        except ValueError:  # binascii.Error: not a certificate (a damaged cache row)
+            return False
         if hashlib.sha256(der).digest() in self._fingerprints:
             return True
         try:

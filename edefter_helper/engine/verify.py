@@ -69,6 +69,12 @@ class _Reading:
                 out.append(None)
         return out
 
+    def kept(self, f: LedgerFile, ident: str) -> dict | None:
+        """The file's kept facts when they are for this identity and schema and well formed (a
+        damaged row is no answer: the file is read again)."""
+        kept = self.cache.get(f.location, ident, "full", self.sid)
+        return kept if kept is not None and _facts_ok(kept) else None
+
     def small(self, f: LedgerFile) -> bool:
         return f.size < PARALLEL_BYTES
 
@@ -78,7 +84,7 @@ class _Reading:
         for f, ident in files:
             if self.small(f) or f.location in self.big_facts:
                 continue
-            kept = self.cache.get(f.location, ident, "full", self.sid)
+            kept = self.kept(f, ident)
             if kept is not None:
                 self.big_facts[f.location] = kept
             else:
@@ -95,7 +101,7 @@ class _Reading:
         """A small file's facts (kept or read now), or a big file's once finish_big() has run."""
         if not self.small(f):
             return self.big_facts[f.location]
-        kept = self.cache.get(f.location, ident, "full", self.sid)
+        kept = self.kept(f, ident)
         if kept is not None:
             return kept
         if self.schema is None and self.schema_dir is not None:
@@ -421,6 +427,17 @@ def _problems_ok(items) -> bool:
     return isinstance(items, list) and all(
         isinstance(d, dict) and isinstance(d.get("code"), str) and isinstance(d.get("message"), str)
         and isinstance(d.get("path"), (str, type(None))) for d in items)
+
+
+# the facts judge() takes as text (or None); "size" is a number
+_TEXT_FACTS = ("company", "sha256", "signer", "countersigner", "countersigner_cert", "measurable_quantity")
+
+
+def _facts_ok(d) -> bool:
+    """A file's kept facts with the types judge() relies on (read_full makes them so)."""
+    return (isinstance(d, dict) and _problems_ok(d.get("problems", []))
+            and all(isinstance(d.get(k), (str, type(None))) for k in _TEXT_FACTS)
+            and isinstance(d.get("size"), (int, type(None))) and not isinstance(d.get("size"), bool))
 
 
 def _well_formed(verdict: dict, files: int) -> bool:
