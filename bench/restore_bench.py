@@ -327,23 +327,18 @@ def bench_restore(rep: Report, work: Path, sizes: Sizes, profile: bool, also: Pa
             shutil.rmtree(out)
             _sync()
 
-            out = setup.base / f"geri-{i}"
-            r, cpu_r = measured(restore_cmd(setup, out), setup.env)
-            _check_restore(r, out, originals)
-            _sync()
-            restores.append(r)
-            cpu[id(r)] = cpu_r
-            shutil.rmtree(out)
-            _sync()
-            if also is not None:  # the same restore by another checkout's code (a before/after in one run)
-                out = setup.base / f"geri-also-{i}"
-                a, cpu_a = measured(restore_cmd(setup, out), dict(setup.env, PYTHONPATH=str(also)))
-                _check_restore(a, out, originals)
+            def restore_once(out: Path, env: dict):
+                r, cpu_r = measured(restore_cmd(setup, out), env)
+                _check_restore(r, out, originals)
                 _sync()
-                others.append(a)
-                cpu[id(a)] = cpu_a
+                cpu[id(r)] = cpu_r
                 shutil.rmtree(out)
                 _sync()
+                return r
+
+            restores.append(restore_once(setup.base / f"geri-{i}", setup.env))
+            if also is not None:  # the same restore by another checkout's code (a before/after in one run)
+                others.append(restore_once(setup.base / f"geri-also-{i}", dict(setup.env, PYTHONPATH=str(also))))
         load1 = os.getloadavg()
         # one more, in-process, for the split (and the profile); not part of the timed figures
         out = setup.base / "geri-split"
