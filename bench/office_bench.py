@@ -150,21 +150,11 @@ class Office:
             db.close()
 
     def rows(self) -> list[tuple]:
-        """Dönemler's (VKN, period, status) as the workbook file holds them (openpyxl, read-only)."""
-        import openpyxl
-
+        """Dönemler's (VKN, period, status) as the workbook file holds them."""
         from edefter_helper.workbook import layout as L
+        from edefter_helper.workbook.file import FileBook
 
-        wb = openpyxl.load_workbook(self.workbook, read_only=True)
-        try:
-            ws = wb[L.PERIODS.name]
-            it = ws.iter_rows(values_only=True)
-            header = [str(v).strip() if v is not None else "" for v in next(it)]
-            want = {c.key: c.header for c in L.PERIODS.columns}
-            col = {k: header.index(h) for k, h in want.items() if h in header}
-            return [(r[col["vkn"]], r[col["period"]], r[col["status"]]) for r in it if r and r[col["vkn"]]]
-        finally:
-            wb.close()
+        return [(r["vkn"], r["period"], r["status"]) for r in FileBook(self.workbook).read_rows(L.PERIODS)]
 
 
 def _ok(run: R.Run, what: str, codes=(0,)) -> None:
