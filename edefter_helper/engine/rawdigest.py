@@ -5,13 +5,15 @@ hashes is proven to be the canonical form (c14n.LexicalC14N, for the lexical for
 producer writes, canonical or not), so a match and a miss both mean what the standard verifier's
 digest means (a miss is still recomputed the exact way before a verdict).
 
-`RawDigest` hashes the raw bytes of a file, assuming they are already canonical. That assumption is
-only checked for the first entry, and a producer may well have hashed non-canonical bytes (a comment
-between entries, which C14N leaves out): a matching raw digest then proves nothing, and a standard
-verifier rejects such a signature. So the reader no longer trusts its digest (it only uses `holds`
-to choose how to read a file, and its head parsing, which LexicalDigest shares); what follows is
-why its cut and line-end handling are right, which LexicalDigest relies on:
-- Line ends are normalised here (CRLF and CR to LF) exactly as an XML parser does before anything
+`RawDigest` only watches the raw bytes: the root's start tag and namespace context (`head`,
+`root_prefixes`, which LexicalDigest starts from) and the last bytes read, so that the exact path can
+ask (`holds`) whether the first entry is written canonically and choose how to read the file. It
+hashes nothing: a producer may well have hashed non-canonical bytes (a comment between entries,
+which C14N leaves out), so a digest of raw bytes that looked canonical at the first entry would
+prove nothing (the reader recomputes such a file's digest the exact way).
+
+Why LexicalDigest's cut and line-end handling are right:
+- Line ends are normalised (CRLF and CR to LF) exactly as an XML parser does before anything
   else, so a CRLF file hashes as the parser sees it.
 - The reader takes the digest only when the parsed tree holds exactly one ds:Signature outside the
   countersignatures inside it, as the root's last child, followed by whitespace only, and nothing
@@ -46,7 +48,7 @@ class RawDigest:
     def __init__(self):
         self.sha = hashlib.sha256()
         self.buf = bytearray()  # the head, until the root's start tag is found
-        self.body: deque[bytes] = deque()  # the last WINDOW-odd bytes, not hashed yet
+        self.body: deque[bytes] = deque()  # the last WINDOW-odd bytes read
         self.held = 0
         self.state = "head"  # head -> body, or off
         self.root_qname = b""
@@ -87,9 +89,7 @@ class RawDigest:
         self.held += len(data)
         # chunks, not one growing buffer: nothing is copied and at most WINDOW + a chunk is held
         while self.held - len(self.body[0]) >= WINDOW:
-            old = self.body.popleft()
-            self.held -= len(old)
-            self.sha.update(old)
+            self.held -= len(self.body.popleft())
 
     def _find_root(self) -> None:
         head = bytes(self.buf[:HEAD_LIMIT])
@@ -150,31 +150,6 @@ class RawDigest:
         """Is this canonical rendering (of the first entry) present verbatim in the raw bytes so far?"""
         return self.state == "body" and bytes(canonical) in b"".join(self.body)
 
-    def finish(self, signature) -> bytes | None:
-        """The digest of the raw body without `signature` (the parsed enveloped ds:Signature, which
-        the caller has checked is the root's last child), or None when the bytes do not provably
-        hold it where expected (then the caller canonicalises the exact way)."""
-        if self.state != "body":
-            return None
-        if self.cr:
-            self.feed(b"\n")
-        tail = b"".join(self.body)
-        end = tail.rfind(b"</" + self.root_qname)
-        if end < 0 or not re.fullmatch(rb"</" + re.escape(self.root_qname) + rb"\s*>\s*", tail[end:]):
-            return None
-        name = (f"{signature.prefix}:Signature" if signature.prefix else "Signature").encode()
-        close = re.search(rb"</" + re.escape(name) + rb"\s*>(\s*)\Z", tail[:end])
-        start = re.search(rb"<" + re.escape(name) + rb"[\s/>]", tail)
-        if close is None or start is None or start.start() >= close.start():
-            return None
-        stop = close.end() - len(close.group(1))
-        if not self._is_the_signature(tail[start.start():stop], signature):
-            return None
-        self.sha.update(tail[: start.start()])
-        self.sha.update(tail[stop:end])
-        self.sha.update(b"</" + self.root_qname + b">")
-        return self.sha.digest()
-
     def _is_the_signature(self, cut: bytes, signature) -> bool:
         """Are the bytes to be cut exactly one element, equal to the parsed signature?"""
         try:
@@ -196,8 +171,8 @@ class LexicalDigest(RawDigest):
     canonicalised one by one. This is the standard digest because:
     - Every byte after the root's start tag up to the enveloped signature, and from its end to the
       root's end tag, is checked to be in L and canonicalised by LexicalC14N (exact there, see its
-      proof); the root's start tag is canonicalised by libxml2; the signature is cut as RawDigest
-      cuts it (checked to be exactly the parsed element). Outside L: None, and the reader
+      proof); the root's start tag is canonicalised by libxml2; the signature is cut as the
+      module's docstring says (checked to be exactly the parsed element). Outside L: None, and the reader
       canonicalises the exact way.
     - The outline leaves out byte ranges from a tag `<P:entryHeader>` to the first `</P:entryHeader>`
       after it (P the one prefix the root binds to gl-cor), found only in bytes where every `<`
