@@ -26,8 +26,8 @@ from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, Co
                                          TargetError, UnreachableError)
 from edefter_helper.settings import (Firm, SettingsError, TargetConfig, describe_target, firm_for,  # noqa: F401
                                      read_settings, target_identity)
-from edefter_helper.sheetview import (NO_LOCAL_RECORD, changed_files, month_state, period_rows,  # noqa: F401
-                                      problems_sentence)
+from edefter_helper.sheetview import (NO_LOCAL_RECORD, changed_files, journal_rows,  # noqa: F401
+                                      month_state, period_rows, problems_sentence)
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
 
@@ -821,15 +821,10 @@ def show_status(book: Book, options: Options | None = None) -> Summary:
     summary = Summary(ACTION_STATUS, notes=notes)
     journal = Journal(paths.journal_path(options.journal))
     try:
-        def identity_of(firm):
-            return target_identity(targets.get(firm.target), firm)
-
         previous = book.read_rows(L.PERIODS)
         previous_copies = book.read_rows(L.COPIES)
-        copies: list[dict] = []
-        fresh = {(r["vkn"], r["branch"], r["period"]): r
-                 for r in period_rows({}, firms, journal, identity_of, previous, targets=targets, copies=copies,
-                                      previous_copies=previous_copies)}
+        rows, copies = journal_rows(journal, firms, targets, previous, previous_copies)
+        fresh = {(r["vkn"], r["branch"], r["period"]): r for r in rows}
         rows = []
         for old in previous:
             key = (str(old.get("vkn") or ""), str(old.get("branch") or ""), str(old.get("period") or ""))

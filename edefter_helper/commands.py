@@ -433,18 +433,16 @@ def _status_copies(args, path: Path) -> tuple[list[dict], list[dict]]:
     from edefter_helper import status
     from edefter_helper.copies import json_row
     from edefter_helper.journal import Journal
-    from edefter_helper.settings import read_settings, target_identity
-    from edefter_helper.sheetview import period_rows
+    from edefter_helper.settings import read_settings
+    from edefter_helper.sheetview import journal_rows
     from edefter_helper.workbook import layout
 
     book = _book(args)
     firms, targets, _ = read_settings(book)
-    copies: list[dict] = []
     journal = Journal(path if path.exists() else Path(":memory:"))  # a status never creates a journal
     try:
-        rows = period_rows({}, firms, journal, lambda f: target_identity(targets.get(f.target), f),
-                           book.read_rows(layout.PERIODS), targets=targets, copies=copies,
-                           previous_copies=book.read_rows(layout.COPIES))
+        rows, copies = journal_rows(journal, firms, targets, book.read_rows(layout.PERIODS),
+                                    book.read_rows(layout.COPIES))
     finally:
         journal.close()
     periods = [{"name": r["name"], "vkn": r["vkn"], "branch": r["branch"], "period": r["period"],

@@ -11,7 +11,7 @@ from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey, MonthSet
 from edefter_helper.journal import Journal
 from edefter_helper.localcheck import month_message
-from edefter_helper.settings import Firm, _s, describe_target as _describe, firm_for
+from edefter_helper.settings import Firm, _s, describe_target as _describe, firm_for, target_identity
 from edefter_helper.workbook import layout as L
 
 
@@ -148,6 +148,16 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
     if copies is not None:
         copies.extend(c for k in order for c in out_copies[k])
     return [rows[k] for k in order]
+
+
+def journal_rows(journal: Journal, firms: list[Firm], targets: dict, previous: list[dict],
+                 previous_copies: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(Dönemler rows, Kopyalar rows) from the journal alone, without a folder scan: Durumu Yenile and
+    `edefter status --workbook`."""
+    copies: list[dict] = []
+    rows = period_rows({}, firms, journal, lambda f: target_identity(targets.get(f.target), f), previous,
+                       targets=targets, copies=copies, previous_copies=previous_copies)
+    return rows, copies
 
 
 def problems_sentence(ms: MonthSet) -> str:
