@@ -9,6 +9,7 @@ legal secondary copy (ikincil kopya) goes to GİB's systems, and nothing here wo
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from edefter_helper import status as S
@@ -34,12 +35,8 @@ def location(cfg) -> str:
     if cfg is None:
         return "bilinmiyor"
     if cfg.kind == "s3":
-        try:
-            from edefter_helper.targets.s3 import parse_address
-
-            return parse_address(cfg.address).location
-        except Exception:  # noqa: BLE001 - a bad address is said elsewhere; here only unknown
-            return "bilinmiyor"
+        settings = _s3_settings(cfg.address)
+        return settings.location if settings is not None else "bilinmiyor"
     if cfg.kind in ("klasör", "izibiz"):
         return "TR"
     if cfg.kind == "http":
@@ -60,15 +57,22 @@ def location(cfg) -> str:
 def lock(cfg, period: str) -> tuple[str, datetime | None]:
     """(lock mode, retain-until) an S3 copy of `period` is written with and read back at (the date the
     target checks the stored version holds at least); ("", None) for a target without Object Lock."""
-    if cfg is None or cfg.kind != "s3":
+    settings = _s3_settings(cfg.address) if cfg is not None and cfg.kind == "s3" else None
+    if settings is None:
         return "", None
+    return settings.mode, settings.retain_until(period).replace(tzinfo=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _s3_settings(address: str):
+    """An S3 Hedef's parsed address, once per address (asked for every copy of every month), or None when
+    it cannot be parsed (said elsewhere; here the copy's lock and place are only unknown)."""
     try:
         from edefter_helper.targets.s3 import parse_address
 
-        settings = parse_address(cfg.address)
-    except Exception:  # noqa: BLE001
-        return "", None
-    return settings.mode, settings.retain_until(period).replace(tzinfo=None)
+        return parse_address(address)
+    except Exception:  # noqa: BLE001 - a bad address raises several kinds
+        return None
 
 
 def worm_text(cfg, status: str, probe) -> tuple[str, bool]:
