@@ -43,7 +43,7 @@ from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, parse_name
 from edefter_helper.engine.package import MANIFEST
-from edefter_helper.fsutil import _take_mode, fsync_dir
+from edefter_helper.fsutil import _take_mode, fsync_dir, sha256_file
 from edefter_helper.targets.base import STORED, ConfigurationError, TargetError
 from edefter_helper.workbook.book import Book
 
@@ -413,7 +413,7 @@ def _member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
 
 
 def _already_there(dest: Path, size: int, file_sha: str) -> str | None:
-    if dest.stat().st_size == size and _sha_file(dest) == file_sha:
+    if dest.stat().st_size == size and sha256_file(dest) == file_sha:
         return None  # already there, same bytes (a rerun)
     return f"{dest.name} hedef klasörde başka içerikle zaten var; üzerine yazılmadı."
 
@@ -431,12 +431,6 @@ def _publish(tmp: str, dest: Path) -> None:
         os.rename(tmp, dest)
         return
     os.unlink(tmp)
-
-
-def _sha_file(path: Path) -> str:
-    from edefter_helper.fsutil import sha256_file
-
-    return sha256_file(path)
 
 
 # what a worker process runs: the engine's per-file read of each path it is given, one JSON line back
@@ -670,7 +664,7 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
                 got = verified.get(str(m.folder / name))
                 if got is None:  # a file the engine could not read whole has no digest from it
                     try:
-                        got = _sha_file(m.folder / name)
+                        got = sha256_file(m.folder / name)
                     except OSError:
                         got = ""
                 if got != sha:
