@@ -741,8 +741,6 @@ class Store:
             raise
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, RuntimeError, EOFError) as exc:
             raise _Unusable(f"paket olarak okunamadı ({type(exc).__name__}: {exc})") from None
-        from edefter_helper.fsutil import sha256_file
-
         return key, sha256_file(path)
 
     def reindex(self, limits=None) -> ReindexReport:
