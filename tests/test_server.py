@@ -462,3 +462,31 @@ def test_openapi_documents_every_route(server):
     app = server.app
     routes = {re.sub(r"<(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/v1/")}
     assert documented == routes
+
+
+@needs_engine
+def test_an_upload_whose_record_cannot_be_written_is_still_checked_and_stored(server, data, tmp_path, monkeypatch):
+    """The record beside the index (for rebuilding a lost one) is written after the row: when that
+    write fails (disk full), the upload is in the index all the same, so it is answered and checked
+    (not a 500 with a month left 'accepted', never checked until the server restarts); the record
+    comes with the check's 'stored'."""
+    from edefter_helper.server.store import Store
+
+    real = Store._write_record
+    failed = []
+
+    def full_disk_once(self, rec):
+        if not failed:
+            failed.append(rec.receipt)
+            raise OSError(28, "No space left on device")
+        return real(self, rec)
+
+    monkeypatch.setattr(Store, "_write_record", full_disk_once)
+    package, sha = good_month(tmp_path)
+    resp = put(server, package.read_bytes())
+    assert resp.status_code == 202, resp.text
+    assert failed == [resp.json()["receipt"]]
+    status = state_after_checks(server)
+    assert status["state"] == "stored" and status["receipt"] == resp.json()["receipt"]
+    record = json.loads(server.store.record_path(KEY, sha).read_text(encoding="utf-8"))
+    assert record["state"] == "stored" and record["receipt"] == resp.json()["receipt"]

@@ -513,7 +513,13 @@ class Store:
         # the record (for rebuilding a lost index) after the lock, still before the answer: uploads
         # of other months no longer queue behind its two fsyncs (they run side by side). A crash
         # before it leaves an 'accepted' row, checked again at start, whose stored record comes then.
-        self._write_record(rec)
+        # The row is in: a failed record write (disk full) must not fail the upload, whose check
+        # would then wait for a restart; the check's 'stored' writes the record again.
+        try:
+            self._write_record(rec)
+        except OSError as exc:
+            log.warning("Paket kaydı yazılamadı (%s %s): %s; doğrulamadan sonra yeniden denenecek.",
+                        rec.receipt, key, exc)
         return self.by_receipt(rec.receipt), True
 
     @staticmethod
