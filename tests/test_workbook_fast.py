@@ -5,6 +5,7 @@ workbook loaded whole first, as FileBook did before) — and the two files must 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from edefter_helper.addin.check import new_workbook
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook import sheetxml, xlsm
-from edefter_helper.workbook.file import FileBook
+from edefter_helper.workbook.file import FileBook, WorkbookError
 
 TRICKY = [
     "Anadolu Gıda Şİ ÇÖÜĞ ışğüçö",
@@ -633,3 +634,80 @@ def test_a_hedefler_sheet_with_both_the_new_and_the_old_description_header(templ
     _assert_same(fast, slow, L.TARGETS.name)
     assert FileBook(fast).read_rows(L.TARGETS)[0]["description"] == "açık"
     assert _grid(fast, L.TARGETS.name)[1][extra - 1] == "eski"  # the user's own column is left as it was
+
+
+# -- crafted files: each reads as openpyxl reads it (falling back to it where the fast path cannot be
+# sure), or fails as openpyxl fails (a WorkbookError) ------------------------------------------------
+
+def _crafted(template: Path, tmp_path: Path, edit) -> Path:
+    """A workbook with two Dönemler rows whose sheet part went through `edit(xml bytes) -> bytes`."""
+    path = _copy(template, tmp_path, "k.xlsm")
+    book = FileBook(path)
+    book.write_rows(L.PERIODS, [_period(1, message="MESAJ-BIR"), _period(2, message="MESAJ-IKI")])
+    book.save()
+    part = book._pkg.sheets[L.PERIODS.name]
+    with zipfile.ZipFile(path) as zin:
+        parts = {n: zin.read(n) for n in zin.namelist()}
+    parts[part] = edit(parts[part])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for n, data in parts.items():
+            zout.writestr(n, data)
+    return path
+
+
+def _fast_rows(path: Path) -> tuple[list[dict], bool]:
+    book = FileBook(path)
+    return book.read_rows(L.PERIODS), book._wb is None
+
+
+_FAKE = (b'<!--<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Sahte</t></is></c></row>'
+         b'<row r="2"><c r="A2" t="inlineStr"><is><t>Sahte</t></is></c></row></sheetData>-->')
+_CRAFTED = {
+    # a <sheetData> in a comment, a processing instruction or a DOCTYPE ahead of the real one
+    "comment": lambda x: x.replace(b"<sheetData>", _FAKE + b"<sheetData>", 1),
+    "processing-instruction": lambda x: x.replace(b"<sheetData>", b"<?pi <sheetData></sheetData>?><sheetData>", 1),
+    # an entity a DTD defines: only an XML parser expands it
+    "doctype-entity": lambda x: (b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE worksheet [<!ENTITY f "Gizli">]>'
+                                 + x.replace(b"MESAJ-BIR", b"&f;")),
+    # bytes in another encoding that happen to be valid UTF-8 ('Ã¼' in ISO-8859-9 reads as 'ü' in UTF-8)
+    "latin-encoding": lambda x: (b'<?xml version="1.0" encoding="ISO-8859-9"?>'
+                                 + x.replace(b"MESAJ-BIR", "Ã¼ Ş".encode("iso-8859-9"))),
+    # a row's cells twice (the last one holds, as in openpyxl) and out of column order
+    "duplicated-cells": lambda x: re.sub(rb'(<row r="2">)(.*?)(</row>)', lambda m: m.group(1) + m.group(2).replace(
+        b"MESAJ-BIR", b"ilk") + m.group(2) + m.group(3), x, count=1, flags=re.S),
+    "cells-out-of-order": lambda x: re.sub(rb'(<row r="3">)(<c .*?</c>)(.*?)(</row>)',
+                                           lambda m: m.group(1) + m.group(3) + m.group(2) + m.group(4), x,
+                                           count=1, flags=re.S),
+    # rows out of order: openpyxl's reading, in row order
+    "rows-out-of-order": lambda x: re.sub(rb'(<row r="2">.*?</row>)(<row r="3">.*?</row>)',
+                                          lambda m: m.group(2) + m.group(1), x, count=1, flags=re.S),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CRAFTED))
+def test_a_crafted_sheet_reads_as_openpyxl_reads_it(template, tmp_path, case):
+    path = _crafted(template, tmp_path, _CRAFTED[case])
+    rows, stayed_fast = _fast_rows(path)
+    assert rows == _openpyxl_rows(path, L.PERIODS)
+    assert [r["name"] for r in rows][:2] == ["Firma 1", "Firma 2"] or case == "rows-out-of-order"
+    expect_fast = case in ("duplicated-cells", "cells-out-of-order")
+    assert stayed_fast == expect_fast
+    message = {"doctype-entity": "Gizli", "latin-encoding": "Ã¼ Ş", "duplicated-cells": "MESAJ-BIR"}
+    if case in message:
+        assert rows[0]["message"] == message[case]
+
+
+@pytest.mark.parametrize("text", [b"&tanimsiz;", b"&#0;", b"bir & iki", b"&#x110000;"])
+def test_a_reference_no_xml_parser_accepts_fails_in_turkish(template, tmp_path, text):
+    path = _crafted(template, tmp_path, lambda x: x.replace(b"MESAJ-BIR", text))
+    with pytest.raises(WorkbookError, match="Çalışma kitabı açılamadı"):
+        FileBook(path).read_rows(L.PERIODS)
+
+
+def test_a_row_longer_than_the_fast_path_holds_goes_through_openpyxl(template, tmp_path, monkeypatch):
+    path = _crafted(template, tmp_path, lambda x: x.replace(b"MESAJ-BIR", b"u" * 5000))
+    monkeypatch.setattr(sheetxml, "CHUNK", 512)
+    monkeypatch.setattr(sheetxml, "MAX_ROW", 2048)
+    rows, stayed_fast = _fast_rows(path)
+    assert not stayed_fast
+    assert rows == _openpyxl_rows(path, L.PERIODS) and rows[0]["message"] == "u" * 5000

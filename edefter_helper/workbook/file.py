@@ -291,7 +291,7 @@ class FileBook:
                 continue
             if state.scan is None:
                 state.scan = sheetxml.scan_sheet(self._pkg, state.part)
-            col_styles = sheetxml.column_styles(self._pkg, state.part)
+            col_styles = sheetxml.column_styles(self._pkg, state.part, state.cols.values())
             columns = []
             for pos, col in enumerate(state.sheet.columns):
                 index = state.cols[col.key]

@@ -70,7 +70,10 @@ def column_letters(n: int) -> str:
 def _entity(m: re.Match) -> str:
     name = m.group(1)
     if name[0] == "#":
-        return chr(int(name[2:], 16) if name[1] in "xX" else int(name[1:]))
+        code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+        if code > 0x10FFFF:
+            raise Unsupported("a character reference out of range")
+        return chr(code)
     return _NAMED[name]
 
 
@@ -80,7 +83,12 @@ def xml_text(raw: bytes) -> str:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     text = raw.decode("utf-8")
     if "&" in text:
+        # '&' left over: an entity of a DTD (or a stray '&'), which only an XML parser resolves or refuses
+        if text.count("&") != len(_ENTITY.findall(text)):
+            raise Unsupported("an entity reference")
         text = _ENTITY.sub(_entity, text)
+    if _ILLEGAL.search(text):
+        raise Unsupported("a character XML cannot hold")  # raw or as &#0;: a parser refuses it
     return text
 
 
@@ -224,20 +232,45 @@ class SheetScan:
     data_cols: set[int] = field(default_factory=set)  # columns with a value below the header
 
 
+_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*\?>")
+_ENCODING = re.compile(rb"""\sencoding\s*=\s*["']([^"']*)["']""")
+MAX_PREFIX = 16 << 20  # bytes before <sheetData>: Excel writes a few kB (sheetViews, cols)
+MAX_ROW = 16 << 20  # one <row>: Excel's 16 384 cells × 1 kB; a longer one is left to openpyxl
+
+
+def _check_prefix(prefix: bytes) -> None:
+    """Refuse what a byte search over the prefix would misread: another encoding than UTF-8, and any
+    DOCTYPE (entities), comment, CDATA or processing instruction, where a `<sheetData>` could hide
+    ahead of the real one."""
+    m = _DECLARATION.match(prefix)
+    encoding = _ENCODING.search(m.group(0)) if m else None
+    if encoding and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise Unsupported("an encoding other than UTF-8")
+    body = prefix[m.end():] if m else prefix
+    if b"<!" in body or b"<?" in body:
+        raise Unsupported("a DOCTYPE, comment or processing instruction before <sheetData>")
+
+
 def _sheet_data(zf: zipfile.ZipFile, part: str):
     """(the open part, its bytes up to and with `<sheetData>`, the bytes already read after that, whether
     it is an empty `<sheetData/>`)."""
     fh = zf.open(part)
     buf = b""
     while True:
-        m = _SHEETDATA_OPEN.search(buf)
+        # only the new bytes (and a tag cut at the boundary) are searched: linear in the part
+        m = _SHEETDATA_OPEN.search(buf, max(0, len(buf) - CHUNK - 16))
         if m:
             break
         more = fh.read(CHUNK)
-        if not more:
+        if not more or len(buf) > MAX_PREFIX:
             fh.close()
             raise Unsupported("no <sheetData>")
         buf += more
+    try:
+        _check_prefix(buf[:m.start()])
+    except Unsupported:
+        fh.close()
+        raise
     prefix = buf[:m.end()]
     rest = buf[m.end():]
     empty = bool(m.group(1))
@@ -253,19 +286,25 @@ def iter_content(zf: zipfile.ZipFile, part: str):
         yield "prefix", prefix
         buf = rest
         if not empty:
+            searched = 0  # bytes of buf already searched for </sheetData> and </row>: linear in the part
             while True:
-                end = buf.find(_SHEETDATA_CLOSE)
+                end = buf.find(_SHEETDATA_CLOSE, searched)
                 if end >= 0:
                     if end:
                         yield "rows", buf[:end]
                     buf = buf[end:]
                     break
-                cut = buf.rfind(b"</row>") + 6  # never inside a text: '<' is always escaped there
+                # never inside a text: '<' is always escaped there
+                cut = buf.rfind(b"</row>", max(0, searched - 6)) + 6
                 more = fh.read(CHUNK)
                 if cut > 6 and more:
                     yield "rows", buf[:cut]
                     buf = buf[cut:] + more
+                    searched = max(0, len(buf) - len(more) - len(_SHEETDATA_CLOSE))
                 elif more:
+                    if len(buf) > MAX_ROW:
+                        raise Unsupported("a row too long")
+                    searched = max(0, len(buf) - len(_SHEETDATA_CLOSE))
                     buf += more
                 else:
                     raise Unsupported("no </sheetData>")
@@ -493,8 +532,9 @@ _COL = re.compile(rb"<col\b[^>]*>")
 _ATTR = re.compile(rb'\b(min|max|style)="([0-9]+)"')
 
 
-def column_styles(pkg: Package, part: str) -> dict[int, int]:
-    """Column -> the style `<cols>` gives it (what Excel uses for a cell typed into it)."""
+def column_styles(pkg: Package, part: str, wanted) -> dict[int, int]:
+    """Each of the `wanted` columns -> the style `<cols>` gives it (what Excel uses for a cell typed
+    into it). Only the wanted ones: a `<col>` spans up to 16 384 columns, and a file may hold many."""
     pieces = iter_content(pkg.zf, part)
     _, prefix = next(pieces)
     pieces.close()
@@ -502,8 +542,8 @@ def column_styles(pkg: Package, part: str) -> dict[int, int]:
     for m in _COL.finditer(prefix):
         attrs = {k: int(v) for k, v in _ATTR.findall(m.group(0))}
         if b"style" in attrs and b"min" in attrs:
-            for c in range(attrs[b"min"], min(attrs.get(b"max", attrs[b"min"]), 16384) + 1):
-                out[c] = attrs[b"style"]
+            low, high = attrs[b"min"], attrs.get(b"max", attrs[b"min"])
+            out.update((c, attrs[b"style"]) for c in wanted if low <= c <= high)
     return out
 
 
