@@ -711,3 +711,17 @@ def test_a_row_longer_than_the_fast_path_holds_goes_through_openpyxl(template, t
     rows, stayed_fast = _fast_rows(path)
     assert not stayed_fast
     assert rows == _openpyxl_rows(path, L.PERIODS) and rows[0]["message"] == "u" * 5000
+
+
+def test_a_package_that_unpacks_past_the_limit_is_refused_in_turkish(template, tmp_path, monkeypatch):
+    """A zip bomb (here a limit lowered under a real sheet of zeros): refused before either reader
+    unpacks it, the file untouched."""
+    from edefter_helper.workbook import file as file_face
+
+    path = _crafted(template, tmp_path, lambda x: x.replace(b"MESAJ-BIR", b"0" * (4 << 20)))
+    before = path.read_bytes()
+    assert len(before) < (1 << 20)
+    monkeypatch.setattr(file_face, "MAX_UNPACKED", 2 << 20)
+    with pytest.raises(WorkbookError, match="zip bombası"):
+        FileBook(path)
+    assert path.read_bytes() == before

@@ -34,6 +34,9 @@ CONTROL_SUFFIX = ".xlsm"
 # LibreOffice's .~lock.…# lock files
 _TEMP_NAMES = (re.compile(r"\.~[a-z0-9_]{8}(?i:\.xlsm)"), re.compile(r"\.~yukselt-[a-z0-9_]{8}(?i:\.xlsm)"))
 _TEMP_MIN_AGE = 60.0  # seconds: a save in progress elsewhere is never this old
+# the parts' declared sizes unpacked (zipfile never reads past them): an office's 36 000-row Dönemler
+# is ~27 MB; far over this is a zip bomb, which either reader would spend minutes and gigabytes on
+MAX_UNPACKED = 1 << 30
 
 
 def not_a_control_workbook(path: Path) -> str | None:
@@ -150,6 +153,14 @@ class FileBook:
             data = self.path.read_bytes()
         except OSError as exc:
             raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): {exc.strerror or exc}") from None
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                unpacked = sum(info.file_size for info in zf.infolist())
+        except Exception:  # noqa: BLE001 - a damaged package: openpyxl below says why
+            unpacked = 0
+        if unpacked > MAX_UNPACKED:
+            raise WorkbookError(f"Çalışma kitabı açılamadı ({self.path.name}): açılınca {unpacked >> 20} MB, "
+                                f"{MAX_UNPACKED >> 20} MB sınırından büyük (zip bombası olabilir). Dosyaya dokunulmadı.")
         try:
             self._pkg = sheetxml.Package(data)
         except Exception:  # noqa: BLE001 - an unusual package: openpyxl reads it, or says why not
