@@ -393,29 +393,23 @@ class FileBook:
 
     # -- Book protocol ------------------------------------------------------------------------
 
-    def read_rows(self, sheet: L.Sheet) -> list[dict]:
+    def _either(self, fast, slow, *args):
+        """`fast(*args)` while the fast path holds the workbook; else, or when it cannot, `slow(*args)`."""
         if self._wb is None:
             try:
-                return self._fast_read(sheet)
+                return fast(*args)
             except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
                 self._materialize()
-        return self._read_openpyxl(sheet)
+        return slow(*args)
+
+    def read_rows(self, sheet: L.Sheet) -> list[dict]:
+        return self._either(self._fast_read, self._read_openpyxl, sheet)
 
     def write_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
-        if self._wb is None:
-            try:
-                return self._fast_write(sheet, rows)
-            except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
-                self._materialize()
-        self._write_openpyxl(sheet, rows)
+        self._either(self._fast_write, self._write_openpyxl, sheet, rows)
 
     def append_rows(self, sheet: L.Sheet, rows: list[dict]) -> None:
-        if self._wb is None:
-            try:
-                return self._fast_append(sheet, rows)
-            except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read
-                self._materialize()
-        self._append_openpyxl(sheet, rows)
+        self._either(self._fast_append, self._append_openpyxl, sheet, rows)
 
     def write_grid(self, name: str, rows: list[list]) -> None:
         """A whole free-form sheet (header row first), through `calendar_format.write_sheet`: values, a
@@ -482,7 +476,7 @@ class FileBook:
                 try:
                     self._fast_save()
                     return
-                except OSError:
+                except (OSError, WorkbookError):  # the latter: reading back what was saved
                     raise
                 except Exception:  # noqa: BLE001 - sheetxml.Unsupported, or a part it could not read:
                     self._materialize()  # the temporary is gone; openpyxl saves as it always did
