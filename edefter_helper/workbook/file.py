@@ -97,12 +97,13 @@ def _column_out(styles: sheetxml.Styles, col: L.Column, index: int, position: in
     """How FileBook._append styles the column's cells: '@' for every value of a text column, the
     column's date format for a datetime, openpyxl's default date format for a datetime elsewhere."""
     from openpyxl.styles.numbers import is_date_format
+    from openpyxl.utils.cell import get_column_letter
 
     def attr(s: int | None) -> str | None:
         return None if s is None else (f' s="{s}"' if s else "")
 
     fmt = col.number_format
-    letters = sheetxml.column_letters(index)
+    letters = get_column_letter(index)
     if fmt == "@":
         text = attr(styles.find("@", prefer))
         if text is None:

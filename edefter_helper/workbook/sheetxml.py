@@ -59,14 +59,6 @@ def column_index(letters: bytes) -> int:
     return n
 
 
-def column_letters(n: int) -> str:
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 def _entity(m: re.Match) -> str:
     name = m.group(1)
     if name[0] == "#":
@@ -551,11 +543,13 @@ _DIMENSION = re.compile(rb'<dimension ref="([A-Z]{1,3})([0-9]{1,7})(?::([A-Z]{1,
 
 
 def fix_dimension(prefix: bytes, max_col: int, max_row: int) -> bytes:
+    from openpyxl.utils.cell import get_column_letter
+
     m = _DIMENSION.search(prefix)
     if m is None:
         return prefix
     first = m.group(1) + m.group(2)
-    ref = first.decode() + (f":{column_letters(max_col)}{max_row}" if (max_col, max_row) != (1, 1) else "")
+    ref = first.decode() + (f":{get_column_letter(max_col)}{max_row}" if (max_col, max_row) != (1, 1) else "")
     return prefix[:m.start()] + f'<dimension ref="{ref}"/>'.encode() + prefix[m.end():]
 
 
@@ -580,6 +574,7 @@ _ROW_TAG = re.compile(rb"<row\b[^>]*>")
 
 def write_sheet(pkg: Package, part: str, plan: SheetPlan, out) -> None:
     """Stream the changed sheet `part` into the writable binary `out`."""
+    from openpyxl.utils.cell import get_column_letter
     from openpyxl.utils.datetime import to_excel
 
     pieces = iter_content(pkg.zf, part)
@@ -612,7 +607,7 @@ def write_sheet(pkg: Package, part: str, plan: SheetPlan, out) -> None:
                 if m.group(0).endswith(b"/>"):
                     raise Unsupported("an empty header row")
                 end = chunk.find(b"</row>", m.end())
-                cells = "".join(f'<c r="{column_letters(c)}1" t="inlineStr"><is><t>{escape_text(h)}</t></is></c>'
+                cells = "".join(f'<c r="{get_column_letter(c)}1" t="inlineStr"><is><t>{escape_text(h)}</t></is></c>'
                                 for c, h in plan.header_cells)
                 out.write(chunk[:end])
                 out.write(cells.encode("utf-8"))
