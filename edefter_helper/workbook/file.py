@@ -115,6 +115,11 @@ def _column_out(styles: sheetxml.Styles, col: L.Column, index: int, position: in
     return sheetxml.ColumnOut(index, letters, position, "", "", date, numbers_ok)
 
 
+def _nothing_in(row: dict) -> bool:
+    """A row read_rows leaves out: no value, or only blank text (both readers)."""
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values())
+
+
 def _blank(values) -> bool:
     return all(v is None or v == "" for v in values)
 
@@ -253,7 +258,7 @@ class FileBook:
                 if r == 1:
                     continue
                 row = {key: cells.get(c) for key, c in cols}
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values()):
+                if _nothing_in(row):
                     continue
                 rows.append(row)
             if complete and state.scan is None:
@@ -262,7 +267,7 @@ class FileBook:
         for values in state.rows:
             row = {k: (None if v is None or v == "" else v[:sheetxml.MAX_TEXT] if type(v) is str else v)
                    for k, v in zip(keys, values)}
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values()):
+            if _nothing_in(row):
                 continue
             rows.append(row)
         return rows
@@ -354,7 +359,7 @@ class FileBook:
         rows = []
         for values in ws.iter_rows(min_row=2, values_only=True):
             row = {key: (values[c - 1] if c - 1 < len(values) else None) for key, c in cols.items()}
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values()):
+            if _nothing_in(row):
                 continue
             rows.append(row)
         return rows
