@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
@@ -228,12 +227,12 @@ def test_xxe_canary_never_read(tmp_path, edefter):
     assert code == 1 and "unsafe-xml" in _codes(_only_set(data))
 
 
-def test_entity_bomb_is_refused_fast(tmp_path, edefter):
+def test_entity_bomb_is_refused_unexpanded(tmp_path, edefter):
+    # refused as unsafe before any expansion (an expanding parser would run out of memory or hit
+    # run_edefter's time-out, which fails the test; nothing here is timed)
     m = write_month(tmp_path, VKN, "2024-01")
     broken.entity_bomb(m, "Y")
-    started = time.monotonic()
     code, data = _verify(edefter, tmp_path, "--no-cache")
-    assert time.monotonic() - started < 20  # generous: process start included; a bomb would not end
     assert code == 1 and "unsafe-xml" in _codes(_only_set(data))
 
 
