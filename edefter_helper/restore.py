@@ -74,6 +74,8 @@ class RestoredMonth:
     files: list[tuple[str, int, str, bool]] = field(default_factory=list)  # name, size, sha256, matches backup
     missing: list[str] = field(default_factory=list)
     ok: bool = False
+    # what the source said it holds when asked in this restore: (reference, sha256, stored_at)
+    receipt: tuple[str, str, str] | None = None
 
 
 def month_folder(out: Path, key: MonthKey) -> Path:
@@ -96,11 +98,49 @@ def periods_between(start: str, end: str) -> list[str]:
 
 
 def _check_destination(out: Path, into_existing: bool) -> None:
+    """Refuse a destination that is a file, lies below one, is a link to nowhere, or is not empty
+    (unless `into_existing`); Turkish RestoreError."""
+    if out.is_symlink() and not out.exists():
+        raise RestoreError(f"Hedef klasör, var olmayan bir yeri gösteren bir bağlantı (kısayol): {out}. "
+                           f"Var olan ya da yeni bir klasör seçin.")
     if out.exists() and not out.is_dir():
-        raise RestoreError(f"Hedef klasör bir dosya: {out}")
-    if out.is_dir() and any(out.iterdir()) and not into_existing:
+        raise RestoreError(f"Hedef klasör bir dosya: {out}. Bir klasör seçin.")
+    for parent in out.absolute().parents:  # the first folder above it that exists must be a folder
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise RestoreError(f"Hedef klasör oluşturulamaz: {parent} bir dosya (ya da ulaşılamayan bir "
+                                   f"bağlantı). Başka bir klasör seçin.")
+            break
+    try:
+        filled = out.is_dir() and any(out.iterdir())
+    except OSError as exc:
+        raise RestoreError(f"Hedef klasör okunamadı: {out}: {exc.strerror or exc}") from None
+    if filled and not into_existing:
         raise RestoreError(f"Hedef klasör boş değil: {out}. Boş bir klasör seçin ya da var olan dosyalara "
                            f"dokunmadan eklemek için --into-existing kullanın.")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_not_ledgers(out: Path, firms) -> None:
+    """Nothing is ever written into a ledger folder: restored copies there would be the firm's files to
+    the next Tara (each month twice). Links are followed: the place the files would land counts."""
+    where = out.resolve()
+    for f in firms:
+        if not f.folder:
+            continue
+        try:
+            ledgers = Path(f.folder).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if _inside(where, ledgers):
+            raise RestoreError(f"Hedef klasör {f.name} firmasının e-Defter klasörünün içinde ({f.folder}). "
+                               f"Geri yüklenen dosyalar e-Defter klasörlerine yazılmaz; başka bir klasör seçin.")
+        if _inside(ledgers, where):
+            raise RestoreError(f"Hedef klasör {f.name} firmasının e-Defter klasörünü ({f.folder}) içeriyor. "
+                               f"Geri yüklenen dosyalar e-Defter klasörlerine yazılmaz; başka bir klasör seçin.")
 
 
 def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source: str | None = None,
@@ -115,26 +155,31 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
     out = Path(out)
     _check_destination(out, into_existing)
     restored: list[RestoredMonth] = []
+    report_path: list[Path] = [out / REPORT_NAME]
 
     def body(run: actions._Run) -> None:
         if source is not None and source not in run.targets:
             raise RestoreError(f"'{source}' hedefi Hedefler sayfasında tanımlı değil.")
+        _check_not_ledgers(out, run.firms)
         listed = set(run.sets)
         for st in run.journal.statuses():
             if actions.firm_for(st.key, run.firms) is not None:
                 listed.add(st.key)
         chosen = sorted(k for k in (listed if keys is None else set(keys)) | set(discover or ())
                         if actions.firm_for(k, run.firms) is not None and (where is None or where(k)))
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RestoreError(f"Hedef klasör oluşturulamadı: {out}: {exc.strerror or exc}") from None
         optional = set(discover or ()) - listed  # asked about, not known to exist
         work = [(k, actions.firm_for(k, run.firms)) for k in chosen]
         verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
         try:
             _parallel_restore(run, work, out, source, restored, optional, verifier)
-            _verify_and_report(run, out, restored, verifier)
+            report_path[0] = _verify_and_report(run, out, restored, verifier)
         finally:
             verifier.close()
-        run.summary.extra = {"out": str(out), "report": str(out / "ibraz-raporu.html"),
+        run.summary.extra = {"out": str(out), "report": str(report_path[0]),
                              "months": [_month_json(m) for m in restored]}
 
     return actions._run_action(book, ACTION_RESTORE, options, body)
@@ -197,6 +242,8 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
                 return None
             month.missing.append(f"Hedefte bu ay için saklanmış paket yok ({receipt.state}).")
             return done(month.missing[-1])
+        month.receipt = (receipt.reference or "", receipt.sha256 or "",
+                         str(receipt.extra.get("stored_at") or receipt.extra.get("received_at") or ""))
         attempt = run.journal.begin(key, identity, "restore", receipt.sha256 or None)
         # a folder per month: months are fetched in parallel and each removes its own
         package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
@@ -631,7 +678,7 @@ def _read_here(location: str) -> dict:
                 "malformed": True}
 
 
-def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: _Verifier | None = None) -> None:
+def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: _Verifier | None = None) -> Path:
     from edefter_helper import __version__, report
     from edefter_helper.engine.cache import FileCache
     from edefter_helper.engine.scan import scan
@@ -675,6 +722,11 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
             if a["outcome"] == S.BACKED_UP and a["package_sha256"]:
                 copies.append(report.CopyRecord(actions._describe(a["target"]), a["finished_at"] or "",
                                                 a["receipt"] or "", a["package_sha256"]))
+        if m.receipt is not None and m.receipt[1] and not any(
+                c.target == m.source and c.package_sha256 == m.receipt[1] for c in copies):
+            # this journal never saw the copy confirmed (another PC made it): the source's own answer,
+            # asked in this restore, says where it is, since when, and under which receipt
+            copies.append(report.CopyRecord(m.source, m.receipt[2], m.receipt[0], m.receipt[1]))
         months.append(report.ReportMonth(
             vkn=m.key.vkn, branch=m.key.branch, period=m.key.period, firm=m.firm, source=m.source,
             files=[report.ReportFile(n, s, h, str((m.folder or out).relative_to(out)), same)
@@ -695,7 +747,38 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
         else:
             text = "; ".join(m.missing) or "Geri yüklenemedi."
         run.log(m.key, m.firm, RESTORED if m.ok else NOT_RESTORED, text)
-    report.write_report(months, out, generated_at=datetime.now().astimezone(), tool_version=__version__)
+    text = report.render(months, generated_at=datetime.now().astimezone(), tool_version=__version__)
+    return _write_report(out, text.encode("utf-8"))
+
+
+REPORT_NAME = "ibraz-raporu.html"
+
+
+def _write_report(out: Path, data: bytes) -> Path:
+    """The report beside the files, written whole (fsynced, then published under its name), never in
+    place of a file that is there: a destination filled with --into-existing may hold an earlier report
+    (or the user's own file of that name), which stays; this one is ibraz-raporu-2.html, -3, …"""
+    fd, tmp = tempfile.mkstemp(prefix=".ibraz-raporu-", suffix=".part", dir=out)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        stem, suffix = REPORT_NAME.rsplit(".", 1)
+        for n in range(1, 10_000):
+            dest = out / (REPORT_NAME if n == 1 else f"{stem}-{n}.{suffix}")
+            if os.path.lexists(dest):
+                continue
+            try:
+                _publish(tmp, dest)
+            except FileExistsError:
+                continue
+            fsync_dir(out)
+            return dest
+        raise RestoreError(f"İbraz Raporu için {out} içinde boş bir ad bulunamadı.")
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
 
 
 def _named(problem) -> str:

@@ -1,0 +1,366 @@
+"""Geri Yükle under attack and bad luck: the restore and damage scenarios issue 9 is checked with.
+
+Every scenario uses real parts: sample months on disk, a real SQLite journal, the real storage server on
+loopback, real folder targets, the İzibiz fake (the fake the existing restore tests use). The command line
+runs in this process (cli.main) where the test needs the in-memory keyring, otherwise as a subprocess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html.parser
+import io
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from edefter_helper import actions, cli, credentials, restore, server
+from edefter_helper import status as S
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.samples import write_month
+from edefter_helper.workbook import layout as L
+from edefter_helper.workbook.file import FileBook
+
+VKN, VKN_B = "4810525635", "7420300220"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _digests(folder: Path) -> dict[str, str]:
+    """name -> sha256 of every ledger file under `folder` (xml and GİB's zips)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in (".xml", ".zip")}
+
+
+def _office(tmp_path, kind, address, *, user="ali", firms=None, branch_row=False, periods=("2024-01", "2024-02"),
+            branch_month=True, name="Anadolu Gıda"):
+    """Ledgers on disk for VKN (and its branch 0003), a workbook naming them; returns (ledgers, digests, wb)."""
+    ledgers = tmp_path / "defter"
+    for p in periods:
+        write_month(ledgers / VKN / p, VKN, p)
+    if branch_month:
+        write_month(ledgers / VKN / "sube", VKN, "2024-01", branch="0003", branch_in_name=True)
+    rows = [{"name": name, "vkn": VKN, "folder": str(ledgers / VKN), "target": "Yedek", "user": user}]
+    if branch_row:
+        rows.append({"name": name + " Şube", "vkn": VKN, "branch": "0003", "folder": str(ledgers / VKN),
+                     "target": "Yedek", "user": user})
+    for extra in firms or []:
+        write_month(ledgers / extra["vkn"] / "2024-01", extra["vkn"], "2024-01")
+        rows.append({"folder": str(ledgers / extra["vkn"]), "target": "Yedek", "user": user, **extra})
+    original = _digests(ledgers)
+    wb = tmp_path / "kontrol.xlsm"
+    assert cli.main(["workbook", "new", str(wb)]) == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, rows)
+    book.write_rows(L.TARGETS, [{"name": "Yedek", "kind": kind, "address": address}])
+    book.save()
+    return ledgers, original, wb
+
+
+def _opts(journal):
+    return actions.Options(journal=journal, retry_backoff=0.01, wait=20, poll=0.1)
+
+
+def _backup(wb, journal, expected):
+    summary = actions.backup(FileBook(wb), options=_opts(journal))
+    assert summary.count(S.BACKED_UP) == expected, summary.results
+    return summary
+
+
+def _cli(capsys, *args):
+    """The real command line in this process (it sees the test's in-memory keyring)."""
+    capsys.readouterr()  # what came before is not this command's output
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "beklenmeyen hata" not in err, err
+    return code, out, err
+
+
+def _verify_ok(out: Path, edefter):
+    proc = edefter("verify", out, "--json", "--no-cache")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    sets = json.loads(proc.stdout)["sets"]
+    assert sets and all(s["valid"] for s in sets)
+    return sets
+
+
+def _restored(out: Path) -> dict[str, str]:
+    return _digests(out)
+
+
+def _month_dir(out: Path, vkn: str, period: str, branch: str | None = None) -> Path:
+    year, month = period.split("-")
+    base = out / vkn / branch if branch else out / vkn
+    return base / f"01.01.{year}-31.12.{year}" / month
+
+
+def _by_key(summary):
+    return {(r.key.vkn, r.key.branch, r.key.period): r for r in summary.results}
+
+
+def _rewrite(package: Path, *, members=None, manifest=None, extra=()):
+    """Rewrite a stored package: members (name -> bytes), the manifest (a dict) and extra raw members
+    [(name, bytes)] added as they are (duplicate names, '../', absolute, backslashes)."""
+    with zipfile.ZipFile(package) as zf:
+        old_manifest = json.loads(zf.read("manifest.json"))
+        old = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    members = old if members is None else members
+    manifest = old_manifest if manifest is None else manifest
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+        for n, b in extra:
+            zi = zipfile.ZipInfo("x")
+            zi.filename = n  # as given: ZipInfo would turn a backslash into a slash on Windows only
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, b)
+        zf.writestr("manifest.json", json.dumps(manifest))
+    package.write_bytes(buf.getvalue())
+    return old_manifest, old
+
+
+def _folder_office(tmp_path, edefter=None, **kw):
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    ledgers, original, wb = _office(tmp_path, "klasör", str(nas), **kw)
+    journal = tmp_path / "j.sqlite3"
+    _backup(wb, journal, sum(1 for _ in set(_month_keys(ledgers))))
+    return nas, ledgers, original, wb, journal
+
+
+def _month_keys(ledgers: Path):
+    from edefter_helper.engine.names import parse_name
+
+    for p in ledgers.rglob("*.xml"):
+        n = parse_name(p.name)
+        if n is not None:
+            yield (n.vkn, n.period, n.branch or ("0003" if "sube" in str(p) else "0000"))
+
+
+class _Html(html.parser.HTMLParser):
+    """Collects the text and tags of the report: a well-formed, script-free HTML document."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _report(out: Path) -> tuple[str, str, list[str]]:
+    raw = (out / "ibraz-raporu.html").read_text(encoding="utf-8")
+    p = _Html()
+    p.feed(raw)
+    p.close()
+    return raw, " ".join(" ".join(p.text).split()), p.tags
+
+
+# --- the month's local files are gone; the journal does not know the months ------------------------
+
+def test_fresh_journal_from_range_restores_only_the_range_from_a_folder_target(tmp_path, edefter):
+    """Another PC made the backup (this journal is empty) and the disk is gone: --from/--to asks the
+    target; months outside the range are not fetched, the ones inside come back verified."""
+    nas, ledgers, original, wb, _ = _folder_office(tmp_path, branch_row=True,
+                                                   periods=("2023-12", "2024-01", "2024-02"))
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--firm", VKN,
+                   "--from", "2024-01", "--to", "2024-01", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    got = {(m["branch"], m["period"]) for m in data["months"]}
+    assert got == {("0000", "2024-01"), ("0003", "2024-01")}, got
+    assert all(m["ok"] for m in data["months"])
+    assert not _month_dir(out, VKN, "2023-12").exists() and not _month_dir(out, VKN, "2024-02").exists()
+    restored = _restored(out)
+    assert restored and all(original[n] == h for n, h in restored.items())
+    assert all("202401" in n for n in restored)
+    assert (_month_dir(out, VKN, "2024-01", "0003")).is_dir()
+    _verify_ok(out, edefter)
+    _, text, _ = _report(out)
+    assert "Ocak 2024" in text and "Aralık 2023" not in text
+
+
+@pytest.mark.xfail(strict=True, reason="commands.cmd_restore discovers only the branches Firmalar names "
+                   "(f.branch or 0000); the target interface has no way to list a VKN's months. See the report.")
+def test_fresh_journal_finds_a_branch_month_firmalar_does_not_name(tmp_path, edefter):
+    nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01",))
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--firm", VKN,
+                   "--from", "2024-01", "--to", "2024-01", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _restored(out) == original  # the branch 0003 month too
+
+
+def test_all_firms_from_the_storage_server_fresh_journal_via_cli(tmp_path, edefter, memory_keyring, capsys):
+    """Two firms on the real storage server, disk and journal gone: `restore --all --from` brings every
+    month back byte for byte, `edefter verify OUT` exits 0, --json is valid JSON, the report lists
+    the target's receipt for each month although this journal knows none."""
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN, VKN_B])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    with server.start_in_thread(data) as srv:
+        ledgers, original, wb = _office(tmp_path, "http", srv.url, branch_row=True,
+                                        firms=[{"name": "Ege & <b>Kimya</b>", "vkn": VKN_B}])
+        _backup(wb, tmp_path / "pc1.sqlite3", 4)
+        shutil.rmtree(ledgers)
+        out = tmp_path / "geri"
+        code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3",
+                                 "--all", "--from", "2023-11", "--to", "2024-03", "--out", out, "--json")
+    assert code == 0, stdout + err
+    doc = json.loads(stdout)
+    assert len(doc["months"]) == 4 and all(m["ok"] for m in doc["months"])
+    assert _restored(out) == original
+    assert _month_dir(out, VKN_B, "2024-01").is_dir()
+    _verify_ok(out, edefter)
+    raw, text, tags = _report(out)
+    assert "script" not in tags and "<b>Kimya" not in raw and "Ege &amp; &lt;b&gt;Kimya&lt;/b&gt;" in raw
+    # where and when the copy was confirmed, and the receipt: from the target itself on a fresh journal
+    receipts = _server_receipts(data)
+    assert receipts and all(r in raw for r in receipts), receipts
+
+
+def _server_receipts(data: Path) -> list[str]:
+    """The receipts the storage server gave, read from its own index."""
+    import sqlite3
+
+    found = []
+    for db in data.rglob("*.sqlite3"):
+        con = sqlite3.connect(db)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for t in tables:
+                cols = [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
+                if "receipt" in cols:
+                    found += [r[0] for r in con.execute(f"SELECT receipt FROM {t}") if r[0]]
+        finally:
+            con.close()
+    return found
+
+
+def test_izibiz_fresh_journal_from_range(tmp_path, edefter, memory_keyring, capsys):
+    from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer
+
+    credentials.set_password("Yedek", "ali@firma", "doğru-şifre")
+    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz")) as fake:
+        ledgers, original, wb = _office(tmp_path, "izibiz", fake.url, user="ali@firma", branch_month=False)
+        _backup(wb, tmp_path / "pc1.sqlite3", 2)
+        shutil.rmtree(ledgers)
+        out = tmp_path / "geri"
+        code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3",
+                                 "--firm", VKN, "--from", "2024-02", "--out", out, "--json")
+    assert code == 0, stdout + err
+    doc = json.loads(stdout)
+    assert [m["period"] for m in doc["months"]] == ["2024-02"] and doc["months"][0]["ok"]
+    assert _restored(out) == {n: h for n, h in original.items() if "202402" in n}
+    _verify_ok(out, edefter)
+
+
+# --- the destination -------------------------------------------------------------------------------
+
+def _refused(proc, *words):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "beklenmeyen" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in proc.stderr, proc.stderr
+
+
+def test_a_destination_that_is_a_file_or_below_a_file_is_refused(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    a_file = tmp_path / "rapor.txt"
+    a_file.write_text("kullanıcının dosyası", encoding="utf-8")
+    for out in (a_file, a_file / "alt"):
+        proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out)
+        _refused(proc, str(a_file))
+    assert a_file.read_text(encoding="utf-8") == "kullanıcının dosyası"
+
+
+def test_a_destination_inside_a_ledger_folder_is_refused(tmp_path, edefter):
+    """Nothing is ever written into a ledger folder: restored copies there would be taken for the
+    firm's own files by the next Tara (a month twice)."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    before = sorted(p.relative_to(ledgers) for p in ledgers.rglob("*"))
+    for out in (ledgers / VKN / "geri", ledgers / VKN, ledgers):
+        for extra in ((), ("--into-existing",)):
+            proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, *extra)
+            # a non-empty ledger folder may be refused for that first; an empty one only as a ledger folder
+            _refused(proc, *(() if out.exists() and not extra else ("e-Defter klasör",)))
+            assert "e-Defter klasör" in proc.stderr or "boş değil" in proc.stderr
+    assert sorted(p.relative_to(ledgers) for p in ledgers.rglob("*")) == before
+
+
+def test_a_destination_that_is_a_symlink(tmp_path, edefter):
+    """A link to an empty folder is that folder; a link into a ledger folder is refused like the folder;
+    a dangling link is a clear Turkish error, never a traceback."""
+    if not hasattr(os, "symlink"):
+        pytest.skip("no symlinks")
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    real = tmp_path / "gercek"
+    real.mkdir()
+    link = tmp_path / "baglanti"
+    try:
+        link.symlink_to(real, target_is_directory=True)
+    except OSError:
+        pytest.skip("symlinks not allowed here")
+    into_ledgers = tmp_path / "defter-baglanti"
+    into_ledgers.symlink_to(ledgers / VKN, target_is_directory=True)
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", into_ledgers,
+                   "--into-existing")
+    _refused(proc, "e-Defter klasör")
+    dangling = tmp_path / "kopuk"
+    dangling.symlink_to(tmp_path / "yok-boyle-bir-yer", target_is_directory=True)
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", dangling)
+    _refused(proc, str(dangling))
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", link, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _restored(real) == {n: h for n, h in original.items() if "202401" in n}
+    assert link.is_symlink()  # the link itself is left as it was
+
+
+def test_into_existing_never_replaces_other_bytes_nor_the_users_own_report(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    folder = _month_dir(out, VKN, "2024-01")
+    folder.mkdir(parents=True)
+    victim_name = next(n for n in original if n.endswith("-Y-000000.xml"))
+    (folder / victim_name).write_bytes(b"kullanicinin kendi dosyasi")
+    (out / "ibraz-raporu.html").write_text("<p>geçen yılın müfettiş raporu</p>", encoding="utf-8")
+    (out / "notlar.txt").write_text("notlar", encoding="utf-8")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out)
+    _refused(proc, "boş değil", "--into-existing")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out,
+                   "--into-existing", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (folder / victim_name).read_bytes() == b"kullanicinin kendi dosyasi"
+    assert (out / "ibraz-raporu.html").read_text(encoding="utf-8") == "<p>geçen yılın müfettiş raporu</p>"
+    assert (out / "notlar.txt").read_text(encoding="utf-8") == "notlar"
+    (month,) = doc["months"]
+    assert not month["ok"] and any(victim_name in t and "üzerine yazılmadı" in t for t in month["missing"])
+    # every other file came back
+    assert {n for n in _restored(out)} == set(original)
+    report = Path(doc["report"])
+    assert report.parent == out and report.name != "ibraz-raporu.html" and report.is_file()
+    raw, text, _ = _report_at(report)
+    assert victim_name in text and "üzerine yazılmadı" in text
+    assert not list(out.rglob("*.part"))
+
+
+def _report_at(path: Path):
+    raw = path.read_text(encoding="utf-8")
+    p = _Html()
+    p.feed(raw)
+    p.close()
+    return raw, " ".join(" ".join(p.text).split()), p.tags
