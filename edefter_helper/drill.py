@@ -14,6 +14,7 @@ import hashlib
 import math
 import random
 import shutil
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -32,30 +33,34 @@ YEAR = timedelta(days=365)
 
 def choose(stored: list[tuple[MonthKey, str]], last: dict, *, sample_pct: float, recent_days: float,
            now: datetime, rng: random.Random) -> list[MonthKey]:
-    """Which of a target's stored months (key, stored-at ISO time) to drill: every month stored in the
-    last `recent_days`, every month due (never drilled, or not in a year), and then the least recently
-    drilled until the sample is full."""
+    """Which of a target's stored months (key, stored-at ISO time) to drill.
+
+    - every month stored in the last `recent_days`;
+    - every month overdue: not proven whole for a year (its last drill, or — never drilled — its
+      storing, more than a year ago);
+    - the sample, `sample_pct` % of the stored months and at least one: the months never drilled
+      first, then those drilled longest ago; ties are broken by `rng` (seeded: the same choice again).
+    A store never drilled is spread over the weeks (2 % a week covers it within the year), not fetched
+    whole in one drill."""
     if not stored:
         return []
     want = max(1, math.ceil(len(stored) * sample_pct / 100.0))
     recent_from = now - timedelta(days=recent_days)
-    chosen: list[MonthKey] = []
-    never = datetime.min.replace(tzinfo=timezone.utc)
+    chosen: set[MonthKey] = set()
 
-    def when(key):
+    def proven(key, stored_at) -> datetime:  # the last time the copy was known whole
         seen = last.get(key)
-        return _parse(seen) if seen else never
+        return _parse(seen) if seen else _parse(stored_at)
 
-    order = sorted(stored, key=lambda item: (when(item[0]), rng.random()))
     for key, stored_at in stored:
-        if _parse(stored_at) >= recent_from:
-            chosen.append(key)
-    for key, _ in order:
-        if key in chosen:
-            continue
-        due = now - when(key) >= YEAR
-        if due or len(chosen) < want:
-            chosen.append(key)
+        if recent_days > 0 and _parse(stored_at) >= recent_from:
+            chosen.add(key)
+        elif now - proven(key, stored_at) >= YEAR:
+            chosen.add(key)
+    order = sorted(stored, key=lambda item: (bool(last.get(item[0])), proven(*item), rng.random()))
+    # recent months come on top of the sample; overdue ones are the least recently proven, and fill it
+    sample = [key for key, at in order if key not in chosen or now - proven(key, at) >= YEAR][:want]
+    chosen.update(sample)
     return sorted(chosen)
 
 
@@ -73,6 +78,7 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
 
     def body(run: actions._Run) -> None:
         last = {(k, t): when for (k, t), (when, _, _) in run.journal.last_drills().items()}
+        stored_at = _stored_at(run.journal)
         per_target: dict[str, list] = {}
         firms: dict[tuple[MonthKey, str], actions.Firm] = {}  # (month, identity) -> that Hedef's copy
         for st in run.journal.statuses():
@@ -82,7 +88,7 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
             copy = next((c for c in firm.per_target() if run.identity(c) == st.target), None)
             if copy is None or (where is not None and not where(st.key)):
                 continue
-            per_target.setdefault(st.target, []).append((st.key, st.updated_at))
+            per_target.setdefault(st.target, []).append((st.key, stored_at.get((st.key, st.target), st.updated_at)))
             firms[(st.key, st.target)] = copy
         now = datetime.now(timezone.utc)
         work = []
@@ -93,6 +99,29 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
         actions._parallel(run, work, lambda item: drill_month(run, *item))
 
     return actions._run_action(book, ACTION_DRILL, options, body)
+
+
+def _stored_at(journal) -> dict[tuple[MonthKey, str], str]:
+    """(month, target) -> when the package the month's status names was first confirmed stored.
+
+    Not the status row's updated_at: every Durum Sorgula and Toplu Yedekle writes that again, and a
+    weekly question would make every month look "stored in the last 7 days" — each drill a full one."""
+    # TODO(journal.py): a Journal.first_stored() method; read here through the journal's connection
+    stored = S.code(S.BACKED_UP)
+    out: dict[tuple[MonthKey, str], str] = {}
+    try:
+        with journal._conn() as db:
+            rows = db.execute(
+                "SELECT a.vkn, a.branch, a.period, a.target, MIN(a.finished_at) FROM attempts a JOIN months m"
+                " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
+                " AND a.package_sha256 = m.package_sha256"
+                " WHERE a.outcome = ? AND a.finished_at IS NOT NULL GROUP BY a.vkn, a.branch, a.period, a.target",
+                (stored,)).fetchall()
+    except sqlite3.Error:
+        return out
+    for v, b, p, t, when in rows:
+        out[(MonthKey(v, b, p), t)] = when
+    return out
 
 
 def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
@@ -107,20 +136,22 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         target = run.target_for(firm)
         receipt = target.query(key)
         if receipt.state != STORED:
-            return _damaged(run, key, firm, identity, known, "Hedefte kopya bulunamadı: hedef bu ay için saklanan "
-                                                          "paket bildirmiyor.")
+            return _damaged(run, key, firm, identity, known, "Hedefteki kopya bulunamadı: hedef bu ay için saklanan "
+                                                          "paket bildirmiyor (silinmiş ya da kaybolmuş olabilir).")
+        # what this computer backed up; a status without it (never expected) trusts the target's word
+        recorded = known.package_sha256 or receipt.sha256 or ""
         package = scratch / key.package_name
         target.fetch(key, package)
         digest = hashlib.sha256()
         with open(package, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
-        if digest.hexdigest() != known.package_sha256:
+        if recorded and digest.hexdigest() != recorded:
             return _damaged(run, key, firm, identity, known,
-                            f"Hedefteki kopya bozuk: sha256 farklı (kayıtlı {known.package_sha256[:12]}…, "
-                            f"hedefteki {digest.hexdigest()[:12]}…).")
+                            f"Hedefteki kopya bozuk: sha256 farklı (kayıtlı {recorded[:12]}…, "
+                            f"hedefteki {digest.hexdigest()[:12]}…, {package.stat().st_size} bayt).")
         month = RestoredMonth(key, firm.name, "")
-        _unpack(run, key, identity, package, known.package_sha256, known, month, scratch / "dosyalar")
+        _unpack(run, key, identity, package, recorded, known, month, scratch / "dosyalar")
         if month.missing:
             return _damaged(run, key, firm, identity, known, "Hedefteki kopya bozuk: "
                             + "; ".join(m.rstrip(".") for m in month.missing[:3]) + ".")
@@ -134,27 +165,40 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         sets = verify_roots([month.folder], trust=trust).sets
         bad = [ms for ms in sets if not ms.valid]
         if not sets or bad:
-            reason = "; ".join(p.message for ms in bad for p in ms.problems[:2]) or "dosya bulunamadı"
-            return _damaged(run, key, firm, identity, known, f"Hedefteki kopya doğrulanamadı: {reason}")
+            reason = "; ".join(p.message for ms in bad for p in ms.problems[:2]) or "pakette defter dosyası bulunamadı"
+            return _damaged(run, key, firm, identity, known,
+                            f"Hedefteki kopya bozuk: geri alınan dosyalar doğrulanamadı: {reason}")
     except IntegrityError as exc:
-        return _damaged(run, key, firm, identity, known, exc.message)
+        # the target itself saw the bytes differ from what it recorded (http, s3)
+        why = exc.message.removeprefix("Hedefteki kopya bozuk:").strip()
+        return _damaged(run, key, firm, identity, known, f"Hedefteki kopya bozuk: sha256 farklı ({why.rstrip('.')}).")
     except ConfigurationError as exc:
         run.give_up_on(firm, exc)
         run.not_tried(key, firm, known.status)
         return known.status
     except TargetError as exc:  # inconclusive: the copy may be fine; say so, change nothing
-        message = f"Yedek doğrulanamadı (hedefe ulaşılamadı): {exc.message}"
-        run.journal.record_drill(key, identity, False, message)
-        run.log(key, firm.name, known.status, message, target=_t(firm))
-        return known.status
+        return _inconclusive(run, key, firm, identity, known, f"hedefe ulaşılamadı: {exc.message}")
+    except OSError as exc:  # this computer's scratch folder (disk full, no permission): not the copy's fault
+        return _inconclusive(run, key, firm, identity, known,
+                             f"geçici klasöre yazılamadı ({exc.strerror or exc}): {run.workdir}")
+    except Exception as exc:  # noqa: BLE001 - one month's surprise must not stop the others' drills
+        return _inconclusive(run, key, firm, identity, known, f"beklenmeyen hata ({type(exc).__name__}: {exc})")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     message = f"Hedefteki kopya geri alındı, baytları ve imzaları doğrulandı ({len(month.files)} dosya)."
     run.journal.record_drill(key, identity, True, message)
     if known.status == S.DAMAGED:  # a copy found whole again (repaired on the target)
-        run.journal.record(key, identity, "drill", S.BACKED_UP, message, known.package_sha256)
+        run.journal.record(key, identity, "drill", S.BACKED_UP, message, recorded)
     run.log(key, firm.name, DRILL_OK, message, target=_t(firm))
     return S.BACKED_UP
+
+
+def _inconclusive(run, key, firm, identity, known, why: str) -> str:
+    """The drill could not look at the copy: said in Günlük and Son Doğrulama, the status unchanged."""
+    message = f"Yedek doğrulanamadı ({why})"
+    run.journal.record_drill(key, identity, False, message)
+    run.log(key, firm.name, known.status, message, target=_t(firm))
+    return known.status
 
 
 def _damaged(run, key, firm, identity, known, message: str) -> str:

@@ -1,0 +1,407 @@
+"""Damage the developers had not staged: an adversarial review of Yedek Doğrulama (drill) and Yerel
+Dosya Kontrolü (check-local).
+
+Every scenario runs on real parts: real ledger files in GİB's folder layout, the real SQLite journal,
+the real storage server on loopback (its disk damaged behind its back) and a real klasör target. No
+wall clock is asserted and randomness is seeded."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from edefter_helper import actions, credentials, drill, server
+from edefter_helper import status as S
+from edefter_helper.engine.model import MonthKey
+from edefter_helper.journal import Journal
+from edefter_helper.samples import write_month
+from edefter_helper.workbook import layout as L
+from edefter_helper.workbook.file import FileBook
+
+VKN = "4810525635"
+PERIODS = ("2024-01", "2024-02", "2024-03")
+VICTIM = "2024-02"
+
+
+def _gib_folder(root: Path, period: str) -> Path:
+    year, month = period.split("-")
+    return root / VKN / f"01.01.{year}-31.12.{year}" / month
+
+
+def _opts(journal):
+    return actions.Options(journal=journal, retry_backoff=0.01, wait=20, poll=0.1)
+
+
+def _rows(wb):
+    return {r["period"]: r for r in FileBook(wb).read_rows(L.PERIODS)}
+
+
+def _tree(root: Path) -> dict:
+    """Every entry under root: name -> (kind, bytes, mtime_ns) — what 'nothing was written' means."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = ("link", os.readlink(p), st.st_mtime_ns)
+        elif p.is_dir():
+            out[str(p.relative_to(root))] = ("dir", b"", st.st_mtime_ns)
+        else:
+            out[str(p.relative_to(root))] = ("file", p.read_bytes(), st.st_mtime_ns)
+    return out
+
+
+@dataclass
+class Office:
+    tmp: Path
+    wb: Path
+    journal: Path
+    ledgers: Path
+    months: dict
+    kind: str
+    store: Path  # the server's data folder, or the klasör target's folder
+
+    def package(self, period: str) -> Path:
+        if self.kind == "http":
+            return next((self.store / "packages" / VKN / "0000" / period).glob("*.zip"))
+        return self.store / VKN / MonthKey(VKN, "0000", period).package_name
+
+    def drill(self, seed=1, **kw):
+        kw.setdefault("sample_pct", 100)
+        return drill.drill(FileBook(self.wb), options=_opts(self.journal), rng=random.Random(seed), **kw)
+
+
+@contextlib.contextmanager
+def office(tmp_path: Path, edefter, kind: str, periods=PERIODS):
+    ledgers = tmp_path / "defter"
+    months = {p: write_month(_gib_folder(ledgers, p), VKN, p) for p in periods}
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    journal = tmp_path / "j.sqlite3"
+    book = FileBook(wb)
+    if kind == "http":
+        data = tmp_path / "sunucu"
+        server.add_user(data, "ali", "pw-1", [VKN])
+        credentials.set_password("Merkez", "ali", "pw-1")
+        with server.start_in_thread(data) as srv:
+            book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "Merkez",
+                                       "user": "ali"}])
+            book.write_rows(L.TARGETS, [{"name": "Merkez", "kind": "http", "address": srv.url}])
+            book.save()
+            assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == len(periods)
+            yield Office(tmp_path, wb, journal, ledgers, months, kind, data)
+    else:
+        nas = tmp_path / "NAS"
+        nas.mkdir()
+        book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
+        book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+        book.save()
+        assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == len(periods)
+        yield Office(tmp_path, wb, journal, ledgers, months, kind, nas)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Yedek Doğrulama: the stored copy damaged on the target's disk
+# ---------------------------------------------------------------------------------------------------
+
+def _flip(o: Office):
+    p = o.package(VICTIM)
+    blob = bytearray(p.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    p.write_bytes(bytes(blob))
+
+
+def _truncate(o: Office):
+    p = o.package(VICTIM)
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _other_month(o: Office):
+    o.package(VICTIM).write_bytes(o.package("2024-01").read_bytes())
+
+
+def _zero(o: Office):
+    o.package(VICTIM).write_bytes(b"")
+
+
+def _delete(o: Office):
+    o.package(VICTIM).unlink()
+
+
+def _rmdir(o: Office):
+    # the server's packages/<vkn>/<branch>/<period>/; the klasör target's firm folder (every month)
+    shutil.rmtree(o.package(VICTIM).parent)
+
+
+def _index_lost(o: Office):
+    if o.kind == "http":
+        db = _unguarded(o.store)
+        with db:
+            assert db.execute("DELETE FROM packages WHERE period=?", (VICTIM,)).rowcount == 1
+        db.close()
+    else:
+        o.package(VICTIM).with_name(o.package(VICTIM).name + ".json").unlink()
+
+
+def _unguarded(data: Path) -> sqlite3.Connection:
+    """The server's index opened as someone with the disk would: its keep-rows triggers dropped."""
+    db = sqlite3.connect(data / "store.sqlite3")
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    return db
+
+
+def _dir_instead(o: Office):
+    p = o.package(VICTIM)
+    p.unlink()
+    p.mkdir()
+    (p / "x").write_bytes(b"not a package")
+
+
+BYTE_DAMAGE = {"flip": _flip, "truncate": _truncate, "other-month": _other_month, "zero": _zero}
+GONE = {"delete": _delete, "rmdir": _rmdir, "dir-instead": _dir_instead}
+
+
+def _assert_caught(o: Office, summary, sha_words: bool, victims=(VICTIM,)):
+    by = {r.key.period: r for r in summary.results}
+    assert set(by) == set(PERIODS), summary.results
+    for victim in victims:
+        bad = by[victim]
+        assert bad.status == S.DAMAGED, summary.results
+        if sha_words:
+            assert "Hedefteki kopya bozuk: sha256 farklı" in bad.message, bad.message
+        else:
+            assert bad.message.startswith("Hedefteki kopya") and ("bozuk" in bad.message or "bulunamadı" in bad.message)
+    others = [p for p in by if p not in victims]
+    assert all(by[p].status == drill.DRILL_OK for p in others), summary.results
+    # in Dönemler: its own state, the reason, and Son Doğrulama
+    rows = _rows(o.wb)
+    for victim in victims:
+        assert rows[victim]["status"] == S.DAMAGED
+        assert "Hedefteki kopya" in rows[victim]["message"]
+        assert rows[victim]["drill"].endswith("Bozuk"), rows[victim]["drill"]
+    assert all(rows[p]["status"] == S.BACKED_UP and rows[p]["drill"].endswith("Tamam") for p in others)
+    # the journal has the drill
+    j = Journal(o.journal)
+    try:
+        drills = {k.period: v for (k, _t), v in j.last_drills().items()}
+    finally:
+        j.close()
+    assert all(drills[v][1] is False for v in victims) and all(drills[p][1] is True for p in others)
+    # the Günlük row, in Turkish
+    for victim in victims:
+        log = [r for r in FileBook(o.wb).read_rows(L.LOG) if r["period"] == victim and r["status"] == S.DAMAGED]
+        assert log and "Hedefteki kopya" in log[-1]["message"]
+
+
+@pytest.mark.parametrize("damage", sorted(BYTE_DAMAGE) + sorted(GONE) + ["index-lost"])
+@pytest.mark.parametrize("kind", ["http", "klasör"])
+def test_a_damaged_stored_copy_is_caught_and_never_shown_backed_up(tmp_path, edefter, memory_keyring, kind, damage):
+    with office(tmp_path, edefter, kind) as o:
+        before = _tree(o.ledgers)
+        if damage == "index-lost" and kind == "klasör":
+            # the sidecar is only the receipt; the package's bytes are whole: no false alarm
+            _index_lost(o)
+            summary = o.drill()
+            assert summary.count(drill.DRILL_OK) == 3 and summary.failed == 0, summary.results
+            return
+        (BYTE_DAMAGE.get(damage) or GONE.get(damage) or _index_lost)(o)
+        summary = o.drill()
+        victims = PERIODS if (kind, damage) == ("klasör", "rmdir") else (VICTIM,)
+        _assert_caught(o, summary, sha_words=damage in BYTE_DAMAGE, victims=victims)
+        assert _tree(o.ledgers) == before  # a drill never writes near the ledgers
+        # asking the target again cannot turn it green on the target's word alone
+        actions.query(FileBook(o.wb), options=_opts(o.journal))
+        assert all(_rows(o.wb)[v]["status"] != S.BACKED_UP for v in victims)
+        # a second drill says the same
+        again = {r.key.period: r for r in o.drill(seed=9).results}
+        assert all(v not in again or again[v].status != drill.DRILL_OK for v in victims)
+        assert all(_rows(o.wb)[v]["status"] != S.BACKED_UP for v in victims)
+
+
+def test_a_healthy_store_gives_no_false_alarm_and_writes_nothing(tmp_path, edefter, memory_keyring):
+    for kind in ("http", "klasör"):
+        with office(tmp_path / kind, edefter, kind) as o:
+            ledgers, store = _tree(o.ledgers), _tree(o.store) if kind == "klasör" else None
+            for seed in (1, 2, 3):
+                summary = o.drill(seed=seed)
+                assert summary.count(drill.DRILL_OK) == 3 and summary.failed == 0, summary.results
+            assert _tree(o.ledgers) == ledgers
+            if store is not None:
+                assert _tree(o.store) == store
+            rows = _rows(o.wb)
+            assert all(r["status"] == S.BACKED_UP and r["drill"].endswith("Tamam") for r in rows.values())
+            # nothing left behind in the scratch folder either
+            scratch = Path(os.environ["EDEFTER_DATA_DIR"])
+            assert not [p for p in scratch.rglob("dogrulama/*")]
+
+
+def test_a_copy_repaired_on_the_target_comes_back_whole(tmp_path, edefter, memory_keyring):
+    with office(tmp_path, edefter, "http") as o:
+        good = o.package(VICTIM).read_bytes()
+        _flip(o)
+        assert {r.key.period: r.status for r in o.drill().results}[VICTIM] == S.DAMAGED
+        o.package(VICTIM).write_bytes(good)
+        assert {r.key.period: r.status for r in o.drill().results}[VICTIM] == drill.DRILL_OK
+        assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
+
+
+def test_the_drill_command_line_says_it_in_turkish_and_exits_one(tmp_path, edefter, memory_keyring):
+    with office(tmp_path, edefter, "klasör") as o:
+        _flip(o)
+        proc = edefter("drill", "--workbook", o.wb, "--journal", o.journal, "--sample", "100")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+        assert "Hedefteki kopya bozuk: sha256 farklı" in proc.stdout
+
+
+def test_the_server_replaced_by_an_attacker_cannot_vouch_for_other_bytes(tmp_path, edefter, memory_keyring):
+    """Package bytes and the server's own index both rewritten to another month's package: the server's
+    X-Content-SHA256 agrees with what it sends, but the journal remembers what was backed up."""
+    with office(tmp_path, edefter, "http") as o:
+        victim, other = o.package(VICTIM), o.package("2024-01")
+        other_sha = other.stem
+        db = _unguarded(o.store)
+        with db:
+            db.execute("UPDATE packages SET sha256=?, path=replace(path, ?, ?) WHERE period=?",
+                       (other_sha, victim.stem, other_sha, VICTIM))
+        db.close()
+        victim.write_bytes(other.read_bytes())
+        os.rename(victim, victim.with_name(other_sha + ".zip"))
+        summary = o.drill()
+        bad = {r.key.period: r for r in summary.results}[VICTIM]
+        assert bad.status == S.DAMAGED and bad.message.startswith("Hedefteki kopya"), bad.message
+
+
+# ---------------------------------------------------------------------------------------------------
+# Yedek Doğrulama: which months are drilled
+# ---------------------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+
+
+def _stored(n, at):
+    return [(MonthKey(VKN, "0000", f"{2000 + i // 12}-{i % 12 + 1:02d}"), at) for i in range(n)]
+
+
+def test_choose_is_deterministic_with_a_seed_and_random_between_seeds():
+    stored = _stored(200, (NOW - timedelta(days=40)).isoformat())
+    last = {k: (NOW - timedelta(days=30)).isoformat() for k, _ in stored}
+    picks = [drill.choose(stored, last, sample_pct=2, recent_days=7, now=NOW, rng=random.Random(s)) for s in (4, 4, 5)]
+    assert picks[0] == picks[1] and len(picks[0]) == 4
+    assert picks[0] != picks[2]
+
+
+@pytest.mark.parametrize("n,want", [(1, 1), (10, 1), (50, 1), (100, 2), (250, 5)])
+def test_the_default_sample_is_two_percent_and_at_least_one(n, want):
+    # stored and drilled recently enough that nothing is due: only the sample
+    stored = _stored(n, (NOW - timedelta(days=40)).isoformat())
+    last = {k: (NOW - timedelta(days=30)).isoformat() for k, _ in stored}
+    chosen = drill.choose(stored, last, sample_pct=2, recent_days=7, now=NOW, rng=random.Random(0))
+    assert len(chosen) == want
+
+
+def test_never_drilled_months_come_first_but_within_the_sample():
+    """A month never drilled is due first: it is taken before any drilled one — but a store of never
+    drilled months is spread over the weeks, not fetched whole in one drill."""
+    stored = _stored(100, (NOW - timedelta(days=40)).isoformat())
+    last = {k: (NOW - timedelta(days=30)).isoformat() for k, _ in stored[:90]}
+    chosen = drill.choose(stored, last, sample_pct=2, recent_days=7, now=NOW, rng=random.Random(0))
+    assert len(chosen) == 2 and set(chosen) <= {k for k, _ in stored[90:]}
+    fresh = drill.choose(stored, {}, sample_pct=2, recent_days=7, now=NOW, rng=random.Random(0))
+    assert len(fresh) == 2
+
+
+def test_recent_months_and_months_not_drilled_in_a_year_are_always_taken():
+    stored = _stored(100, (NOW - timedelta(days=400)).isoformat())
+    last = {k: (NOW - timedelta(days=30)).isoformat() for k, _ in stored}
+    overdue = [k for k, _ in stored[10:15]]
+    for k in overdue:
+        last[k] = (NOW - timedelta(days=366)).isoformat()
+    recent = MonthKey(VKN, "0000", "2026-05")
+    stored.append((recent, (NOW - timedelta(days=2)).isoformat()))
+    chosen = drill.choose(stored, last, sample_pct=2, recent_days=7, now=NOW, rng=random.Random(3))
+    assert recent in chosen and set(overdue) <= set(chosen)
+    # the sample is on top of the recent month
+    assert len(chosen) == 1 + max(5, 3)
+
+
+def test_over_a_year_of_weekly_drills_every_month_is_drilled_even_as_the_store_grows():
+    stored = _stored(300, (NOW - timedelta(days=900)).isoformat())
+    last: dict = {}
+    seen_at: dict = {}
+    rng = random.Random(11)
+    for week in range(104):
+        when = NOW + timedelta(weeks=week)
+        if week % 4 == 0:  # a new month each four weeks
+            stored.append((MonthKey(VKN, "0000", f"2030-{week // 4 % 12 + 1:02d}" if week < 48 else
+                                    f"2031-{week // 4 % 12 + 1:02d}"), when.isoformat()))
+        for key in drill.choose(stored, last, sample_pct=2, recent_days=7, now=when, rng=rng):
+            last[key] = when.isoformat()
+            seen_at.setdefault(key, []).append(when)
+    end = NOW + timedelta(weeks=103)
+    for key, at in stored:
+        times = [max(datetime.fromisoformat(at), NOW)] + seen_at.get(key, [])
+        times.append(end)
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert max(gaps) <= timedelta(days=365), key
+
+
+def _age_journal(journal: Path, days: int):
+    """Every record in the journal moved `days` into the past (a store backed up long ago)."""
+    db = sqlite3.connect(journal)
+    with db:
+        for table, cols in (("attempts", ("started_at", "finished_at")), ("months", ("updated_at",)),
+                            ("drills", ("drilled_at",))):
+            for col in cols:
+                rows = db.execute(f"SELECT rowid, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
+                for rowid, text in rows:
+                    old = datetime.fromisoformat(text) - timedelta(days=days)
+                    db.execute(f"UPDATE {table} SET {col}=? WHERE rowid=?", (old.isoformat(timespec="seconds"), rowid))
+    db.close()
+
+
+def test_a_durum_sorgula_does_not_make_old_months_look_freshly_stored(tmp_path, edefter, memory_keyring):
+    """'Stored in the last 7 days' is when the copy was stored, not when its status was last written:
+    a weekly Durum Sorgula must not turn every drill into a full one."""
+    periods = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")
+    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+        first = o.drill(sample_pct=2, seed=1)  # every month recent: all drilled
+        assert first.count(drill.DRILL_OK) == 5
+        _age_journal(o.journal, 60)
+        actions.query(FileBook(o.wb), options=_opts(o.journal))  # rewrites every status row now
+        summary = o.drill(sample_pct=2, seed=1)
+        assert summary.count(drill.DRILL_OK) == 1, summary.results
+
+
+def test_the_drill_samples_with_a_seed_end_to_end(tmp_path, edefter, memory_keyring):
+    periods = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06")
+    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+        _age_journal(o.journal, 60)
+        picks = []
+        for _ in range(2):
+            j = Journal(o.journal)
+            with sqlite3.connect(o.journal) as db:
+                db.execute("DELETE FROM drills")
+            j.close()
+            picks.append(sorted(r.key.period for r in o.drill(sample_pct=2, seed=42, recent_days=7).results))
+        assert picks[0] == picks[1] and len(picks[0]) == 1
+        # --recent 0 and a sample: only the sample, the least recently drilled first
+        third = [r.key.period for r in o.drill(sample_pct=2, seed=42, recent_days=0).results]
+        assert len(third) == 1 and third != picks[0]
+
+
+def test_a_drill_with_nothing_stored_is_quiet(tmp_path, edefter):
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    proc = edefter("drill", "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
