@@ -262,6 +262,10 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     except OSError as exc:
         month.missing.append(f"Dosya yazılamadı: {exc.strerror or exc}")
         return done(month.missing[-1])
+    except Exception as exc:  # noqa: BLE001  a hostile package fails its month, never the whole restore
+        log.exception("%s geri yüklenirken beklenmeyen hata", key.package_name)
+        month.missing.append(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
+        return done(month.missing[-1])
     month.ok = not month.missing
     return done(f"{len(month.files)} dosya {month.folder} klasörüne geri yüklendi." if month.ok
                 else "; ".join(month.missing))
@@ -280,23 +284,36 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
     if known and known.package_sha256 and known.package_sha256 != sha:
         month.missing.append(f"Hedefteki paket bu bilgisayarın yedeklediği paket değil (günlükte "
                              f"{known.package_sha256[:12]}…, hedefte {sha[:12]}…).")
+    # what this computer recorded at backup: the files of this package, or else of the package the
+    # journal says it backed up (a different package on the target is then compared file by file)
     recorded = {n: h for n, h in (run.journal.files_backed_up(key, identity, sha) or [])}
+    if not recorded and known and known.package_sha256 and known.package_sha256 != sha:
+        recorded = {n: h for n, h in (run.journal.files_backed_up(key, identity, known.package_sha256) or [])}
     try:
         zf = zipfile.ZipFile(package)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         month.missing.append("Hedeften gelen paket bozuk (zip okunamadı).")
         return
     with zf:
-        try:
-            manifest = json.loads(zf.read(MANIFEST))
-            expected = {f["name"]: (int(f["size"]), str(f["sha256"])) for f in manifest["files"]}
-        except (KeyError, ValueError, TypeError):
-            month.missing.append("Paketin içerik listesi (manifest.json) okunamadı.")
+        expected, problem = _read_manifest(zf, key)
+        if problem:
+            month.missing.append(problem)
             return
+        names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        twice = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+        if MANIFEST in twice:
+            month.missing.append("Pakette birden çok içerik listesi (manifest.json) var; hangisinin yedek olduğu "
+                                 "belli değil, paketten hiçbir dosya yazılmadı.")
+            return
+        for name in sorted(set(recorded) - set(expected)):
+            month.missing.append(f"{name} yedeklendiği günlükte kayıtlı, ama hedefteki pakette yok.")
         folder = month_folder(out, key)
-        folder.mkdir(parents=True, exist_ok=True)
         month.folder = folder
+        if any(_safe_name(n, key) and n in names for n in expected):  # a month folder only for its files
+            folder.mkdir(parents=True, exist_ok=True)
         members = {i.filename: i for i in zf.infolist() if not i.is_dir() and i.filename != MANIFEST}
+        for name in twice:  # which of two same-named members is the backup is up to the unzip tool: neither
+            members.pop(name, None)
         # the largest first: their verification, the longest part of a restore, starts soonest
         order = sorted(expected.items(), key=lambda kv: (-kv[1][0], kv[0]))
         if verifier is not None and any(size >= PIPELINE_BYTES for _, (size, _) in order):
@@ -310,6 +327,10 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
             for name, (size, file_sha) in order:
                 if not _safe_name(name, key):
                     said.append((name, f"Paketteki dosya adı kabul edilmedi: {name!r}"))
+                    continue
+                if name in twice:
+                    said.append((name, f"{name} pakette birden çok kez var; hangisinin yedek olduğu belli değil, "
+                                       f"yazılmadı."))
                     continue
                 info = members.pop(name, None)
                 if info is None:
@@ -330,17 +351,66 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
                     files.append((name, size, file_sha, same))
         month.files.extend(sorted(files))
         month.missing.extend(text for _, text in sorted(said, key=lambda x: x[0]))
-        for extra in sorted(members):
+        for extra in sorted(set(members) | (set(twice) - set(expected))):
             month.missing.append(f"Pakette içerik listesinde olmayan dosya yok sayıldı: {extra!r}")
-        fsync_dir(folder)  # every name written above is durable before the month is called restored
+        if folder.is_dir():
+            fsync_dir(folder)  # every name written above is durable before the month is called restored
 
 
 def _safe_name(name: str, key: MonthKey) -> bool:
-    """Only a plain e-Defter file name of this month (no folders, no '..')."""
-    if "/" in name or "\\" in name or name in (".", "..") or ":" in name:
+    """Only a plain e-Defter file name of this month and branch (no folders, no '..')."""
+    if not isinstance(name, str) or "/" in name or "\\" in name or name in (".", "..") or ":" in name \
+            or "\x00" in name:
         return False
     parsed = parse_name(name)
-    return parsed is not None and parsed.vkn == key.vkn and parsed.period == key.period
+    return (parsed is not None and parsed.vkn == key.vkn and parsed.period == key.period
+            and parsed.branch in (None, key.branch))
+
+
+MANIFEST_LIMIT = 16 * 1024 * 1024  # a month's list of files is a few kB; more is not a manifest
+_SHA = frozenset("0123456789abcdef")
+
+
+def _read_manifest(zf: zipfile.ZipFile, key: MonthKey) -> tuple[dict[str, tuple[int, str]], str | None]:
+    """The package's list of files {name: (size, sha256)}, or a Turkish sentence saying why it cannot be
+    trusted: unreadable, malformed, a name listed twice, or a package of another month, branch or firm."""
+    unreadable = "Paketin içerik listesi (manifest.json) okunamadı."
+    try:
+        info = zf.getinfo(MANIFEST)
+        if info.file_size > MANIFEST_LIMIT:
+            return {}, unreadable
+        with zf.open(info) as f:
+            raw = f.read(MANIFEST_LIMIT + 1)
+        if len(raw) > MANIFEST_LIMIT:
+            return {}, unreadable
+        manifest = json.loads(raw)
+    except KeyError:
+        return {}, "Pakette içerik listesi (manifest.json) yok."
+    except Exception:  # noqa: BLE001  damaged, encrypted, another method, not JSON, nested too deep
+        return {}, unreadable
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return {}, unreadable
+    said = {f: manifest.get(f) for f in ("vkn", "branch", "period") if manifest.get(f) is not None}
+    wanted = {"vkn": key.vkn, "branch": key.branch, "period": key.period}
+    if any(str(v) != wanted[f] for f, v in said.items()):
+        other = " ".join(str(said.get(f, "?")) for f in ("vkn", "branch", "period"))
+        return {}, (f"Hedef bu ay yerine başka bir ayın paketini verdi (içerik listesine göre {other}; istenen "
+                    f"{key.vkn} {key.branch} {key.period}); paketten hiçbir dosya yazılmadı.")
+    expected: dict[str, tuple[int, str]] = {}
+    for f in manifest["files"]:
+        if not isinstance(f, dict):
+            return {}, unreadable
+        name, size, sha = f.get("name"), f.get("size"), f.get("sha256")
+        if (not isinstance(name, str) or not isinstance(size, int) or isinstance(size, bool) or size < 0
+                or not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA):
+            return {}, f"Paketin içerik listesinde geçersiz bir kayıt var: {str(f)[:200]!r}"
+        if name in expected:
+            return {}, (f"Paketin içerik listesi {name} dosyasını iki kez sayıyor; hangisinin yedek olduğu belli "
+                        f"değil, paketten hiçbir dosya yazılmadı.")
+        expected[name] = (size, sha)
+    if not expected:
+        return {}, "Paketin içerik listesinde dosya yok."
+    return expected, None
 
 
 class _Mismatch(Exception):

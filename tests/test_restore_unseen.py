@@ -364,3 +364,234 @@ def _report_at(path: Path):
     p.feed(raw)
     p.close()
     return raw, " ".join(" ".join(p.text).split()), p.tags
+
+
+# --- hostile or wrong packages on the target -------------------------------------------------------
+
+def _zip_of(nas: Path, vkn: str, period: str, branch: str = "0000") -> Path:
+    return nas / vkn / f"{vkn}-{period.replace('-', '')}-{branch}.zip"
+
+
+def _serve_instead(nas: Path, asked: Path, served: Path) -> None:
+    """The target holds `served`'s package (and its sidecar) under the name of `asked`."""
+    shutil.copyfile(served, asked)
+    sidecar = Path(str(served) + ".json")
+    if sidecar.exists():
+        shutil.copyfile(sidecar, Path(str(asked) + ".json"))
+
+
+@pytest.mark.parametrize("served", ["another month", "the branch", "another firm"])
+def test_a_package_of_another_month_branch_or_firm_served_in_place_is_refused(tmp_path, served):
+    """A fresh journal has no sha256 to compare with: the package's own manifest must say it is the month
+    asked, and nothing of it is written."""
+    nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+                                                   firms=[{"name": "Ege Kimya", "vkn": VKN_B}])
+    asked = _zip_of(nas, VKN, "2024-01")
+    source = {"another month": _zip_of(nas, VKN, "2024-02"), "the branch": _zip_of(nas, VKN, "2024-01", "0003"),
+              "another firm": _zip_of(nas, VKN_B, "2024-01")}[served]
+    _serve_instead(nas, asked, source)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    key = MonthKey(VKN, "0000", "2024-01")
+    summary = restore.restore(FileBook(wb), [key], out=out, discover=[key], options=_opts(tmp_path / "pc2.sqlite3"))
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED, result
+    assert "başka" in result.message and "paket" in result.message, result.message
+    assert not _month_dir(out, VKN, "2024-01").exists() or not any(_month_dir(out, VKN, "2024-01").iterdir())
+    assert _restored(out) == {}
+    _, text, _ = _report(out)
+    assert "Geri yüklenemeyenler" in text
+
+
+def test_manifest_and_zip_that_disagree_are_named_and_nothing_unlisted_is_written(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
+    # 2024-01: the manifest lists a file the zip does not hold; the zip holds one the manifest does not
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    gone = next(n for n in members if n.endswith("-K-000000.xml"))
+    stowaway = f"{VKN}-202401-Y-000009.xml"
+    members_1 = {n: b for n, b in members.items() if n != gone} | {stowaway: b"<kacak/>"}
+    _rewrite(p1, members=members_1)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    key = MonthKey(VKN, "0000", "2024-01")
+    summary = restore.restore(FileBook(wb), [key], out=out, options=_opts(journal))
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED
+    assert gone in result.message and stowaway in result.message
+    folder = _month_dir(out, VKN, "2024-01")
+    assert not (folder / stowaway).exists() and not (folder / gone).exists()
+    _, text, _ = _report(out)
+    assert gone in text and stowaway in text
+    assert summary.failed == 1
+
+
+@pytest.mark.parametrize("evil", ["../../kacak.xml", "/tmp/kacak-mutlak.xml", "..\\..\\kacak.xml",
+                                  f"{VKN}/../../kacak.xml", f"C:\\Windows\\{VKN}-202401-Y-000000.xml",
+                                  f"sub/{VKN}-202401-Y-000000.xml"])
+def test_member_names_that_climb_out_are_never_written(tmp_path, evil):
+    """The name in the zip and in the manifest alike: nothing lands outside the month's folder, the
+    month is not restored and the name is in the report."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    body = b"<kacak/>"
+    manifest["files"].append({"name": evil, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+    _rewrite(p1, manifest=manifest, extra=[(evil, body)])
+    shutil.rmtree(ledgers)
+    out = tmp_path / "a" / "b" / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED
+    assert not [p for p in tmp_path.rglob("*kacak*")] and not Path("/tmp/kacak-mutlak.xml").exists()
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != "ibraz-raporu.html"]
+    assert all(p.parent == _month_dir(out, VKN, "2024-01") for p in written)
+    assert {p.name for p in written} == set(original)  # the month's own files, as backed up
+    _, text, _ = _report(out)
+    assert evil.replace("\\", "\\\\") in text or evil in text
+
+
+@pytest.mark.parametrize("good_first", [True, False])
+def test_duplicate_member_names_fail_the_month(tmp_path, good_first):
+    """Two members of one name: which one an unzip tool takes is up to the tool. The month is not called
+    restored, whichever of the two matches the manifest."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    twin = next(n for n in members if n.endswith("-Y-000000.xml"))
+    rest = {n: b for n, b in members.items() if n != twin}
+    pair = [(twin, members[twin]), (twin, b"<sahte/>")]
+    if not good_first:
+        pair.reverse()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it is told to write
+        _rewrite(p1, members=rest, extra=pair)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED, result
+    assert twin in result.message
+
+
+@pytest.mark.parametrize("bogus_first", [True, False])
+def test_a_manifest_naming_a_file_twice_fails_the_month(tmp_path, bogus_first):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    first = manifest["files"][0]
+    bogus = {**first, "sha256": "0" * 64}
+    manifest["files"] = ([bogus] if bogus_first else []) + manifest["files"] + ([] if bogus_first else [bogus])
+    _rewrite(p1, manifest=manifest)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    (result,) = summary.results
+    assert result.status == restore.NOT_RESTORED and first["name"] in result.message, result
+
+
+def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_backup(tmp_path, edefter):
+    """The target holds a package this computer did not back up (rebuilt: one ledger re-signed, the
+    manifest made to fit). The month is not restored, and the report's 'Yedekle aynı' column compares
+    each file with what the journal recorded at backup — ✗ for the changed one, ✓ for the others."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    changed = next(n for n in members if n.endswith("-Y-000000.xml"))
+    members[changed] = members[changed].replace(b"</", b" </", 1)
+    for f in manifest["files"]:
+        if f["name"] == changed:
+            f["size"], f["sha256"] = len(members[changed]), hashlib.sha256(members[changed]).hexdigest()
+    _rewrite(p1, members=members, manifest=manifest)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (month,) = json.loads(proc.stdout)["months"]
+    assert not month["ok"]
+    same = {f["name"]: f["matches_backup"] for f in month["files"]}
+    assert same[changed] is False, same
+    assert all(v for n, v in same.items() if n != changed), same
+    assert any("yedeklediği paket değil" in t for t in month["missing"])
+    raw, text, _ = _report(out)
+    assert "✗ farklı" in text and changed in text
+
+
+def _manifest_bytes(p: Path) -> bytes:
+    with zipfile.ZipFile(p) as zf:
+        return zf.read("manifest.json")
+
+
+HOSTILE_MANIFESTS = {
+    "size 1e400": lambda m: m.replace(b'"size": ', b'"size": 1e400, "x": ', 1),
+    "size negative": lambda m: m.replace(b'"size": ', b'"size": -1, "x": ', 1),
+    "size text": lambda m: m.replace(b'"size": ', b'"size": "12", "x": ', 1),
+    "sha not hex": lambda m: m.replace(b'"sha256": "', b'"sha256": "zz', 1),
+    "files a dict": lambda m: b'{"files": {"a": 1}}',
+    "files entries numbers": lambda m: b'{"files": [1, 2]}',
+    "not an object": lambda m: b'[1, 2, 3]',
+    "nested deep": lambda m: b"[" * 100_000 + b"]" * 100_000,
+    "not json": lambda m: b"\xff\xfe<html>",
+    "empty list": lambda m: b'{"files": []}',
+    "name not text": lambda m: m.replace(b'"name": ', b'"name": 5, "x": ', 1),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(HOSTILE_MANIFESTS))
+def test_a_hostile_manifest_fails_its_month_only(tmp_path, damage):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+                                                         branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    manifest = HOSTILE_MANIFESTS[damage](_manifest_bytes(p1))
+    with zipfile.ZipFile(p1) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+        zf.writestr("manifest.json", manifest)
+    p1.write_bytes(buf.getvalue())
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    keys = [MonthKey(VKN, "0000", p) for p in ("2024-01", "2024-02")]
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"), discover=keys)
+    by = _by_key(summary)
+    bad = by[(VKN, "0000", "2024-01")]
+    assert bad.status == restore.NOT_RESTORED and "içerik listesi" in bad.message, bad
+    assert by[(VKN, "0000", "2024-02")].status == restore.RESTORED
+    assert not any("202401" in n for n in _restored(out))
+
+
+def test_two_manifests_or_a_manifest_bomb_are_refused(tmp_path):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+                                                         branch_month=False)
+    p1, p2 = _zip_of(nas, VKN, "2024-01"), _zip_of(nas, VKN, "2024-02")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _rewrite(p1, extra=[("manifest.json", _manifest_bytes(p1))])
+    with zipfile.ZipFile(p2) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+        zf.writestr("manifest.json", b" " * (64 * 1024 * 1024) + _manifest_bytes(p2))  # 64 MB of blanks
+    p2.write_bytes(buf.getvalue())
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    assert summary.count(restore.NOT_RESTORED) == 2 and summary.count(restore.RESTORED) == 0, summary.results
+    assert all("manifest.json" in r.message for r in summary.results), summary.results
+    assert _restored(out) == {}
