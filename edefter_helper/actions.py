@@ -596,6 +596,17 @@ def _send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage) -> s
     key, identity = ms.key, run.identity(firm)
     if not ms.valid:
         message = _problems_text(ms)
+        held = run.journal.status(key, identity)
+        if held is not None and held.status in (S.BACKED_UP, S.ACCEPTED) and held.package_sha256:
+            # the target still holds the earlier, verified files: that copy stays on record (not
+            # "Yedeklenemedi"), and the local check keeps reporting what changed on disk — ransomware
+            # that spoils a backed-up month must not turn its alarm off by making it fail to send
+            attempt = run.journal.begin(key, identity, "verify", None)
+            run.journal.finish(attempt, key, identity, S.FAILED, message, set_status=False)
+            current = month_state(run.journal, key, identity, ms, held)[0]
+            run.log(key, firm.name, current, f"{message} Hedefteki yedek değişmeden önceki dosyaları tutuyor; "
+                    f"onları Geri Yükle ile alın.", target=_t(firm))
+            return current
         run.journal.record(key, identity, "verify", S.FAILED, message)
         run.log(key, firm.name, S.FAILED, message, target=_t(firm))
         return S.FAILED
