@@ -44,7 +44,7 @@ from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, parse_name
 from edefter_helper.engine.package import MANIFEST
 from edefter_helper.fsutil import _take_mode, fsync_dir, sha256_file
-from edefter_helper.targets.base import STORED, ConfigurationError, TargetError
+from edefter_helper.targets.base import STORED, ConfigurationError, TargetError, UnreachableError
 from edefter_helper.workbook.book import Book
 
 log = logging.getLogger(__name__)
@@ -204,9 +204,33 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
         if month is not None:
             with run._lock:
                 restored.append(month)
+                _unasked(run).pop(key, None)
 
     actions._parallel(run, work, one)
+    # months that might be on a target nobody could ask: said once per Hedef, and the run is not a success
+    per_target: dict[str, int] = {}
+    for key, names in _unasked(run).items():
+        for name in names:
+            per_target[name] = per_target.get(name, 0) + 1
+    for name, n in sorted(per_target.items()):
+        exc = next((e for (t, _u), e in run._unusable.items() if t == name), None)
+        why = f" {_reason(exc)}" if exc is not None else ""
+        run.summary.notes.append(f"{name}:{why} {n} dönem bu hedefe sorulamadı; hedefe ulaşılabildiğinde geri "
+                                 f"yüklemeyi yeniden çalıştırın (--into-existing).")
+        run.summary.blocked += n
     restored.sort(key=lambda m: (m.key.vkn, m.key.branch, m.key.period))
+
+
+def _unasked(run) -> dict[MonthKey, set[str]]:
+    """Months asked about only because of --from (not known to exist) whose Hedef was given up on
+    before they could be asked: month -> Hedef names. Kept on the run (one restore per run)."""
+    if not hasattr(run, "_geri_unasked"):
+        run._geri_unasked = {}
+    return run._geri_unasked
+
+
+def _reason(exc: TargetError) -> str:
+    return exc.message.split("Son hata: ")[-1]
 
 
 def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Firm:
@@ -222,9 +246,14 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     identity = run.identity(firm)
     month = RestoredMonth(key, firm.name, actions._describe(identity))
     known = run.journal.status(key, identity)
-    if run.not_tried(key, firm, known.status if known else S.NOT_SENT):
-        month.missing.append("Hedef bu çalışmada kullanılamıyor (uyarılara bakın).")
-        return None if optional else month
+    unusable = run._unusable.get((firm.target, firm.user))
+    if unusable is not None:  # given up on earlier in this run: nobody answers, or its settings
+        if optional:
+            with run._lock:
+                _unasked(run).setdefault(key, set()).add(firm.target)
+            return None
+        month.missing.append(f"Hedef bu çalışmada kullanılamıyor, denenmedi: {_reason(unusable)}")
+        return month
     attempt = None
 
     def done(message: str) -> RestoredMonth:
@@ -257,6 +286,8 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         month.missing.append(exc.message)
         return done(exc.message)
     except TargetError as exc:
+        if isinstance(exc, UnreachableError):  # its other months are not tried (each would retry again)
+            run.give_up_on(firm, exc)
         month.missing.append(f"Hedeften alınamadı: {exc.message}")
         return done(month.missing[-1])
     except OSError as exc:
@@ -311,6 +342,7 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         month.folder = folder
         if any(_safe_name(n, key) and n in names for n in expected):  # a month folder only for its files
             folder.mkdir(parents=True, exist_ok=True)
+            _clean_leftovers(folder)
         members = {i.filename: i for i in zf.infolist() if not i.is_dir() and i.filename != MANIFEST}
         for name in twice:  # which of two same-named members is the backup is up to the unzip tool: neither
             members.pop(name, None)
@@ -417,6 +449,48 @@ class _Mismatch(Exception):
     pass
 
 
+PART_PREFIX, PART_SUFFIX = ".geri-", ".part"
+
+
+def _hold(fd: int) -> None:
+    """Mark a temporary file as in use while it is written (an advisory lock where the OS has them;
+    on Windows an open file cannot be removed anyway)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    with suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _clean_leftovers(folder: Path, prefix: str = PART_PREFIX) -> None:
+    """Remove the temporary files a restore killed outright (power cut, kill -9) left in `folder`: only
+    ours (prefix + .part) and only those no running restore is writing."""
+    try:
+        names = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(PART_SUFFIX)]
+    except OSError:
+        return
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    for p in names:
+        try:
+            if not p.is_file() or p.is_symlink():
+                continue
+            if fcntl is None:
+                os.unlink(p)  # fails while another process has it open
+                continue
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a writer: not a leftover
+                os.unlink(p)
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+
+
 def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
                   then: Callable[[Path], None] | None = None):
     """Write one file atomically while hashing; never replace a file with other bytes. None when
@@ -431,7 +505,8 @@ def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
 
     if dest.exists():
         return done(_already_there(dest, size, file_sha))
-    fd, tmp = tempfile.mkstemp(prefix=".geri-", suffix=".part", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=dest.parent)
+    _hold(fd)  # a rerun beside this one leaves it alone (_clean_leftovers)
     fh = os.fdopen(fd, "wb")
     problem = None
     try:
@@ -828,7 +903,9 @@ def _write_report(out: Path, data: bytes) -> Path:
     """The report beside the files, written whole (fsynced, then published under its name), never in
     place of a file that is there: a destination filled with --into-existing may hold an earlier report
     (or the user's own file of that name), which stays; this one is ibraz-raporu-2.html, -3, …"""
-    fd, tmp = tempfile.mkstemp(prefix=".ibraz-raporu-", suffix=".part", dir=out)
+    _clean_leftovers(out, ".ibraz-raporu-")
+    fd, tmp = tempfile.mkstemp(prefix=".ibraz-raporu-", suffix=PART_SUFFIX, dir=out)
+    _hold(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

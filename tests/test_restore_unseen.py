@@ -595,3 +595,214 @@ def test_two_manifests_or_a_manifest_bomb_are_refused(tmp_path):
     assert summary.count(restore.NOT_RESTORED) == 2 and summary.count(restore.RESTORED) == 0, summary.results
     assert all("manifest.json" in r.message for r in summary.results), summary.results
     assert _restored(out) == {}
+
+
+# --- interrupted, rerun ----------------------------------------------------------------------------
+
+def test_an_interrupted_restore_leaves_no_half_file_and_a_rerun_completes_it(tmp_path, edefter, monkeypatch):
+    """Ctrl+C (or a crash) in the middle of a month: every file in the destination is whole and the
+    backed-up bytes, nothing temporary is left; the same command with --into-existing finishes the job,
+    and `edefter verify OUT` exits 0."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
+    shutil.rmtree(ledgers)
+    real = restore._member_chunks
+    seen = []
+
+    def interrupted(zf, info):
+        seen.append(info.filename)
+        for i, chunk in enumerate(real(zf, info)):
+            if len(seen) == 10 and i == 0:  # the tenth file, after its first bytes are written
+                yield chunk[: len(chunk) // 2]
+                raise KeyboardInterrupt
+            yield chunk
+
+    monkeypatch.setattr(restore, "_member_chunks", interrupted)
+    out = tmp_path / "geri"
+    with pytest.raises(KeyboardInterrupt):
+        restore.restore(FileBook(wb), out=out, options=actions.Options(journal=journal, parallel=1))
+    monkeypatch.setattr(restore, "_member_chunks", real)
+    leftovers = [p for p in out.rglob("*") if p.is_file()]
+    assert leftovers and not [p for p in leftovers if p.name.endswith(".part") or p.name.startswith(".")]
+    for p in leftovers:  # whatever is there is whole
+        assert original[p.name] == hashlib.sha256(p.read_bytes()).hexdigest(), p
+    assert len(leftovers) < len(original)
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out)
+    _refused(proc, "boş değil")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
+                   "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(m["ok"] for m in json.loads(proc.stdout)["months"])
+    assert _restored(out) == original
+    _verify_ok(out, edefter)
+
+
+def test_a_rerun_over_a_killed_restores_temporary_files(tmp_path, edefter):
+    """A restore killed outright (power cut) leaves its temporary files: a rerun removes its own
+    leftovers ('.geri-*.part') from the months it restores, and the destination verifies clean."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    folder = _month_dir(out, VKN, "2024-01")
+    folder.mkdir(parents=True)
+    name = sorted(original)[0]
+    (folder / ".geri-abc123.part").write_bytes(b"<yar")  # what a killed run leaves
+    (folder / "kullanici.part").write_bytes(b"kullanicinin")  # not ours: stays
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
+                   "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (folder / ".geri-abc123.part").exists()
+    assert (folder / "kullanici.part").read_bytes() == b"kullanicinin"
+    assert _restored(out) == original and name in _restored(out)
+    _verify_ok(out, edefter)
+
+
+def test_a_part_file_a_running_restore_holds_is_not_a_leftover(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    busy, stale = tmp_path / ".geri-busy.part", tmp_path / ".geri-stale.part"
+    busy.write_bytes(b"yaziliyor")
+    stale.write_bytes(b"yarim")
+    with open(busy, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        restore._clean_leftovers(tmp_path)
+        assert busy.exists() and not stale.exists()
+
+
+# --- the target goes away --------------------------------------------------------------------------
+
+def test_the_storage_server_unreachable_mid_way(tmp_path, edefter, memory_keyring, capsys, monkeypatch):
+    """The server answers for the first month, then is gone: that month is restored and verified, the
+    others are named with the reason, the report is written, the exit is 1 — no traceback."""
+    from edefter_helper.targets.http import HttpTarget
+
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    srv = server.start_in_thread(data)
+    try:
+        ledgers, original, wb = _office(tmp_path, "http", srv.url, branch_row=True)
+        journal = tmp_path / "j.sqlite3"
+        _backup(wb, journal, 3)
+        shutil.rmtree(ledgers)
+        real = HttpTarget.fetch
+
+        def fetch_then_gone(self, key, dest):
+            got = real(self, key, dest)
+            srv.stop()  # the server goes down after the first package is out
+            return got
+
+        monkeypatch.setattr(HttpTarget, "fetch", fetch_then_gone)
+        out = tmp_path / "geri"
+        summary = restore.restore(FileBook(wb), out=out, options=actions.Options(journal=journal, parallel=1,
+                                                                                 retry_backoff=0.01))
+        from edefter_helper import commands
+
+        capsys.readouterr()
+        code = commands.render_summary(summary, as_json=True)  # what the CLI prints and returns
+        stdout, err = capsys.readouterr()
+    finally:
+        srv.stop()
+    assert code == 1, stdout + err
+    doc = json.loads(stdout)
+    ok = [m for m in doc["months"] if m["ok"]]
+    assert len(ok) == 1 and len(doc["months"]) == 3, doc["months"]
+    failed = [m for m in doc["months"] if not m["ok"]]
+    assert all("ulaşılamıyor" in " ".join(m["missing"]) for m in failed), failed
+    # the first month nobody answered for was retried; the next is not tried again and again
+    assert sum("denenmedi" in " ".join(m["missing"]) for m in failed) == 1, failed
+    assert len({(r["vkn"], r["branch"], r["period"]) for r in doc["results"]}) == len(doc["results"]) == 3
+    first = ok[0]
+    restored = _restored(out)
+    assert restored and all(original[n] == h for n, h in restored.items())
+    assert len(restored) == len(first["files"])
+    _, text, _ = _report(out)
+    assert text.count("Geri yüklenemeyenler") >= 2
+
+
+def test_a_folder_target_that_vanishes_and_a_server_nobody_answers(tmp_path, edefter, monkeypatch):
+    """Two firms: one's NAS is unplugged after its first month, the other's server address answers
+    nobody. Each month says why; the CLI exits 1 with a report and no traceback."""
+    import socket
+
+    from edefter_helper.targets.folder import FolderTarget
+
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    ledgers, original, wb, journal = None, None, None, tmp_path / "j.sqlite3"
+    ledgers, original, wb = _office(tmp_path, "klasör", str(nas), periods=("2024-01", "2024-02"),
+                                    branch_month=False)
+    _backup(wb, journal, 2)
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    book = FileBook(wb)
+    rows = book.read_rows(L.FIRMS)
+    rows.append({"name": "Ege Kimya", "vkn": VKN_B, "folder": str(tmp_path / "yok"), "target": "Kapalı",
+                 "user": "ali"})
+    book.write_rows(L.FIRMS, rows)
+    book.write_rows(L.TARGETS, [{"name": "Yedek", "kind": "klasör", "address": str(nas)},
+                                {"name": "Kapalı", "kind": "http", "address": dead}])
+    book.save()
+    shutil.rmtree(ledgers)
+    real = FolderTarget.fetch
+
+    def fetch_then_unplugged(self, key, dest):
+        got = real(self, key, dest)
+        shutil.rmtree(nas)
+        return got
+
+    monkeypatch.setattr(FolderTarget, "fetch", fetch_then_unplugged)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=actions.Options(journal=journal, parallel=1,
+                                                                             retry_backoff=0.01),
+                              discover=[MonthKey(VKN_B, "0000", "2024-01")])
+    by = _by_key(summary)
+    assert by[(VKN, "0000", "2024-01")].status == restore.RESTORED, summary.results
+    assert by[(VKN, "0000", "2024-02")].status == restore.NOT_RESTORED
+    assert "klasör" in by[(VKN, "0000", "2024-02")].message.lower()
+    assert by[(VKN_B, "0000", "2024-01")].status == restore.NOT_RESTORED, summary.results
+    assert (out / "ibraz-raporu.html").is_file()
+
+
+def test_nobody_answers_for_a_fresh_journal_is_not_a_success(tmp_path, memory_keyring, capsys):
+    """After a loss, with --from, the months are only asked about: a server nobody answers must not give
+    '0 dönem geri yüklendi' and exit 0 — it says how many months could not be asked, and exits 1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    credentials.set_password("Yedek", "ali", "pw-1")
+    ledgers, original, wb = _office(tmp_path, "http", dead, branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    keys = [MonthKey(VKN, "0000", p) for p in restore.periods_between("2023-10", "2024-03")]
+    summary = restore.restore(FileBook(wb), out=out, discover=keys,
+                              options=actions.Options(journal=tmp_path / "j.sqlite3", parallel=1, retry_backoff=0.01))
+    from edefter_helper import commands
+
+    capsys.readouterr()
+    code = commands.render_summary(summary, as_json=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert len(doc["results"]) == 1 and doc["results"][0]["status"] == restore.NOT_RESTORED  # the one asked
+    assert any("5 dönem bu hedefe sorulamadı" in n and "ulaşılamıyor" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_a_missing_password_is_said_once_and_every_month_is_named_once(tmp_path, memory_keyring, capsys):
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    with server.start_in_thread(data) as srv:
+        ledgers, original, wb = _office(tmp_path, "http", srv.url)
+        journal = tmp_path / "j.sqlite3"
+        _backup(wb, journal, 3)
+        shutil.rmtree(ledgers)
+        credentials.delete_password("Yedek", "ali")
+        out = tmp_path / "geri"
+        code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", journal, "--all", "--out", out,
+                                 "--json")
+    assert code == 1, stdout + err
+    doc = json.loads(stdout)
+    assert [r["status"] for r in doc["results"]] == [restore.NOT_RESTORED] * 3, doc["results"]
+    assert all(not m["ok"] and m["missing"] for m in doc["months"])
+    assert _restored(out) == {}
