@@ -209,9 +209,10 @@ class Journal:
             return None
         return sorted((f[0], f[2]) for f in json.loads(row[0]))
 
-    def recorded_files(self) -> dict[tuple[MonthKey, str], list[tuple[str, int, str]]]:
+    def recorded_files(self, vkns: set[str] | None = None) -> dict[tuple[MonthKey, str], list[tuple[str, int, str]]]:
         """(month, target) -> [(name, size, sha256)] of the package each month's status names, in one
-        query (a refresh of 36 000 months must not ask 36 000 times)."""
+        query (a refresh of 36 000 months must not ask 36 000 times); `vkns`: only those taxpayers'
+        months (a grouped run holds one group's)."""
         out = {}
         with self._conn() as db:
             # row by row, not fetchall(): an office's 36 000 months' file lists at once are ~40 MB of JSON
@@ -220,8 +221,21 @@ class Journal:
                     " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
                     " AND a.package_sha256 = m.package_sha256"
                     " WHERE a.files IS NOT NULL AND a.files != '[]' ORDER BY a.id"):
-                out[(MonthKey(v, b, p), t)] = [(f[0], int(f[1]), f[2]) for f in json.loads(files)]
+                if vkns is None or v in vkns:
+                    out[(MonthKey(v, b, p), t)] = [(f[0], int(f[1]), f[2]) for f in json.loads(files)]
         return out
+
+    def recorded_files_of(self, key: MonthKey, target: str) -> list[tuple[str, int, str]]:
+        """recorded_files() of one month and target ([] when none)."""
+        with self._conn() as db:
+            row = db.execute(
+                "SELECT a.files FROM attempts a JOIN months m"
+                " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
+                " AND a.package_sha256 = m.package_sha256"
+                " WHERE a.vkn=? AND a.branch=? AND a.period=? AND a.target=?"
+                " AND a.files IS NOT NULL AND a.files != '[]' ORDER BY a.id DESC LIMIT 1",
+                (key.vkn, key.branch, key.period, target)).fetchone()
+        return [(f[0], int(f[1]), f[2]) for f in json.loads(row[0])] if row else []
 
     def retarget(self, key: MonthKey, old: str, new: str) -> bool:
         """Move a month's records from an old target key to a new one (an older journal keyed by the
@@ -242,13 +256,13 @@ class Journal:
                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (key.vkn, key.branch, key.period, target, now(), int(ok), message))
 
-    def last_drills(self) -> dict[tuple[MonthKey, str], tuple[str, bool, str]]:
-        """(month, target) -> (when, ok, message) of the latest drill."""
+    def last_drills(self, vkns: set[str] | None = None) -> dict[tuple[MonthKey, str], tuple[str, bool, str]]:
+        """(month, target) -> (when, ok, message) of the latest drill; `vkns`: only those taxpayers'."""
         with self._conn() as db:
             rows = db.execute("SELECT vkn, branch, period, target, drilled_at, ok, message FROM drills"
-                              " WHERE id IN (SELECT MAX(id) FROM drills GROUP BY vkn, branch, period, target)"
-                              ).fetchall()
-        return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows}
+                              " WHERE id IN (SELECT MAX(id) FROM drills GROUP BY vkn, branch, period, target)")
+            return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows
+                    if vkns is None or v in vkns}
 
     def record_probe(self, target: str, worm: bool, detail: str) -> None:
         with self._conn() as db:
@@ -262,10 +276,13 @@ class Journal:
                               " WHERE id IN (SELECT MAX(id) FROM worm_probes GROUP BY target)").fetchall()
         return {t: (when, bool(worm), detail or "") for t, when, worm, detail in rows}
 
-    def statuses(self) -> list[MonthStatus]:
+    def statuses(self, vkns: set[str] | None = None) -> list[MonthStatus]:
+        """Every month's status per target; `vkns`: only those taxpayers' (a grouped run's group)."""
         with self._conn() as db:
-            rows = db.execute("SELECT * FROM months ORDER BY vkn, branch, period, target").fetchall()
-        return [_status(r) for r in rows]
+            rows = db.execute("SELECT * FROM months ORDER BY vkn, branch, period, target")
+            if vkns is None:
+                return [_status(r) for r in rows]
+            return [_status(r) for r in rows if r[0] in vkns]
 
     def open_attempts(self) -> list[dict]:
         """Attempts a killed run left under way."""

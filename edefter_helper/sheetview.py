@@ -56,31 +56,33 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 identity_of: Callable[[Firm], str], previous: list[dict] | None = None,
                 local: dict[MonthKey, list] | None = None, *, targets: dict | None = None,
                 copies: list[dict] | None = None, previous_copies: list[dict] | None = None,
-                recorded: dict | None = None) -> list[dict]:
+                recorded: dict | None = None, kept: "KeptRows | None" = None) -> list[dict]:
     """The Dönemler sheet: every month on disk, and every month the journal knows of (a month whose
     files disappeared after a backup stays visible). A confirmed status the sheet shows but this
     computer's journal does not know (another PC, a fresh journal) is kept, never downgraded.
 
     Each of a firm's Hedefs is a copy with its own status; the month's row shows the worst of them
     (copies.month_row) and `copies`, when given, receives the Kopyalar rows (one per month × Hedef;
-    `targets`: the Hedefler settings, for location, lock and WORM)."""
+    `targets`: the Hedefler settings, for location, lock and WORM).
+
+    `kept`: what the sheets' previous rows hold for this (KeptRows.of(previous, previous_copies)), when
+    the caller has it (a grouped run gives one group's firms and month sets at a time). Only the firms'
+    taxpayers' journal rows are read."""
     from edefter_helper import copies as C
 
     rows = {}
     known: dict[tuple, object] = {}
     by_key: dict[MonthKey, list] = {}
-    drills = journal.last_drills()
+    vkns = {f.vkn for f in firms}  # the journal's other months have no row here
+    drills = journal.last_drills(vkns)
     probes = journal.last_probes()
     if recorded is None:
-        recorded = journal.recorded_files()  # every month's backed-up files in one query
-    for st in journal.statuses():
+        recorded = journal.recorded_files(vkns)  # every month's backed-up files in one query
+    for st in journal.statuses(vkns):
         known[(st.key, st.target)] = st
         by_key.setdefault(st.key, []).append(st)
-    # only what a row kept from another computer needs, not the sheet's whole rows (an office's two
-    # sheets of 36 000 rows each held as dicts cost ~100 MB through the write-back)
-    before = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period"))): _kept(r) for r in previous or []}
-    before_copies = {(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")), _s(r.get("target"))): _kept(r)
-                     for r in previous_copies or []}
+    if kept is None:
+        kept = KeptRows.of(previous, previous_copies)
     previous = previous_copies = None  # the caller's lists go once compacted
     keys = set(sets) | {k for k in by_key if firm_for(k, firms) is not None}
     out_copies: dict[MonthKey, list[dict]] = {}
@@ -105,13 +107,11 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
             if st is None:
                 others = [o for o in by_key.get(key, []) if o.target not in identities]
                 # a sheet row kept from another computer: Kopyalar's own row, or (one Hedef) Dönemler's
-                old = before_copies.get((key.vkn, key.branch, key.period, c.target))
-                if old is None and len(parts) == 1:
-                    old = before.get((key.vkn, key.branch, key.period))
+                old = kept.confirmed(key, c.target, len(parts) == 1)
                 if others:
                     message = (f"Hedef değişti: bu ay yeni hedefte henüz yedeklenmedi ya da sorgulanmadı (önceki "
                                f"hedef {_describe(others[0].target)}: {others[0].status}).")
-                elif old and old[0] in (S.BACKED_UP, S.ACCEPTED) and old[1]:
+                elif old:
                     status, message = old[0], NO_LOCAL_RECORD
                     sha, reference, updated = old[1], old[2], old[3]
             if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
@@ -165,9 +165,48 @@ def problems_sentence(ms: MonthSet) -> str:
     return "; ".join(p.message.rstrip(".") for p in ms.problems) + "."
 
 
-def _kept(row: dict) -> tuple:
-    """(status, sha256, reference, updated) of a sheet row."""
-    return row.get("status"), _s(row.get("sha256")), _s(row.get("reference")), row.get("updated")
+def _kept(row: dict) -> tuple | None:
+    """(status, sha256, reference, updated) of a sheet row showing a confirmed copy, else None."""
+    status, sha = row.get("status"), _s(row.get("sha256"))
+    if status in (S.BACKED_UP, S.ACCEPTED) and sha:
+        return status, sha, _s(row.get("reference")), row.get("updated")
+    return None
+
+
+class KeptRows:
+    """What the Dönemler and Kopyalar rows written before hold for period_rows: a confirmed copy shown
+    there that this computer's journal does not know (another PC, a fresh journal) is kept. Only those
+    rows are held (an office's two sheets of 36 000 rows each held as dicts cost ~100 MB)."""
+
+    def __init__(self):
+        self.months: dict[tuple, tuple] = {}  # (vkn, branch, period) -> Dönemler's _kept
+        self.copies: dict[tuple, tuple] = {}  # (vkn, branch, period, Hedef) -> Kopyalar's _kept
+        self.blocked: set[tuple] = set()  # Kopyalar rows, not confirmed, of a month Dönemler shows confirmed
+
+    @classmethod
+    def of(cls, previous: list[dict] | None, previous_copies: list[dict] | None) -> "KeptRows":
+        kept = cls()
+        for r in previous or []:
+            k = _kept(r)
+            if k is not None:
+                kept.months[(_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")))] = k
+        for r in previous_copies or []:
+            key = (_s(r.get("vkn")), _s(r.get("branch")), _s(r.get("period")), _s(r.get("target")))
+            k = _kept(r)
+            if k is not None:
+                kept.copies[key] = k
+            elif key[:3] in kept.months:
+                kept.blocked.add(key)  # its own row speaks for the copy: Dönemler's is not consulted
+        return kept
+
+    def confirmed(self, key: MonthKey, target: str, only_copy: bool) -> tuple | None:
+        """(status, sha256, reference, updated) of a confirmed copy the sheets show, else None: Kopyalar's
+        own row, or, for a firm with one Hedef and no Kopyalar row, Dönemler's."""
+        k4 = (key.vkn, key.branch, key.period, target)
+        found = self.copies.get(k4)
+        if found is None and only_copy and k4 not in self.blocked:
+            found = self.months.get(k4[:3])
+        return found
 
 
 def _stamp(text: str | None):

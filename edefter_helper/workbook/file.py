@@ -273,6 +273,8 @@ class FileBook:
         return rows
 
     def _snapshot(self, sheet: L.Sheet, rows: list[dict]) -> list[tuple]:
+        if isinstance(rows, L.SheetRows) and rows.sheet == sheet:
+            return list(rows.tuples)  # already these tuples: no second copy of an office's rows
         keys = [c.key for c in sheet.columns]
         return [tuple(map(row.get, keys)) for row in rows]
 
