@@ -26,7 +26,7 @@ from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, Co
                                          TargetError, UnreachableError)
 from edefter_helper.settings import (Firm, SettingsError, TargetConfig, describe_target, firm_for,  # noqa: F401
                                      read_settings, target_identity)
-from edefter_helper.sheetview import (NO_LOCAL_RECORD, changed_files, journal_rows,  # noqa: F401
+from edefter_helper.sheetview import (NO_LOCAL_RECORD, KeptRows, changed_files, journal_rows,  # noqa: F401
                                       month_state, period_rows, problems_sentence)
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
@@ -43,6 +43,13 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
 @dataclass
 class Options:
     parallel: int = 4  # uploads at once
@@ -54,9 +61,12 @@ class Options:
     # False: the workbook is only a settings source (the background agent; the user may have it open in
     # Excel) and results go to the journal alone; the sheets show them at the next button or Yenile
     write_back: bool = True
+    # Toplu Yedekle over more firms than this works a group of firms at a time (scan, send, rows), so
+    # that an office's backfill holds one group's files, not 300 firms' (issue 12)
+    group_firms: int = field(default_factory=lambda: _env_int("EDEFTER_GROUP_FIRMS", 25))
 
 
-@dataclass
+@dataclass(slots=True)
 class MonthResult:
     key: MonthKey
     firm: str
@@ -213,6 +223,12 @@ class _Run:
         self.findings: list | None = None  # Yerel Dosya Kontrolü of this run, when already made
         self.answers: dict[tuple[str, MonthKey], object] = {}  # a batch question's answers, each used once
         self._recorded: dict | None = None  # recorded_files(), once the run's sending is over
+        self._group: list[Firm] | None = None  # the firms of the group at work (a grouped run), else all
+        # what the finished groups leave for the write-back, compactly (SheetRows), and the sheets' old rows
+        self._kept = None
+        self._periods = L.SheetRows(L.PERIODS)
+        self._copies = L.SheetRows(L.COPIES)
+        self._log_done = L.SheetRows(L.LOG)
         self._adopt_legacy_rows()
 
     def identity(self, firm: Firm) -> str:
@@ -283,12 +299,65 @@ class _Run:
     def progress(self, text: str) -> None:
         self.book.progress(text)
 
-    def scan(self) -> None:
+    def groups(self) -> list[list[Firm]]:
+        """The firms in groups of about Options.group_firms, one group when there are not more. Firms
+        whose months may share a folder stay together, so that a group's scan finds exactly the months
+        a scan of every folder gives its firms: the same folder, nested folders, the same VKN, and a
+        folder holding another group's VKN (found by name, engine.scan.taxpayers_under)."""
+        firms = list(self.firms)
+        size = self.options.group_firms
+        if len(firms) <= size:
+            return [self.firms]
+        from edefter_helper.engine.scan import taxpayers_under
+
+        parent = list(range(len(firms)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        def join(i: int, j: int) -> None:
+            a, b = find(i), find(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+
+        by_vkn: dict[str, int] = {}
+        by_folder: dict[str, int] = {}
+        for i, f in enumerate(firms):
+            join(i, by_vkn.setdefault(f.vkn, i))
+            if f.folder and Path(f.folder).is_dir():
+                join(i, by_folder.setdefault(os.path.normcase(os.path.abspath(f.folder)), i))
+        folders = sorted(by_folder)
+        for i, folder in enumerate(folders):  # a folder inside another (sorted, it follows its ancestors)
+            for above in folders[:i]:
+                if folder.startswith(above.rstrip(os.sep) + os.sep):
+                    join(by_folder[above], by_folder[folder])
+        for folder, i in by_folder.items():
+            for vkn in taxpayers_under(Path(folder)):
+                if vkn in by_vkn:
+                    join(i, by_vkn[vkn])
+        components: dict[int, list[Firm]] = {}
+        for i, f in enumerate(firms):
+            components.setdefault(find(i), []).append(f)
+        groups: list[list[Firm]] = []
+        for part in components.values():  # in sheet order of each part's first firm
+            if groups and len(groups[-1]) + len(part) <= size:
+                groups[-1].extend(part)
+            else:
+                groups.append(list(part))
+        return groups
+
+    def scan(self, firms: list[Firm] | None = None) -> None:
+        """Scan and verify the folders of `firms` (every firm when None); run.sets holds their months."""
         from edefter_helper.engine.cache import FileCache
         from edefter_helper.engine.verify import verify_roots
 
+        firms = self.firms if firms is None else firms
+        self.sets = {}
         folders = []
-        for f in self.firms:
+        for f in firms:
             if not f.folder:
                 self.summary.notes.append(f"{f.name}: e-Defter Klasörü boş.")
             elif not Path(f.folder).is_dir():
@@ -300,23 +369,27 @@ class _Run:
         try:
             trust = TrustList.default()
         except TrustError as exc:
-            self.summary.notes.append(f"{exc} GİB karşı imzaları bu çalışmada doğrulanamayacak.")
+            note = f"{exc} GİB karşı imzaları bu çalışmada doğrulanamayacak."
+            if note not in self.summary.notes:  # once, not once per group of firms
+                self.summary.notes.append(note)
             trust = TrustList()
         cache = FileCache(paths.cache_path())
         has_months: set[int] = set()
+        mine = {id(f) for f in firms}
         try:
             if folders:
                 result = verify_roots([Path(x) for x in folders], cache, progress=self.progress, trust=trust)
                 for ms in result.sets:
                     firm = firm_for(ms.key, self.firms)
-                    if firm is not None:
+                    if firm is not None and id(firm) in mine:
                         self.sets[ms.key] = ms
                         has_months.add(id(firm))
+                del result
         finally:
             cache.close()
-        self.summary.found = len(self.sets)
-        covered = {(f.vkn, f.branch) for f in self.firms if id(f) in has_months}
-        for f in self.firms:  # say why a firm shows nothing (a mistyped VKN, the wrong folder)
+        self.summary.found += len(self.sets)
+        covered = {(f.vkn, f.branch) for f in firms if id(f) in has_months}
+        for f in firms:  # say why a firm shows nothing (a mistyped VKN, the wrong folder)
             if f.folder in folders and (f.vkn, f.branch) not in covered:
                 self.summary.notes.append(f"Firmalar satır {f.row} ({f.name}): e-Defter Klasöründe {f.vkn} için "
                                           f"e-Defter ayı bulunamadı ({f.folder}).")
@@ -379,11 +452,16 @@ class _Run:
             self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable,
                                                     target=target))
 
+    def _vkns(self) -> set[str] | None:
+        """The taxpayers of the group at work; None: every firm's."""
+        return None if self._group is None else {f.vkn for f in self._group}
+
     def recorded_files(self) -> dict:
-        """journal.recorded_files() once for the end of the run (the local check and the Dönemler rows
-        both need it; at 36 000 months it is ~250 000 files): call only after the run's sending."""
+        """journal.recorded_files() once for the end of the run (or of the group at work): the local
+        check and the Dönemler rows both need it; at 36 000 months it is ~250 000 files. Call only after
+        the sending."""
         if self._recorded is None:
-            self._recorded = self.journal.recorded_files()
+            self._recorded = self.journal.recorded_files(self._vkns())
         return self._recorded
 
     def local_findings(self, full: bool = False) -> list:
@@ -392,7 +470,7 @@ class _Run:
 
         recorded = self.recorded_files()
         backed, seen = [], set()
-        for st in self.journal.statuses():
+        for st in self.journal.statuses(self._vkns()):
             firm = firm_for(st.key, self.firms)
             if firm is None or st.key in seen or st.target not in self.identities(firm):
                 continue
@@ -407,40 +485,63 @@ class _Run:
 
         return localcheck.check(backed, self.sets, folder_of, full=full)
 
+    def end_group(self, firms: list[Firm], grouped: bool) -> None:
+        """The group's month sets are done with: its local findings, and (written back at the end) its
+        Dönemler, Kopyalar and Günlük rows, kept as SheetRows; then its month sets go."""
+        from edefter_helper.copies import sheet_row
+
+        found = self.local_findings() if self.findings is None or grouped else self.findings
+        if grouped:
+            self.findings = (self.findings or []) + found
+        else:
+            self.findings = found
+        if self.options.write_back:
+            by_month: dict[MonthKey, list] = {}
+            for f in found:
+                by_month.setdefault(f.key, []).append(f)
+                self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
+                                      "name": f.firm, "vkn": f.key.vkn, "branch": f.key.branch,
+                                      "period": f.key.period, "status": "Yerel Dosya Uyarısı", "message": f.message})
+            if self._kept is None:
+                self._kept = KeptRows.of(self.book.read_rows(L.PERIODS), self.book.read_rows(L.COPIES))
+            copies: list[dict] = []
+            self._periods.extend(period_rows(self.sets, firms, self.journal, self.identity, None, by_month,
+                                             targets=self.targets, copies=copies, recorded=self.recorded_files(),
+                                             kept=self._kept))
+            self._copies.extend(map(sheet_row, copies))
+            del copies
+        self._log_done.extend(self.log_rows)
+        self.log_rows = []
+        self._recorded = None
+        if grouped:
+            self.sets = {}
+            self.answers = {}
+
     def write_back(self) -> None:
         self.unreachable_notes()
-        findings = self.findings if self.findings is not None else self.local_findings()
-        by_month: dict[MonthKey, list] = {}
-        for f in findings:
-            by_month.setdefault(f.key, []).append(f)
-            self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
-                                  "name": f.firm, "vkn": f.key.vkn, "branch": f.key.branch, "period": f.key.period,
-                                  "status": "Yerel Dosya Uyarısı", "message": f.message})
+        findings = self.findings or []
         if findings:
-            self.summary.notes.append(f"Yerel dosya kontrolü: {len(by_month)} dönemde {len(findings)} dosya yedekten "
+            months = len({f.key for f in findings})
+            self.summary.notes.append(f"Yerel dosya kontrolü: {months} dönemde {len(findings)} dosya yedekten "
                                       f"farklı (Günlük'te dosya dosya).")
-        copies: list[dict] = []
-        rows = period_rows(self.sets, self.firms, self.journal, self.identity, self.book.read_rows(L.PERIODS),
-                           by_month, targets=self.targets, copies=copies,
-                           previous_copies=self.book.read_rows(L.COPIES), recorded=self.recorded_files())
-        self._recorded = None
-        self.book.write_rows(L.PERIODS, rows)
-        _write_copies(self.book, copies)
-        notes = [{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Uyarı",
-                  "message": n} for n in self.summary.notes]
-        end = {"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Özet",
-               "message": self.summary.message}
-        self.book.append_rows(L.LOG, notes + self.log_rows + [end])
+        # the groups' rows in the order one pass over every firm gives them (period_rows' order)
+        name, vkn, branch, period = (L.PERIODS.index(k) for k in ("name", "vkn", "branch", "period"))
+        order = (lambda t: (t[name].casefold(), t[vkn], t[branch], t[period]))
+        self._periods.sort(order)
+        self._copies.sort(order)  # stable: a month's copies keep their order
+        self.book.write_rows(L.PERIODS, self._periods)
+        self.book.write_rows(L.COPIES, self._copies)
+        self._periods = self._copies = None
+        log = L.SheetRows(L.LOG, ({"time": datetime.now().replace(microsecond=0), "action": self.action,
+                                   "status": "Uyarı", "message": n} for n in self.summary.notes))
+        log.tuples += self._log_done.tuples
+        log.extend([{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Özet",
+                     "message": self.summary.message}])
+        self.book.append_rows(L.LOG, log)
         self.book.save()
 
 
 WORKDIR_PREFIX = "paketler-"
-
-
-def _write_copies(book: Book, copies: list[dict]) -> None:
-    from edefter_helper.copies import sheet_row
-
-    book.write_rows(L.COPIES, [sheet_row(c) for c in copies])
 
 
 def _named(firm: Firm, message: str) -> str:
@@ -724,14 +825,22 @@ def query_month(run: _Run, key: MonthKey, firm: Firm, packed: _MonthPackage | No
 
 # -- actions ------------------------------------------------------------------------------------
 
-def _run_action(book: Book, action: str, options: Options | None, body: Callable[[_Run], None]) -> Summary:
+def _run_action(book: Book, action: str, options: Options | None, body: Callable[[_Run], None],
+                grouped: bool = False) -> Summary:
+    """Scan, the action's body, the local check, notifications, the write-back. `grouped`: over more
+    firms than Options.group_firms, the scan, the body and the rows run a group of firms at a time
+    (the body must only look at run.sets), so memory holds one group's files and the rows compactly."""
     run = _Run(book, action, options)
     try:
-        run.progress(f"{action}: klasörler taranıyor…")
-        run.scan()
-        body(run)
-        if run.findings is None:
-            run.findings = run.local_findings()
+        groups = run.groups() if grouped else [run.firms]
+        several = len(groups) > 1
+        for i, firms in enumerate(groups, 1):
+            run.progress(f"{action}: klasörler taranıyor…" + (f" ({i}/{len(groups)}. firma grubu)" if several else ""))
+            run._group = firms if several else None
+            run.scan(firms)
+            body(run)
+            run.end_group(firms, several)
+        run._group = None
         _notify(run)
         if run.options.write_back:
             run.progress(f"{action}: çalışma kitabına yazılıyor…")
@@ -762,7 +871,6 @@ def _notify(run: _Run) -> None:
 
     notifier = Notifier(channels, Path(run.journal.path))
     run.summary.notes.extend(notifier.problems)
-    recorded = None
     told: set[MonthKey] = set()
     for r in run.summary.results:
         firm = firm_for(r.key, run.firms)
@@ -775,9 +883,8 @@ def _notify(run: _Run) -> None:
             if any(h is None or h.status != S.BACKED_UP for h in held):
                 continue
             told.add(r.key)
-            if recorded is None:
-                recorded = run.journal.recorded_files()
-            files = [name for name, _, _ in recorded.get((r.key, run.identity(copies[0])), [])]
+            # month by month: an office's backfill confirms 36 000 months, their file lists at once ~70 MB
+            files = [name for name, _, _ in run.journal.recorded_files_of(r.key, run.identity(copies[0]))]
             message = r.message if len(copies) == 1 else (
                 f"{S.backed_up_message(r.key.period)} Kopyalar ({len(copies)}/{len(copies)}): "
                 f"{', '.join(c.target for c in copies)}.")
@@ -1072,7 +1179,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
             last_log[(row["vkn"], row["branch"], row["period"], row.get("_target", ""))] = row
         run.log_rows = list(last_log.values())
 
-    return _run_action(book, ACTION_BACKUP, options, body)
+    return _run_action(book, ACTION_BACKUP, options, body, grouped=True)
 
 
 

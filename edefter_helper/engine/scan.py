@@ -120,6 +120,39 @@ class _Found:
         self.folders.append(folder)
 
 
+def taxpayers_under(root: Path) -> set[str]:
+    """The VKN/TCKN of every current ledger file under `root`, by name, walked as `discover` walks
+    (symlinked folders not followed, Luca's `.silinenler` left out); nothing is read or kept per file.
+    A run that works a few firms at a time groups firms whose files share folders by it."""
+    found: set[str] = set()
+
+    def walk(folder: str) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name.lower() != DELETED_DIR:
+                        walk(entry.path)
+                elif entry.is_file():
+                    name = parse_name(entry.name)
+                    if name is not None and not name.is_inventory:
+                        found.add(name.vkn)
+            except OSError:
+                continue
+
+    root = Path(root)
+    if root.is_file():
+        name = parse_name(root.name)
+        return {name.vkn} if name is not None and not name.is_inventory else set()
+    if root.name.lower() != DELETED_DIR:
+        walk(str(root))
+    return found
+
+
 def discover(roots: Iterable[Path]) -> _Found:
     """Every e-Defter ledger file under the roots, and what was passed over with a reason."""
     finder = _Found()
