@@ -44,7 +44,8 @@ from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, parse_name
 from edefter_helper.engine.package import MANIFEST
 from edefter_helper.fsutil import _take_mode, fsync_dir, sha256_file
-from edefter_helper.targets.base import STORED, ConfigurationError, TargetError, UnreachableError
+from edefter_helper.targets.base import (ACCEPTED, REJECTED, STORED, ConfigurationError, TargetError,
+                                         UnreachableError)
 from edefter_helper.workbook.book import Book
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,12 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
                 listed.add(st.key)
         chosen = sorted(k for k in (listed if keys is None else set(keys)) | set(discover or ())
                         if actions.firm_for(k, run.firms) is not None and (where is None or where(k)))
+        if not chosen:
+            raise RestoreError("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
+                               "bilgisayarın günlüğünde var. Başka bir bilgisayarın yedeklediği ya da dosyaları "
+                               "tamamen silinmiş aylar için --from YYYY-AA ile hedefe sorun; firmanın Firmalar "
+                               "sayfasında olduğundan emin olun.")
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -176,6 +183,13 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
         try:
             _parallel_restore(run, work, out, source, restored, optional, verifier)
+            if not restored and not _unasked(run):  # every month was only asked about, and no target has one
+                if created:
+                    with suppress(OSError):
+                        out.rmdir()
+                raise RestoreError(f"Seçilen dönemlerin hiçbiri hedefte bulunamadı ({len(chosen)} dönem soruldu); "
+                                   f"hiçbir şey geri yüklenmedi. Firmanın Hedef'ini ve --from/--to aralığını "
+                                   f"kontrol edin.")
             report_path[0] = _verify_and_report(run, out, restored, verifier)
         finally:
             verifier.close()
@@ -269,7 +283,10 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         if receipt.state != STORED:
             if optional:
                 return None
-            month.missing.append(f"Hedefte bu ay için saklanmış paket yok ({receipt.state}).")
+            why = {ACCEPTED: "paket hedefte işleniyor, saklandığı henüz onaylanmadı",
+                   REJECTED: "hedef paketi reddetmiş"}.get(receipt.state, "hedef bu aya ait bir paket tutmuyor")
+            told = f" Hedefin yanıtı: {receipt.message}" if receipt.message else ""
+            month.missing.append(f"Hedefte bu ay için saklanmış paket yok ({why}).{told}")
             return done(month.missing[-1])
         month.receipt = (receipt.reference or "", receipt.sha256 or "",
                          str(receipt.extra.get("stored_at") or receipt.extra.get("received_at") or ""))

@@ -806,3 +806,90 @@ def test_a_missing_password_is_said_once_and_every_month_is_named_once(tmp_path,
     assert [r["status"] for r in doc["results"]] == [restore.NOT_RESTORED] * 3, doc["results"]
     assert all(not m["ok"] and m["missing"] for m in doc["months"])
     assert _restored(out) == {}
+
+
+# --- the İbraz Raporu ------------------------------------------------------------------------------
+
+EVIL_NAME = "<script>alert('x')</script> & Oğulları \u202eLTD"
+
+
+def test_the_report_tells_an_inspector_everything_and_escapes_the_firm_name(tmp_path, edefter):
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    ledgers, original, wb = _office(tmp_path, "klasör", str(nas), name=EVIL_NAME, branch_row=True)
+    journal = tmp_path / "j.sqlite3"
+    _backup(wb, journal, 3)
+    sizes = {p.name: p.stat().st_size for p in ledgers.rglob("*.xml")}
+    # the target lost one month: named in the report with the reason, in Turkish
+    lost = _zip_of(nas, VKN, "2024-02")
+    lost.unlink()
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    raw, text, tags = _report(out)
+    assert "script" not in tags and "<script>" not in raw
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Oğulları [U+202E]LTD" in raw
+    assert raw.startswith("<!DOCTYPE html>") and '<html lang="tr">' in raw and 'charset="utf-8"' in raw
+    # per month: files, sizes, sha256
+    for name, sha in original.items():
+        if "202402" in name:
+            continue
+        assert name in text and sha in text
+        assert f"{sizes[name]:,}".replace(",", ".") in text
+    # where and when confirmed, with the receipt the folder target gave
+    receipts = [json.loads(Path(str(p) + ".json").read_text("utf-8"))["reference"] for p in nas.rglob("*.zip")]
+    assert len(receipts) == 2 and all(r in text for r in receipts)
+    assert str(nas) in text
+    assert "✓ Geçerli" in text and "Ocak 2024" in text and "Şubat 2024" in text
+    # the lost month: said, in Turkish, with no English state word
+    (lost_month,) = [m for m in doc["months"] if m["period"] == "2024-02"]
+    sentence = " ".join(lost_month["missing"])
+    assert "Hedefte" in sentence and "missing" not in sentence, sentence
+    assert sentence.split("(")[0].strip() in text
+    results = {(r["branch"], r["period"]): r for r in doc["results"]}
+    assert results[("0000", "2024-02")]["status"] == restore.NOT_RESTORED
+    assert "missing" not in results[("0000", "2024-02")]["message"]
+
+
+def test_json_is_valid_and_complete_and_text_output_is_turkish(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is one JSON document
+    assert doc["action"] == "Geri Yükle" and Path(doc["report"]).is_file() and Path(doc["out"]) == out
+    (m,) = doc["months"]
+    assert m["ok"] and m["folder"] == str(_month_dir(out, VKN, "2024-01"))
+    assert {f["name"]: f["sha256"] for f in m["files"]} == original
+    assert all(f["matches_backup"] for f in m["files"])
+    assert all(f["size"] == (_month_dir(out, VKN, "2024-01") / f["name"]).stat().st_size for f in m["files"])
+    out2 = tmp_path / "geri2"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out2)
+    assert proc.returncode == 0 and "1 dönem geri yüklendi" in proc.stdout and "İbraz Raporu" in proc.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (("--firm", "1111111111"), "Firmalar"),
+    (("--firm", VKN, "--branch", "12"), "şube"),
+    (("--all", "--to", "2024-01", "--from", "2024-02"), "sonra olamaz"),
+    (("--all", "--from", "1999-01"), "Geçersiz dönem"),
+])
+def test_bad_input_is_a_turkish_usage_error(tmp_path, edefter, args, words):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, *args, "--out", tmp_path / "o")
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_range_the_target_holds_nothing_of_is_said_not_reported_as_success(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--firm", VKN,
+                   "--from", "2020-01", "--to", "2020-06", "--out", out)
+    _refused(proc, "hedefte bulunamadı", "6 dönem")
+    assert not out.exists()
