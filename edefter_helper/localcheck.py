@@ -10,6 +10,7 @@ identity (size, mtime, ctime, inode) from the verify cache, so an unchanged tree
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,23 +24,27 @@ KINDS_TR = {
     "deleted": "silinmiş",
     "renamed": "adı değişmiş",
     "encrypted": "uzantısı değişmiş (fidye yazılımı belirtisi)",
+    "replaced": "yerinde dosya değil, bağlantı ya da klasör var",
+    "unreadable": "okunamadı",
+    "added": "yedekte yok, sonradan eklenmiş",
 }
 ADVICE = ("Değişiklik bilerek yapılmadıysa (fidye yazılımı, disk bozulması) yedekteki iyi kopyayı "
           "'Geri Yükle' ile alın; GİB'de iptal ve yeniden gönderim yapıldıysa dönemi yeniden gönderin.")
+WAY_BACK = "Yedekteki iyi kopya 'Geri Yükle' ile alınır."
 
 
 @dataclass(frozen=True)
 class Finding:
     key: MonthKey
     firm: str
-    name: str  # the backed-up file's name
+    name: str  # the backed-up file's name (for "added": the new file's)
     kind: str  # a key of KINDS_TR
     detail: str  # Turkish, for the user
     path: str | None = None  # where the changed/renamed/encrypted file is now
 
     @property
     def message(self) -> str:
-        return f"Yerel dosya yedekten farklı: {self.name} ({self.detail})."
+        return f"Yerel dosya yedekten farklı: {self.name} ({self.detail}). {WAY_BACK}"
 
     def as_json(self) -> dict:
         return {"vkn": self.key.vkn, "branch": self.key.branch, "period": self.key.period, "firm": self.firm,
@@ -52,68 +57,139 @@ def check(backed_up: Iterable[tuple[MonthKey, str, list[tuple[str, int, str]]]],
     """Compare each backed-up month (key, firm name, [(name, size, sha256)]) with the files on disk.
 
     `sets` are the verified month sets of this refresh (their files carry sha256); `folder_of` names
-    the firm folder to search for renamed or re-extended copies; `full` re-hashes with `hasher`."""
+    the firm folder to search for renamed or re-extended copies; `full` re-hashes with `hasher`.
+    Only reads; a file that cannot be read is a finding of its own, never an exception."""
     from edefter_helper.fsutil import sha256_file
 
     hasher = hasher or sha256_file
     findings: list[Finding] = []
     listings: dict[str, dict[str, list[str]]] = {}
     for key, firm, recorded in backed_up:
-        ms = sets.get(key)
-        now: dict[str, tuple[int, str | None, str]] = {}
-        if ms is not None:
-            for f in ms.files:
-                sha = hasher(f.path) if full else f.sha256
-                now[os.path.basename(f.location)] = (f.size, sha, f.location)
-        by_sha = {sha: (name, loc) for name, (_, sha, loc) in now.items() if sha}
-        for name, size, sha in recorded:
-            here = now.get(name)
-            if here is not None:
-                cur_size, cur_sha, loc = here
-                if cur_sha == sha and cur_size == size:
-                    continue
-                if cur_size < size:
-                    findings.append(Finding(key, firm, name, "truncated", f"kısaldı: {size} → {cur_size} bayt", loc))
-                elif cur_size != size:
-                    findings.append(Finding(key, firm, name, "grown", f"boyut değişti: {size} → {cur_size} bayt", loc))
-                else:
-                    findings.append(Finding(key, firm, name, "changed", "aynı boyutta, içeriği değişti", loc))
-                continue
-            moved = by_sha.get(sha)
-            if moved is not None and moved[0] not in {n for n, _, _ in recorded}:
-                findings.append(Finding(key, firm, name, "renamed", f"adı değişmiş: şimdi {moved[0]}", moved[1]))
-                continue
-            root = folder_of(key)
-            elsewhere = _same_bytes_elsewhere(size, sha, root, listings, hasher) if root else None
-            if elsewhere:
-                findings.append(Finding(key, firm, name, "renamed", f"adı ya da yeri değişmiş: şimdi {elsewhere}",
-                                        elsewhere))
-                continue
-            other = _re_extended(name, root, listings) if root else None
-            if other:
-                findings.append(Finding(key, firm, name, "encrypted",
-                                        f"uzantısı değişmiş: {Path(other).name} (fidye yazılımı belirtisi)", other))
-            else:
-                findings.append(Finding(key, firm, name, "deleted", "silinmiş", None))
+        findings.extend(_check_month(key, firm, recorded, sets.get(key), folder_of, full, hasher, listings))
     return findings
 
 
+def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> list[Finding]:
+    out: list[Finding] = []
+    now: dict[str, tuple[int, str | None, str, str]] = {}  # name -> (size, sha256, where, why unreadable)
+    folders: list[str] = []
+    if ms is not None:
+        for f in ms.files:
+            name = os.path.basename(f.location)
+            sha, why = f.sha256, ""
+            if full or not sha:
+                try:
+                    sha = hasher(f.path)
+                except OSError as exc:
+                    sha, why = None, exc.strerror or str(exc)
+            now.setdefault(name, (f.size, sha, f.location, why))
+            folder = os.path.dirname(f.location)
+            if folder not in folders:
+                folders.append(folder)
+    names = {n for n, _, _ in recorded}
+    by_sha = {sha: (name, loc) for name, (_, sha, loc, _) in now.items() if sha}
+    explained: set[str] = set()  # files on disk already named as where a backed-up file went
+    for name, size, sha in recorded:
+        here = now.get(name)
+        if here is not None:
+            cur_size, cur_sha, loc, why = here
+            if os.path.islink(loc):
+                target = _link_target(loc)
+                same = " (içeriği aynı)" if cur_sha == sha and cur_size == size else ""
+                out.append(Finding(key, firm, name, "replaced",
+                                   f"yerinde dosya değil, başka bir dosyaya bağlantı (sembolik bağlantı) var: → {target}{same}",
+                                   loc))
+                continue
+            if cur_sha == sha and cur_size == size:
+                continue
+            if cur_sha is None:
+                out.append(Finding(key, firm, name, "unreadable", f"okunamadı: {why or 'erişim yok'}", loc))
+            elif cur_size == 0 and size:
+                out.append(Finding(key, firm, name, "truncated", f"boyut değişti (boşaltılmış): {size} → 0 bayt", loc))
+            elif cur_size < size:
+                out.append(Finding(key, firm, name, "truncated", f"boyut değişti (kısaldı): {size} → {cur_size} bayt", loc))
+            elif cur_size != size:
+                out.append(Finding(key, firm, name, "grown", f"boyut değişti (büyüdü): {size} → {cur_size} bayt", loc))
+            else:
+                out.append(Finding(key, firm, name, "changed", "aynı boyutta, içeriği değişti", loc))
+            continue
+        # not a file of the month's set any more: a link, a folder or something else in its place?
+        odd = next((r for r in (_not_a_file(os.path.join(d, name)) for d in folders) if r), None)
+        if odd is not None:
+            out.append(Finding(key, firm, name, "replaced", odd[0], odd[1]))
+            continue
+        moved = by_sha.get(sha)
+        if moved is not None and moved[0] not in names:
+            explained.add(moved[0])
+            out.append(Finding(key, firm, name, "renamed", f"adı değişmiş: şimdi {moved[0]}", moved[1]))
+            continue
+        root = folder_of(key)
+        elsewhere = _same_bytes_elsewhere(size, sha, root, listings, hasher) if root else None
+        if elsewhere:
+            explained.add(os.path.basename(elsewhere))
+            out.append(Finding(key, firm, name, "renamed", f"adı ya da yeri değişmiş: şimdi {elsewhere}", elsewhere))
+            continue
+        other = _re_extended(name, root, listings) if root else None
+        if other:
+            out.append(Finding(key, firm, name, "encrypted",
+                               f"uzantısı değişmiş: {Path(other).name} (fidye yazılımı belirtisi)", other))
+        else:
+            out.append(Finding(key, firm, name, "deleted", "silinmiş", None))
+    # ledger files of the month the backup does not hold (a part added, a file put back under a new name)
+    for name, (_size, _sha, loc, _why) in sorted(now.items()):
+        if name not in names and name not in explained:
+            out.append(Finding(key, firm, name, "added", "yedekte yok: yedeklemeden sonra eklenmiş", loc))
+    return out
+
+
+def _link_target(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _not_a_file(path: str) -> tuple[str, str] | None:
+    """What stands where a backed-up file was, when it is not a regular file: (Turkish detail, path)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return (f"yerinde dosya değil, sembolik bağlantı var: → {_link_target(path)} (gösterdiği dosya yok ya da "
+                f"normal bir dosya değil)", path)
+    if stat.S_ISDIR(st.st_mode):
+        return "yerinde dosya değil, aynı adlı bir klasör var", path
+    if not stat.S_ISREG(st.st_mode):
+        return "yerinde normal bir dosya değil (aygıt, kanal ya da soket)", path
+    return None
+
+
+def _stem(low: str) -> str:
+    """A file name's stem for matching what ransomware leaves: up to `.xml` / `.zip` when the name
+    has one (`x.xml.locked` -> `x`), else without its last extension (`x.crypt` -> `x`)."""
+    for ext in (".xml", ".zip"):
+        if ext in low:
+            return low.split(ext, 1)[0]
+    return low.rsplit(".", 1)[0] if "." in low else low
+
+
 def _listing(root: str, listings: dict) -> dict:
-    """The firm folder's files by name stem and by size, listed once per check (only when a
-    backed-up file is missing)."""
+    """The firm folder's files by name stem and (regular files) by size, listed once per check (only
+    when a backed-up file is missing)."""
     listing = listings.get(root)
     if listing is None:
         listing = {"stem": {}, "size": {}}
         for dirpath, _dirs, files in os.walk(root):
             for f in files:
                 path = os.path.join(dirpath, f)
-                low = f.lower()
-                stem = low.split(".xml", 1)[0] if ".xml" in low else low.split(".zip", 1)[0]
-                listing["stem"].setdefault(stem, []).append(path)
+                listing["stem"].setdefault(_stem(f.lower()), []).append(path)
                 try:
-                    listing["size"].setdefault(os.stat(path).st_size, []).append(path)
+                    st = os.stat(path)
                 except OSError:
                     continue
+                if stat.S_ISREG(st.st_mode):  # never a device or a pipe: hashing one could block
+                    listing["size"].setdefault(st.st_size, []).append(path)
         listings[root] = listing
     return listing
 
@@ -130,14 +206,15 @@ def _same_bytes_elsewhere(size: int, sha: str, root: str, listings: dict, hasher
 
 
 def _re_extended(name: str, root: str, listings: dict) -> str | None:
-    """A file in the firm folder named like `name` plus more (`X.xml.locked`, `X.xml.encrypted`):
-    what ransomware leaves."""
-    listing = _listing(root, listings)["stem"]
+    """A file in the firm folder named like `name` with another or a further extension
+    (`X.xml.locked`, `X.xml.encrypted`, `X.crypt`): what ransomware leaves. Another e-Defter name
+    (`X.zip` beside a missing `X.xml`) is not taken for one."""
+    from edefter_helper.engine.names import parse_name
+
     base = name.lower()
-    stem = base.rsplit(".", 1)[0]
-    for path in listing.get(stem, []):
-        fname = os.path.basename(path).lower()
-        if fname != base and fname.startswith(base + "."):
+    for path in _listing(root, listings)["stem"].get(_stem(base), []):
+        fname = os.path.basename(path)
+        if fname.lower() != base and parse_name(fname) is None:
             return path
     return None
 

@@ -405,3 +405,287 @@ def test_a_drill_with_nothing_stored_is_quiet(tmp_path, edefter):
     proc = edefter("drill", "--workbook", wb, "--journal", tmp_path / "j.sqlite3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Yerel Dosya Kontrolü: the files on this computer's disk damaged after their backup
+# ---------------------------------------------------------------------------------------------------
+
+LOCAL = ("2024-01", "2024-02", "2024-03")
+
+
+@pytest.fixture
+def backed(tmp_path, edefter):
+    with office(tmp_path, edefter, "klasör", periods=LOCAL) as o:
+        yield o
+
+
+def _findings(o: Office, full=False) -> dict:
+    summary = actions.check_local(FileBook(o.wb), full=full, options=actions.Options(journal=o.journal))
+    return {(f["period"], f["file"]): f for f in summary.extra["findings"]}
+
+
+def _cli(o: Office, edefter, *extra):
+    proc = edefter("check-local", "--workbook", o.wb, "--journal", o.journal, "--json", *extra)
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    return proc, json.loads(proc.stdout)
+
+
+def _assert_reported(o: Office, found: dict, period: str, name: str, kind: str):
+    f = found.get((period, name))
+    assert f is not None, (period, name, found)
+    assert f["kind"] == kind, f
+    assert f["vkn"] == VKN and f["firm"] == "Anadolu" and f["branch"] == "0000"
+    assert f["message"].startswith(f"Yerel dosya yedekten farklı: {name} (")
+
+
+def _same_size_other_bytes(path: Path):
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    i = data.index(b"<gl-cor:amount")
+    i = data.index(b">", i) + 1
+    data[i] = ord("9") if data[i] != ord("9") else ord("8")
+    with open(path, "r+b") as f:  # in place: same inode, same size
+        f.write(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def test_an_unchanged_tree_gives_zero_findings_quick_and_full(backed, edefter):
+    before = _tree(backed.ledgers)
+    for extra in ((), ("--full",)):
+        proc, out = _cli(backed, edefter, *extra)
+        assert proc.returncode == 0 and out["findings"] == [], proc.stdout
+    assert _tree(backed.ledgers) == before  # only reads
+    # unrelated extra files in a month's folder are no alarm either
+    folder = backed.months["2024-01"].folder
+    (folder / "notlar.txt").write_text("muhasebe notu", encoding="utf-8")
+    (folder / "Thumbs.db").write_bytes(b"\0" * 64)
+    (folder / "desktop.ini").write_text("[.ShellClassInfo]", encoding="utf-8")
+    assert _findings(backed) == {} and _findings(backed, full=True) == {}
+
+
+def test_same_size_and_mtime_other_bytes(backed, edefter):
+    y = backed.months["2024-01"].find("Y")
+    _same_size_other_bytes(y)
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    _assert_reported(backed, found, "2024-01", y.name, "changed")
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("how", ["truncated", "grown", "emptied"])
+def test_size_changes(backed, how):
+    k = backed.months["2024-02"].find("K")
+    data = k.read_bytes()
+    k.write_bytes({"truncated": data[:1000], "grown": data + b"\n<!-- -->\n", "emptied": b""}[how])
+    found = _findings(backed)
+    _assert_reported(backed, found, "2024-02", k.name, {"grown": "grown"}.get(how, "truncated"))
+    assert "boyut değişti" in found[("2024-02", k.name)]["message"]
+    assert len(found) == 1
+
+
+def test_deleted_and_moved_out_of_the_firm_folder(backed, tmp_path):
+    m = backed.months["2024-03"]
+    m.find("DR").unlink()
+    kb = m.find("KB")
+    os.rename(kb, tmp_path / kb.name)  # outside the firm folder: as good as gone
+    found = _findings(backed)
+    _assert_reported(backed, found, "2024-03", m.spec.filename("DR", 0), "deleted")
+    _assert_reported(backed, found, "2024-03", kb.name, "deleted")
+    assert len(found) == 2
+
+
+def test_renamed_and_moved_inside_the_firm_folder(backed):
+    m = backed.months["2024-01"]
+    yb = m.find("YB")
+    os.rename(yb, yb.with_name("berat-eski.xml"))
+    k = m.find("K")
+    elsewhere = backed.ledgers / VKN / "arsiv" / "eski"
+    elsewhere.mkdir(parents=True)
+    os.rename(k, elsewhere / "kebir.xml")
+    found = _findings(backed)
+    _assert_reported(backed, found, "2024-01", yb.name, "renamed")
+    assert "berat-eski.xml" in found[("2024-01", yb.name)]["message"]
+    _assert_reported(backed, found, "2024-01", k.name, "renamed")
+    assert "kebir.xml" in found[("2024-01", k.name)]["message"]
+    assert len(found) == 2
+
+
+def test_moved_to_another_folder_under_its_own_name(backed):
+    """The file still exists, with its bytes, in another folder of the firm: the month's folder lacks it."""
+    m = backed.months["2024-02"]
+    gib = m.find("GIB-YB")
+    other = backed.ledgers / VKN / "baska-klasor"
+    other.mkdir()
+    os.rename(gib, other / gib.name)
+    found = _findings(backed)
+    # either it is not damage at all (the scan still finds the whole month), or it is named as moved
+    f = found.get(("2024-02", gib.name))
+    assert f is None or (f["kind"] == "renamed" and "baska-klasor" in f["message"])
+    assert not [k for k in found if k != ("2024-02", gib.name)]
+
+
+@pytest.mark.parametrize("ext", [".locked", ".encrypted", ".id-8A3F.[restore@mail.cc].lockbit", ".LOCKED"])
+def test_ransomware_appends_an_extension(backed, edefter, ext):
+    m = backed.months["2024-03"]
+    rng = random.Random(ext)
+    for kind in ("Y", "GIB-KB"):
+        f = m.find(kind)
+        f.with_name(f.name + ext).write_bytes(rng.randbytes(f.stat().st_size + 16))
+        f.unlink()
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    for kind in ("Y", "GIB-KB"):
+        name = m.spec.filename(kind, 0)
+        _assert_reported(backed, found, "2024-03", name, "encrypted")
+        assert ext in found[("2024-03", name)]["message"]
+    assert len(found) == 2
+
+
+def test_ransomware_replaces_the_extension(backed):
+    m = backed.months["2024-01"]
+    y = m.find("Y")
+    stem = y.name[: -len(".xml")]
+    (y.parent / f"{stem}.crypt").write_bytes(random.Random(1).randbytes(y.stat().st_size))
+    y.unlink()
+    found = _findings(backed)
+    _assert_reported(backed, found, "2024-01", y.name, "encrypted")
+    assert len(found) == 1
+
+
+def test_every_file_of_a_month_encrypted(backed, edefter):
+    m = backed.months["2024-02"]
+    rng = random.Random(7)
+    names = [f.name for f in m]
+    for f in list(m):
+        f.with_name(f.name + ".locked").write_bytes(rng.randbytes(f.stat().st_size))  # same size: no shortcut
+        f.unlink()
+    (m.folder / "HOW_TO_DECRYPT.txt").write_text("pay", encoding="utf-8")
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    assert {n for p, n in found if p == "2024-02"} == set(names)
+    assert all(f["kind"] == "encrypted" for f in found.values())
+    assert {p for p, _ in found} == {"2024-02"}
+    # refresh: the row names it, with the way back; Günlük file by file
+    summary = actions.refresh(FileBook(backed.wb), options=actions.Options(journal=backed.journal))
+    row = _rows(backed.wb)["2024-02"]
+    assert row["status"] != S.BACKED_UP or row["stage"] == "Klasörde bulunamadı"
+    assert "Geri Yükle" in row["message"] and "fidye" in row["message"]
+    log = [r for r in FileBook(backed.wb).read_rows(L.LOG)
+           if r["status"] == "Yerel Dosya Uyarısı" and r["action"] == summary.action]
+    assert {r["period"] for r in log} == {"2024-02"} and len(log) == len(names)
+
+
+def test_a_file_replaced_by_a_directory(backed, edefter):
+    m = backed.months["2024-01"]
+    k = m.find("K")
+    k.unlink()
+    k.mkdir()
+    (k / "icerik").write_bytes(b"x")
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    assert found[("2024-01", k.name)]["kind"] in ("deleted", "replaced")
+    assert len(found) == 1
+
+
+@pytest.mark.parametrize("to", ["other-bytes", "same-bytes", "dangling", "device"])
+def test_a_file_replaced_by_a_symlink(backed, edefter, tmp_path, to):
+    m = backed.months["2024-02"]
+    y = m.find("Y")
+    outside = tmp_path / "baska"
+    outside.mkdir()
+    if to == "other-bytes":
+        target = backed.months["2024-01"].find("Y")
+    elif to == "same-bytes":
+        target = outside / y.name
+        shutil.copy2(y, target)
+    elif to == "dangling":
+        target = outside / "yok.xml"
+    else:
+        target = Path("/dev/zero")
+    y.unlink()
+    y.symlink_to(target)
+    proc, out = _cli(backed, edefter, "--full")
+    assert proc.returncode == 1, proc.stdout
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    assert ("2024-02", y.name) in found, found
+    assert found[("2024-02", y.name)]["message"].startswith(f"Yerel dosya yedekten farklı: {y.name} (")
+    assert {p for p, _ in found} == {"2024-02"}
+
+
+def test_an_unreadable_file(backed, edefter):
+    if os.geteuid() == 0:
+        pytest.skip("root reads a chmod 000 file anyway; an unreadable file cannot be staged as root")
+    m = backed.months["2024-01"]
+    y = m.find("Y")
+    y.chmod(0)
+    try:
+        for extra in ((), ("--full",)):
+            proc, out = _cli(backed, edefter, *extra)
+            assert proc.returncode == 1
+            found = {(f["period"], f["file"]): f for f in out["findings"]}
+            assert ("2024-01", y.name) in found
+            assert "okunamadı" in found[("2024-01", y.name)]["message"]
+    finally:
+        y.chmod(0o644)
+
+
+def test_an_extra_ledger_file_in_a_backed_up_month(backed):
+    """A second Yevmiye part that was not in the backup: the month on disk is no longer what was backed up."""
+    m = backed.months["2024-03"]
+    extra = m.folder / m.spec.filename("Y", 0).replace("000000", "000001")
+    shutil.copy2(m.find("Y"), extra)
+    found = _findings(backed)
+    assert ("2024-03", extra.name) in found, found
+    assert found[("2024-03", extra.name)]["message"].startswith(f"Yerel dosya yedekten farklı: {extra.name} (")
+    assert {p for p, _ in found} == {"2024-03"}
+
+
+def test_full_rehashing_catches_what_the_file_identity_misses(backed, edefter):
+    """Where a changed file keeps its identity (a Windows or network drive: no ctime change, no inode),
+    only --full sees it. Staged here by writing the file's new identity into the verify cache beside
+    its old answers — what such a file system gives."""
+    from edefter_helper import paths
+    from edefter_helper.engine.cache import identity
+
+    assert _findings(backed) == {}  # the cache now knows every file
+    y = backed.months["2024-01"].find("Y")
+    _same_size_other_bytes(y)
+    db = sqlite3.connect(paths.cache_path())
+    with db:
+        assert db.execute("UPDATE files SET ident=? WHERE path=?", (identity(y.stat()), str(y))).rowcount == 1
+        db.execute("DELETE FROM months")
+    db.close()
+    assert _findings(backed) == {}  # the identity was fooled
+    proc, out = _cli(backed, edefter, "--full")
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    _assert_reported(backed, found, "2024-01", y.name, "changed")
+
+
+def test_the_whole_firm_folder_gone(backed, edefter):
+    shutil.rmtree(backed.ledgers)
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    assert {p for p, _ in found} == set(LOCAL)
+    assert all(f["kind"] == "deleted" for f in found.values())
+
+
+def test_findings_reach_the_rows_and_gunluk_in_turkish_with_the_way_back(backed):
+    y = backed.months["2024-01"].find("Y")
+    y.write_bytes(y.read_bytes()[:500])
+    summary = actions.refresh(FileBook(backed.wb), options=actions.Options(journal=backed.journal))
+    assert any("Yerel dosya kontrolü" in n for n in summary.notes)
+    row = _rows(backed.wb)["2024-01"]
+    assert row["status"] != S.BACKED_UP
+    assert y.name in row["message"] and "Geri Yükle" in row["message"]
+    log = [r for r in FileBook(backed.wb).read_rows(L.LOG) if r["status"] == "Yerel Dosya Uyarısı"]
+    assert [r["period"] for r in log] == ["2024-01"]
+    assert log[0]["message"].startswith(f"Yerel dosya yedekten farklı: {y.name} (") and "Geri Yükle" in log[0]["message"]
