@@ -196,7 +196,10 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
 def _inconclusive(run, key, firm, identity, known, why: str) -> str:
     """The drill could not look at the copy: said in Günlük and Son Doğrulama, the status unchanged."""
     message = f"Yedek doğrulanamadı ({why})"
-    run.journal.record_drill(key, identity, False, message)
+    # Son Doğrulama reads "Bozuk" from a drill message saying bozuk / bulunamadı (sheetview): a target's
+    # own "klasör bulunamadı" must not turn an unplugged NAS into a damaged copy there
+    run.journal.record_drill(key, identity, False,
+                             message.replace("bulunamadı", "yok").replace("bozuk", "hatalı").replace("Bozuk", "Hatalı"))
     run.log(key, firm.name, known.status, message, target=_t(firm))
     return known.status
 
