@@ -33,6 +33,22 @@ ADVICE = ("Değişiklik bilerek yapılmadıysa (fidye yazılımı, disk bozulmas
 WAY_BACK = "Yedekteki iyi kopya 'Geri Yükle' ile alınır."
 
 
+def shown(text: str | None) -> str | None:
+    """A path or name as it can be written anywhere (Excel's XML, JSON, a cp1254 console): bytes that
+    are no UTF-8 (Linux keeps them in names; ransomware makes such names) become U+FFFD instead of
+    stopping the run that should raise the alarm."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Finding:
     key: MonthKey
@@ -41,6 +57,10 @@ class Finding:
     kind: str  # a key of KINDS_TR
     detail: str  # Turkish, for the user
     path: str | None = None  # where the changed/renamed/encrypted file is now
+
+    def __post_init__(self):  # every text of a finding can be written to the workbook and to JSON
+        for name in ("name", "detail", "path"):
+            object.__setattr__(self, name, shown(getattr(self, name)))
 
     @property
     def message(self) -> str:

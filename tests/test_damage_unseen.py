@@ -594,7 +594,7 @@ def test_a_file_replaced_by_a_directory(backed, edefter):
     assert len(found) == 1
 
 
-@pytest.mark.parametrize("to", ["other-bytes", "same-bytes", "dangling", "device"])
+@pytest.mark.parametrize("to", ["other-bytes", "same-bytes", "dangling", "device", "loop", "fifo"])
 def test_a_file_replaced_by_a_symlink(backed, edefter, tmp_path, to):
     m = backed.months["2024-02"]
     y = m.find("Y")
@@ -607,10 +607,15 @@ def test_a_file_replaced_by_a_symlink(backed, edefter, tmp_path, to):
         shutil.copy2(y, target)
     elif to == "dangling":
         target = outside / "yok.xml"
+    elif to == "loop":
+        target = y
     else:
         target = Path("/dev/zero")
     y.unlink()
-    y.symlink_to(target)
+    if to == "fifo":  # not a link: a named pipe under the file's name (reading it would wait for ever)
+        os.mkfifo(y)
+    else:
+        y.symlink_to(target)
     proc, out = _cli(backed, edefter, "--full")
     assert proc.returncode == 1, proc.stdout
     found = {(f["period"], f["file"]): f for f in out["findings"]}
@@ -782,3 +787,53 @@ def test_a_damaged_copy_is_put_right_by_sending_again(tmp_path, edefter, memory_
         actions.backup(FileBook(o.wb), options=_opts(o.journal))
         assert {r.key.period: r.status for r in o.drill().results}[VICTIM] == drill.DRILL_OK
         assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
+
+
+def test_the_drill_needs_no_local_files(tmp_path, edefter, memory_keyring):
+    """After the disk is lost the drill still proves the copies (it reads only the target)."""
+    with office(tmp_path, edefter, "http") as o:
+        shutil.rmtree(o.ledgers)
+        summary = o.drill()
+        assert summary.count(drill.DRILL_OK) == 3 and summary.failed == 0, summary.results
+        assert not o.ledgers.exists()  # nor is anything put where the ledgers were
+
+
+def test_ransomware_file_names_that_are_not_text_still_give_json(backed, edefter):
+    """Encrypted copies under names with bytes that are no valid UTF-8 (Linux keeps them): the JSON
+    stays valid and the file is still named, never a traceback."""
+    m = backed.months["2024-01"]
+    y = m.find("Y")
+    odd = os.fsencode(y.parent) + b"/" + os.fsencode(y.name) + b".\xff\xfe\xe7ifre"
+    with open(odd, "wb") as f:
+        f.write(random.Random(3).randbytes(y.stat().st_size))
+    y.unlink()
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    found = {(f["period"], f["file"]): f for f in out["findings"]}
+    assert found[("2024-01", y.name)]["kind"] == "encrypted"
+    text = edefter("check-local", "--workbook", backed.wb, "--journal", backed.journal)
+    assert text.returncode == 1 and "Traceback" not in text.stderr
+    assert "Anadolu" in text.stdout and "2024-01" in text.stdout and y.name in text.stdout
+
+
+def test_a_renamed_file_with_turkish_letters_in_json(backed, edefter):
+    m = backed.months["2024-02"]
+    kb = m.find("KB")
+    os.rename(kb, kb.with_name("eski berat ğüşiöçİ.xml"))
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    f = {(f["period"], f["file"]): f for f in out["findings"]}[("2024-02", kb.name)]
+    assert f["kind"] == "renamed" and "eski berat ğüşiöçİ.xml" in f["message"]
+
+
+def test_a_name_that_is_not_text_does_not_stop_tara(backed):
+    """The alarm must not be the thing that breaks: Tara runs the local check every time."""
+    m = backed.months["2024-03"]
+    k = m.find("K")
+    with open(os.fsencode(k.parent) + b"/" + os.fsencode(k.name) + b".\xff\xfe", "wb") as f:
+        f.write(b"\0" * 100)
+    k.unlink()
+    summary = actions.refresh(FileBook(backed.wb), options=actions.Options(journal=backed.journal))
+    assert any("Yerel dosya kontrolü" in n for n in summary.notes)
+    row = _rows(backed.wb)["2024-03"]
+    assert k.name in row["message"] and "\ufffd" in row["message"] and "Geri Yükle" in row["message"]
