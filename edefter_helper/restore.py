@@ -356,6 +356,10 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         for name in sorted(set(recorded) - set(expected)):
             month.missing.append(f"{name} yedeklendiği günlükte kayıtlı, ama hedefteki pakette yok.")
         folder = month_folder(out, key)
+        linked = _linked(out, folder)
+        if linked:
+            month.missing.append(linked)
+            return
         month.folder = folder
         if any(_safe_name(n, key) and n in names for n in expected):  # a month folder only for its files
             folder.mkdir(parents=True, exist_ok=True)
@@ -404,6 +408,21 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
             month.missing.append(f"Pakette içerik listesinde olmayan dosya yok sayıldı: {extra!r}")
         if folder.is_dir():
             fsync_dir(folder)  # every name written above is durable before the month is called restored
+
+
+def _linked(out: Path, folder: Path) -> str | None:
+    """A Turkish sentence when a folder between `out` and the month's `folder` that exists already is a
+    link (symlink, junction) to somewhere else: files are never written where a link points."""
+    base = out.resolve()
+    cur, rel = out, base
+    for part in folder.relative_to(out).parts:
+        cur, rel = cur / part, rel / part
+        if not os.path.lexists(cur):
+            return None
+        if cur.is_symlink() or cur.resolve() != rel:
+            return (f"Hedef klasördeki {cur} bir bağlantı (kısayol) ya da bağlama noktası; geri yüklenen dosyalar "
+                    f"bağlantıların gösterdiği yere yazılmaz. Bu ay yazılmadı.")
+    return None
 
 
 def _safe_name(name: str, key: MonthKey) -> bool:
@@ -520,6 +539,9 @@ def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
             then(dest)
         return problem
 
+    if dest.is_symlink():
+        return (f"{dest.name} hedef klasörde bir bağlantı (kısayol) olarak var; bağlantının gösterdiği yere "
+                f"yazılmadı.")
     if dest.exists():
         return done(_already_there(dest, size, file_sha))
     fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=dest.parent)
@@ -622,8 +644,14 @@ def _member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
 
 
 def _already_there(dest: Path, size: int, file_sha: str) -> str | None:
-    if dest.stat().st_size == size and sha256_file(dest) == file_sha:
-        return None  # already there, same bytes (a rerun)
+    try:
+        if dest.is_symlink():
+            return (f"{dest.name} hedef klasörde bir bağlantı (kısayol) olarak var; bağlantının gösterdiği yere "
+                    f"yazılmadı.")
+        if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == file_sha:
+            return None  # already there, same bytes (a rerun)
+    except OSError as exc:
+        return f"{dest.name} hedef klasörde var ama okunamadı ({exc.strerror or exc}); üzerine yazılmadı."
     return f"{dest.name} hedef klasörde başka içerikle zaten var; üzerine yazılmadı."
 
 
@@ -847,7 +875,7 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
     from edefter_helper.engine.trust import TrustError, TrustList
     from edefter_helper.engine.verify import check_set, verify_sets
 
-    done = [m for m in restored if m.folder is not None]
+    done = [m for m in restored if m.folder is not None and m.folder.is_dir()]
     sets = {}
     if done:
         try:

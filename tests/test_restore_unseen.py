@@ -893,3 +893,64 @@ def test_a_range_the_target_holds_nothing_of_is_said_not_reported_as_success(tmp
                    "--from", "2020-01", "--to", "2020-06", "--out", out)
     _refused(proc, "hedefte bulunamadı", "6 dönem")
     assert not out.exists()
+
+
+# --- links inside the destination, branches -----------------------------------------------------
+
+def test_links_inside_the_destination_are_never_written_through(tmp_path, edefter):
+    """--into-existing over a folder where the firm's folder is a link to somewhere else, and where a
+    file's name is a link (dangling, or to a file elsewhere): nothing is written where they point."""
+    if not hasattr(os, "symlink"):
+        pytest.skip("no symlinks")
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+                                                         branch_month=False)
+    shutil.rmtree(ledgers)
+    elsewhere = tmp_path / "baska-yer"
+    elsewhere.mkdir()
+    out = tmp_path / "geri"
+    out.mkdir()
+    try:
+        (out / VKN).symlink_to(elsewhere, target_is_directory=True)
+    except OSError:
+        pytest.skip("symlinks not allowed here")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
+                   "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert list(elsewhere.rglob("*")) == []
+    doc = json.loads(proc.stdout)
+    assert all(not m["ok"] and "bağlantı" in " ".join(m["missing"]) for m in doc["months"]), doc["months"]
+
+    # a file name that is a link, dangling or to a file outside
+    out2 = tmp_path / "geri2"
+    folder = _month_dir(out2, VKN, "2024-01")
+    folder.mkdir(parents=True)
+    names = sorted(n for n in original if "202401" in n)
+    outside = tmp_path / "disarida.xml"
+    outside.write_bytes(b"disaridaki dosya")
+    (folder / names[0]).symlink_to(tmp_path / "yok.xml")
+    (folder / names[1]).symlink_to(outside)
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out2, "--into-existing",
+                   "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert not (tmp_path / "yok.xml").exists() and outside.read_bytes() == b"disaridaki dosya"
+    doc = json.loads(proc.stdout)
+    jan = next(m for m in doc["months"] if m["period"] == "2024-01")
+    said = " ".join(jan["missing"])
+    assert names[0] in said and names[1] in said and "bağlantı" in said, said
+    # the month's other files are still restored, and the other month entirely
+    assert {f["name"] for f in jan["files"]} == set(names[2:])
+    assert next(m for m in doc["months"] if m["period"] == "2024-02")["ok"]
+
+
+def test_only_the_asked_branch_comes_back_into_its_branch_folder(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_row=True)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--firm", VKN, "--branch", "0003",
+                   "--out", out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (m,) = json.loads(proc.stdout)["months"]
+    assert m["branch"] == "0003" and m["folder"] == str(_month_dir(out, VKN, "2024-01", "0003"))
+    assert set(_restored(out)) == {n for n in original if "0003" in n}
+    assert not _month_dir(out, VKN, "2024-01").exists()
+    _verify_ok(out, edefter)
