@@ -62,8 +62,9 @@ class Options:
     # Excel) and results go to the journal alone; the sheets show them at the next button or Yenile
     write_back: bool = True
     # Toplu Yedekle over more firms than this works a group of firms at a time (scan, send, rows), so
-    # that an office's backfill holds one group's files, not 300 firms' (issue 12)
-    group_firms: int = field(default_factory=lambda: _env_int("EDEFTER_GROUP_FIRMS", 25))
+    # that an office's backfill holds one group's files, not 300 firms' (issue 12; 10 firms × 10 years
+    # are ~8 000 files)
+    group_firms: int = field(default_factory=lambda: _env_int("EDEFTER_GROUP_FIRMS", 10))
 
 
 @dataclass(slots=True)

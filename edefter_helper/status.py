@@ -2,6 +2,8 @@
 
 The journal stores stable English codes (CODES); these words are what every face shows."""
 
+from functools import lru_cache
+
 NOT_SENT = "Entegratör'e Gönderilmedi"
 ACCEPTED = "Entegratör'e İşlendi"
 FAILED = "Yedeklenemedi"
@@ -48,5 +50,6 @@ def month_label(period: str) -> str:
     return f"{MONTHS_TR[int(month) - 1]} {year}"
 
 
+@lru_cache(maxsize=512)  # one string a month of the calendar, not one per firm-month (an office: 36 000)
 def backed_up_message(period: str) -> str:
     return f"{month_label(period)} ayına ait Yevmiye ve Büyük Defter dosyaları yedeklendi."
