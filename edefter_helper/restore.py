@@ -115,7 +115,7 @@ def _check_destination(out: Path, into_existing: bool) -> None:
     try:
         filled = out.is_dir() and any(out.iterdir())
     except OSError as exc:
-        raise RestoreError(f"Hedef klasör okunamadı: {out}: {exc.strerror or exc}") from None
+        raise RestoreError(f"Hedef klasör okunamadı: {out}: {_os_text(exc)}") from None
     if filled and not into_existing:
         raise RestoreError(f"Hedef klasör boş değil: {out}. Boş bir klasör seçin ya da var olan dosyalara "
                            f"dokunmadan eklemek için --into-existing kullanın.")
@@ -177,7 +177,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RestoreError(f"Hedef klasör oluşturulamadı: {out}: {exc.strerror or exc}") from None
+            raise RestoreError(f"Hedef klasör oluşturulamadı: {out}: {_os_text(exc)}") from None
         optional = set(discover or ()) - listed  # asked about, not known to exist
         work = [(k, actions.firm_for(k, run.firms)) for k in chosen]
         verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
@@ -233,6 +233,25 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
                                  f"yüklemeyi yeniden çalıştırın (--into-existing).")
         run.summary.blocked += n
     restored.sort(key=lambda m: (m.key.vkn, m.key.branch, m.key.period))
+
+
+_ERRNO_TR = {
+    "ENOSPC": "diskte yer kalmadı", "EDQUOT": "disk kotası doldu", "EACCES": "erişim izni yok",
+    "EPERM": "izin verilmedi", "EROFS": "disk salt okunur", "EEXIST": "aynı adla bir dosya var",
+    "ENOTDIR": "yolda klasör yerine bir dosya var", "EISDIR": "aynı adla bir klasör var",
+    "ENAMETOOLONG": "yol çok uzun", "EIO": "disk okuma/yazma hatası", "ENOENT": "yol bulunamadı",
+    "EMFILE": "açık dosya sınırı aşıldı", "ELOOP": "bağlantılar (kısayollar) döngü oluşturuyor",
+}
+
+
+def _os_text(exc: OSError) -> str:
+    """An OS error in Turkish where it is a common one, with the path; the system's own words otherwise."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or -1, "")
+    words = _ERRNO_TR.get(name) or exc.strerror or str(exc)
+    where = exc.filename if isinstance(exc.filename, str) else ""
+    return f"{words} ({where})" if where else words
 
 
 def _unasked(run) -> dict[MonthKey, set[str]]:
@@ -308,7 +327,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         month.missing.append(f"Hedeften alınamadı: {exc.message}")
         return done(month.missing[-1])
     except OSError as exc:
-        month.missing.append(f"Dosya yazılamadı: {exc.strerror or exc}")
+        month.missing.append(f"Dosya yazılamadı: {_os_text(exc)}")
         return done(month.missing[-1])
     except Exception as exc:  # noqa: BLE001  a hostile package fails its month, never the whole restore
         log.exception("%s geri yüklenirken beklenmeyen hata", key.package_name)
@@ -388,6 +407,10 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
                 info = members.pop(name, None)
                 if info is None:
                     said.append((name, f"{name} pakette yok."))
+                    continue
+                if info.file_size != size:  # the zip's own record already says these are other bytes
+                    said.append((name, f"{name}: paketteki boyut ({info.file_size} bayt) içerik listesindekinden "
+                                       f"({size} bayt) farklı; yazılmadı."))
                     continue
                 if recorded and recorded.get(name) not in (None, file_sha):
                     said.append((name, f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı."))
@@ -651,7 +674,7 @@ def _already_there(dest: Path, size: int, file_sha: str) -> str | None:
         if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == file_sha:
             return None  # already there, same bytes (a rerun)
     except OSError as exc:
-        return f"{dest.name} hedef klasörde var ama okunamadı ({exc.strerror or exc}); üzerine yazılmadı."
+        return f"{dest.name} hedef klasörde var ama okunamadı ({_os_text(exc)}); üzerine yazılmadı."
     return f"{dest.name} hedef klasörde başka içerikle zaten var; üzerine yazılmadı."
 
 

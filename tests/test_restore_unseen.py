@@ -954,3 +954,65 @@ def test_only_the_asked_branch_comes_back_into_its_branch_folder(tmp_path, edeft
     assert set(_restored(out)) == {n for n in original if "0003" in n}
     assert not _month_dir(out, VKN, "2024-01").exists()
     _verify_ok(out, edefter)
+
+
+def test_months_as_programs_write_them_come_back_whole(tmp_path, edefter):
+    """Upper-case extensions, GİB's zipped approved berats, a ledger in several parts, a TCKN firm:
+    every name and byte as backed up, and the tree verifies."""
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    ledgers = tmp_path / "defter"
+    tckn = "12345678901"
+    write_month(ledgers / VKN / "a", VKN, "2024-03", upper_ext=True)
+    write_month(ledgers / VKN / "b", VKN, "2024-04", gib_zip=True)
+    write_month(ledgers / VKN / "c", VKN, "2024-05", parts=2)
+    write_month(ledgers / tckn / "a", tckn, "2024-03")
+    original = _digests(ledgers)
+    wb = tmp_path / "kontrol.xlsm"
+    assert cli.main(["workbook", "new", str(wb)]) == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers / VKN), "target": "Yedek"},
+                              {"name": "Ayşe Yılmaz", "vkn": tckn, "folder": str(ledgers / tckn), "target": "Yedek"}])
+    book.write_rows(L.TARGETS, [{"name": "Yedek", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    journal = tmp_path / "j.sqlite3"
+    _backup(wb, journal, 4)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _restored(out) == original
+    assert any(n.endswith(".XML") for n in original) and any(n.endswith(".zip") for n in original)
+    _verify_ok(out, edefter)
+
+
+def test_a_file_where_the_firm_folder_should_be_is_named_in_turkish(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    out.mkdir()
+    (out / VKN).write_text("bir dosya", encoding="utf-8")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
+                   "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    (m,) = json.loads(proc.stdout)["months"]
+    said = " ".join(m["missing"])
+    assert "yolda klasör yerine bir dosya var" in said and "Not a directory" not in said, said
+    assert (out / VKN).read_text(encoding="utf-8") == "bir dosya"
+
+
+def test_a_member_whose_size_is_not_the_manifests_is_not_written(tmp_path):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    victim = manifest["files"][0]
+    victim["size"] += 1_000_000_000  # a bomb's promise: the manifest may not make room for it
+    _rewrite(p1, manifest=manifest)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    (r,) = summary.results
+    assert r.status == restore.NOT_RESTORED and victim["name"] in r.message and "boyut" in r.message
+    assert not (_month_dir(out, VKN, "2024-01") / victim["name"]).exists()
