@@ -61,9 +61,9 @@ class Options:
     # False: the workbook is only a settings source (the background agent; the user may have it open in
     # Excel) and results go to the journal alone; the sheets show them at the next button or Yenile
     write_back: bool = True
-    # Toplu Yedekle over more firms than this works a group of firms at a time (scan, send, rows), so
-    # that an office's backfill holds one group's files, not 300 firms' (issue 12; 10 firms × 10 years
-    # are ~8 000 files)
+    # Toplu Yedekle and Tara over more firms than this work a group of firms at a time (scan, send,
+    # rows), so that an office's run holds one group's files, not 300 firms' (issue 12; 10 firms × 10
+    # years are ~8 000 files)
     group_firms: int = field(default_factory=lambda: _env_int("EDEFTER_GROUP_FIRMS", 10))
 
 
@@ -511,7 +511,8 @@ class _Run:
                                              kept=self._kept))
             self._copies.extend(map(sheet_row, copies))
             del copies
-        self._log_done.extend(self.log_rows)
+        if self.options.write_back:
+            self._log_done.extend(self.log_rows)
         self.log_rows = []
         self._recorded = None
         if grouped:
@@ -1042,8 +1043,9 @@ def check_local(book: Book, full: bool = False, options: Options | None = None) 
 
 
 def refresh(book: Book, options: Options | None = None) -> Summary:
-    """Tara / Yenile: scan every firm's folder and rewrite Dönemler from the files and the journal."""
-    return _run_action(book, ACTION_SCAN, options, lambda run: None)
+    """Tara / Yenile: scan every firm's folder and rewrite Dönemler from the files and the journal (a
+    group of firms at a time over many firms, as Toplu Yedekle)."""
+    return _run_action(book, ACTION_SCAN, options, lambda run: None, grouped=True)
 
 
 def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None = None,

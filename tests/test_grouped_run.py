@@ -101,20 +101,29 @@ def test_backup_in_groups_of_one_firm_equals_one_pass(tmp_path, edefter, memory_
             tampered.write_bytes(original.replace(b"</", b" </", 1))
             second = actions.backup(FileBook(wb), options=opts)
             tampered.write_bytes(original)
+            after_backup = _seen(wb)
+            scans.clear()
+            tara = actions.refresh(FileBook(wb), options=opts)  # Tara is grouped the same way
+            tara_scans = list(scans)
             held = sorted(str(p.relative_to(base / "sunucu")) for p in (base / "sunucu" / "packages").rglob("*.zip"))
         finally:
             handle.stop()
         outcome[size] = (first.message, sorted(first.notes), first.found,
                          sorted((r.key, r.status, r.message) for r in first.results),
-                         second.message, sorted(second.notes), _seen(wb), held)
+                         second.message, sorted(second.notes), after_backup, held,
+                         tara.message, sorted(tara.notes), tara.found, _seen(wb))
         if size == 1:
             # firms sharing folders stayed together: 1+7 (a month of 7 in 1's folder), 2+3, 4+5, both 6s
-            assert sorted(first_scans) == [1, 1, 1, 2, 2, 2, 2], first_scans
+            assert sorted(first_scans) == sorted(tara_scans) == [1, 1, 1, 2, 2, 2, 2], first_scans
         else:
-            assert first_scans == [11]
+            assert first_scans == tara_scans == [11]
 
     assert outcome[1] == outcome[100]
-    message, notes, found, results, second_message, second_notes, (periods, copies, log), held = outcome[1]
+    (message, notes, found, results, second_message, second_notes, (periods, copies, log), held,
+     tara_message, _, tara_found, (tara_periods, _, _)) = outcome[1]
+    assert tara_found == 11 and "11 dönem bulundu" in tara_message
+    tara_status = {(dict(r)["vkn"], dict(r)["period"]): dict(r)["status"] for r in tara_periods}
+    assert tara_status[(V[3], "2024-01")] == S.BACKED_UP  # the file is back as it was backed up
     assert found == 11
     statuses = {(dict(r)["vkn"], dict(r)["branch"], dict(r)["period"]): dict(r)["status"] for r in periods}
     assert len(periods) == 11 and len(copies) == 11
