@@ -28,6 +28,7 @@ from edefter_helper.workbook.book import Book
 
 ACTION_DRILL = "Yedek Doğrulama"
 DRILL_OK = "Doğrulandı"
+INCONCLUSIVE = "Yedek doğrulanamadı"  # how a drill that could not look at the copy begins its message
 YEAR = timedelta(days=365)
 
 
@@ -77,8 +78,9 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
     rng = rng or random.Random()
 
     def body(run: actions._Run) -> None:
-        last = {(k, t): when for (k, t), (when, _, _) in run.journal.last_drills().items()}
+        last = _last_conclusive(run.journal)
         stored_at = _stored_at(run.journal)
+        damaged: list[tuple[MonthKey, str]] = []
         per_target: dict[str, list] = {}
         firms: dict[tuple[MonthKey, str], actions.Firm] = {}  # (month, identity) -> that Hedef's copy
         for st in run.journal.statuses():
@@ -90,15 +92,37 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
                 continue
             per_target.setdefault(st.target, []).append((st.key, stored_at.get((st.key, st.target), st.updated_at)))
             firms[(st.key, st.target)] = copy
+            if st.status == S.DAMAGED:
+                damaged.append((st.key, st.target))
         now = datetime.now(timezone.utc)
         work = []
         for identity, stored in sorted(per_target.items()):
             seen = {k: last.get((k, identity)) for k, _ in stored}
-            for key in choose(stored, seen, sample_pct=sample_pct, recent_days=recent_days, now=now, rng=rng):
+            chosen = set(choose(stored, seen, sample_pct=sample_pct, recent_days=recent_days, now=now, rng=rng))
+            # a copy found damaged is looked at again every drill: a repair on the target is noticed
+            chosen.update(k for k, t in damaged if t == identity)
+            for key in sorted(chosen):
                 work.append((key, firms[(key, identity)]))
         actions._parallel(run, work, lambda item: drill_month(run, *item))
 
     return actions._run_action(book, ACTION_DRILL, options, body)
+
+
+def _last_conclusive(journal) -> dict[tuple[MonthKey, str], str]:
+    """(month, target) -> when a drill last looked at the copy: found it whole or damaged. A drill that
+    could not reach the target proved nothing and does not send the month to the back of the queue."""
+    # TODO(journal.py): a Journal.last_drills(conclusive=True); read here through the journal's connection
+    out: dict[tuple[MonthKey, str], str] = {}
+    try:
+        with journal._conn() as db:
+            rows = db.execute("SELECT vkn, branch, period, target, MAX(drilled_at) FROM drills"
+                              " WHERE ok = 1 OR message IS NULL OR message NOT LIKE ?"
+                              " GROUP BY vkn, branch, period, target", (INCONCLUSIVE + "%",)).fetchall()
+    except sqlite3.Error:
+        return {(k, t): when for (k, t), (when, _, _) in journal.last_drills().items()}
+    for v, b, p, t, when in rows:
+        out[(MonthKey(v, b, p), t)] = when
+    return out
 
 
 def _stored_at(journal) -> dict[tuple[MonthKey, str], str]:
@@ -195,7 +219,7 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
 
 def _inconclusive(run, key, firm, identity, known, why: str) -> str:
     """The drill could not look at the copy: said in Günlük and Son Doğrulama, the status unchanged."""
-    message = f"Yedek doğrulanamadı ({why})"
+    message = f"{INCONCLUSIVE} ({why})"
     # Son Doğrulama reads "Bozuk" from a drill message saying bozuk / bulunamadı (sheetview): a target's
     # own "klasör bulunamadı" must not turn an unplugged NAS into a damaged copy there
     run.journal.record_drill(key, identity, False,

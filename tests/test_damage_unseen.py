@@ -837,3 +837,37 @@ def test_a_name_that_is_not_text_does_not_stop_tara(backed):
     assert any("Yerel dosya kontrolü" in n for n in summary.notes)
     row = _rows(backed.wb)["2024-03"]
     assert k.name in row["message"] and "\ufffd" in row["message"] and "Geri Yükle" in row["message"]
+
+
+def test_a_drill_that_could_not_reach_the_target_does_not_count_as_drilled(tmp_path, edefter, memory_keyring):
+    periods = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")
+    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+        assert o.drill().count(drill.DRILL_OK) == 5
+        _age_journal(o.journal, 60)
+        proven = {"2024-01", "2024-02", "2024-03"}
+        assert o.drill(where=lambda k: k.period in proven).count(drill.DRILL_OK) == 3
+        os.rename(o.store, o.tmp / "NAS-sokuldu")
+        unreached = o.drill(where=lambda k: k.period not in proven)
+        assert {r.key.period for r in unreached.results} == {"2024-04", "2024-05"}
+        assert unreached.count(drill.DRILL_OK) == 0
+        os.rename(o.tmp / "NAS-sokuldu", o.store)
+        for seed in range(6):  # whatever the seed: the months not proven for 60 days come first
+            picked = [r.key.period for r in o.drill(sample_pct=2, recent_days=7, seed=seed).results]
+            assert len(picked) == 1 and picked[0] in ("2024-04", "2024-05"), (seed, picked)
+            # put the journal back: drop the drill just made
+            with contextlib.closing(sqlite3.connect(o.journal)) as db, db:
+                db.execute("DELETE FROM drills WHERE id = (SELECT MAX(id) FROM drills)")
+
+
+def test_a_damaged_copy_is_looked_at_again_every_drill(tmp_path, edefter, memory_keyring):
+    """Until a drill finds it whole: a copy put right on the target turns green at the next drill, not
+    whenever the sample happens to reach it again."""
+    with office(tmp_path, edefter, "klasör") as o:
+        good = o.package(VICTIM).read_bytes()
+        for seed in range(4):
+            _flip(o)
+            assert {r.key.period: r.status for r in o.drill().results}[VICTIM] == S.DAMAGED
+            o.package(VICTIM).write_bytes(good)  # put right on the NAS by hand
+            results = {r.key.period: r.status for r in o.drill(sample_pct=2, recent_days=0, seed=seed).results}
+            assert results.get(VICTIM) == drill.DRILL_OK, (seed, results)
+            assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
