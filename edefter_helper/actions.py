@@ -225,6 +225,7 @@ class _Run:
         self.answers: dict[tuple[str, MonthKey], object] = {}  # a batch question's answers, each used once
         self._recorded: dict | None = None  # recorded_files(), once the run's sending is over
         self._group: list[Firm] | None = None  # the firms of the group at work (a grouped run), else all
+        self.poll_budget = self.options.wait  # seconds left for month-by-month confirmation questions
         # what the finished groups leave for the write-back, compactly (SheetRows), and the sheets' old rows
         self._kept = None
         self._periods = L.SheetRows(L.PERIODS)
@@ -1158,6 +1159,11 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
         _parallel(run, work, one)
         deadline = time.monotonic() + run.options.wait
         pending = _confirm_batched(run, pending, deadline)
+        # asked month by month (a target without batch questions, e.g. İzibiz while it processes): the
+        # groups of a grouped run share one Options.wait, so 30 groups never wait 30 times as long; a
+        # month still processing stays "Entegratör'e İşlendi" until the next Durum Sorgula
+        polling = time.monotonic()
+        deadline = min(deadline, polling + run.poll_budget)
         pause = run.options.poll
         while pending and time.monotonic() < deadline:
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
@@ -1172,6 +1178,7 @@ def backup(book: Book, all_months: bool = False, options: Options | None = None,
 
             _parallel(run, pending, poll)
             pending = still
+        run.poll_budget = max(0.0, run.poll_budget - (time.monotonic() - polling))
         # a month (each of its copies) is reported once, with its last status
         last: dict[tuple, MonthResult] = {}
         for r in run.summary.results:

@@ -162,3 +162,49 @@ def test_groups_keep_firms_whose_folders_or_taxpayers_meet_together(tmp_path, ed
         finally:
             run.close()
     assert os.listdir(root / "f0")  # nothing written into ledger folders
+
+
+class _Clock:
+    """actions' time: sleeping advances it, nothing waits for real (what is counted is the waiting)."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def test_groups_share_one_wait_for_a_target_that_keeps_processing(tmp_path, edefter, memory_keyring, shared_dir,
+                                                                   monkeypatch):
+    """İzibiz still processing every package: one pass waits Options.wait for confirmations; a run in
+    three groups must not wait three times as long (the months stay Entegratör'e İşlendi, honestly)."""
+    from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer, require_contract
+
+    contract = require_contract(shared_dir / "integrators" / "izibiz")
+    for i in (1, 2, 3):
+        write_month(tmp_path / "defter" / str(i), V[i], "2024-01", seed=i)
+    credentials.set_password("İzibiz", "ali@firma", "doğru-şifre")
+    waited = {}
+    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz", contract_dir=contract)) as fake:
+        fake.app.hold_processing = True
+        for size in (100, 1):
+            wb = _new_workbook(edefter, tmp_path / f"k{size}.xlsm")
+            _fill(wb, [{"name": f"Firma {i}", "vkn": V[i], "folder": str(tmp_path / "defter" / str(i)),
+                        "target": "İzibiz", "user": "ali@firma", "auto": "Evet"} for i in (1, 2, 3)],
+                  [{"name": "İzibiz", "kind": "izibiz", "address": f"{fake.auth_url} {fake.archive_url}"}])
+            clock = _Clock()
+            with monkeypatch.context() as patched:
+                patched.setattr(actions, "time", clock)
+                summary = actions.backup(FileBook(wb), options=actions.Options(
+                    journal=tmp_path / f"j{size}.sqlite3", retry_backoff=0.01, wait=10, poll=0.5, group_firms=size))
+            assert summary.count(S.ACCEPTED) == 3 and summary.failed == 0, summary.results
+            assert {r["status"] for r in _sheet_rows(wb, L.PERIODS)} == {S.ACCEPTED}
+            waited[size] = clock.slept
+            fake.app.store.clear()
+    assert 9 <= waited[100] <= 10.5, waited
+    assert waited[1] <= waited[100] + 0.5, waited  # not 3 × 10 s
