@@ -77,6 +77,7 @@ class RestoredMonth:
     ok: bool = False
     # what the source said it holds when asked in this restore: (reference, sha256, stored_at)
     receipt: tuple[str, str, str] | None = None
+    passed_over: list[RestoredMonth] = field(default_factory=list)  # earlier copies that could not be used
 
 
 def month_folder(out: Path, key: MonthKey) -> Path:
@@ -203,18 +204,25 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
     def one(item):
         key, firm = item
         # without --source, a firm with several Hedefs is restored from the first copy that holds the
-        # month; the next is asked only when nothing was fetched from the one before (never two halves)
+        # month whole. A copy that is not the package this computer backed up is passed over unwritten
+        # while a later copy remains; one that failed part-way is completed from the next copy into the
+        # same folder, where a file already written counts only if it is byte for byte the next copy's
+        # (the same package goes to every Hedef), so no file of two different packages is ever mixed in
         names = [c.target for c in firm.per_target()] if source is None and firm is not None else [source]
         month = None
+        passed: list[RestoredMonth] = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
             got = restore_month(run, key, firm, out, name, optional=True if not last else key in optional,
-                                verifier=verifier)
-            if got is not None and (got.ok or got.files or last):
+                                verifier=verifier, strict=not last)
+            if got is not None and (got.ok or last):
                 month = got
                 break
             if got is not None:
                 month = got  # kept if no later copy holds it: its reason is said
+                passed.append(got)
+        if month is not None:
+            month.passed_over = [p for p in passed if p is not month]
         if month is not None:
             with run._lock:
                 restored.append(month)
@@ -273,8 +281,10 @@ def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Fir
 
 
 def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str | None,
-                  optional: bool = False, verifier: _Verifier | None = None) -> RestoredMonth | None:
-    """One month from its target into `out`; None for an `optional` month the target does not hold."""
+                  optional: bool = False, verifier: _Verifier | None = None,
+                  strict: bool = False) -> RestoredMonth | None:
+    """One month from its target into `out`; None for an `optional` month the target does not hold.
+    `strict`: nothing is written from a package other than the one the journal says was backed up there."""
     firm = _firm_for_source(run, firm, source)
     identity = run.identity(firm)
     month = RestoredMonth(key, firm.name, actions._describe(identity))
@@ -314,7 +324,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
         target.fetch(key, package)
         try:
-            _unpack(run, key, identity, package, receipt.sha256, known, month, out, verifier)
+            _unpack(run, key, identity, package, receipt.sha256, known, month, out, verifier, strict=strict)
         finally:
             shutil.rmtree(package.parent, ignore_errors=True)
     except ConfigurationError as exc:
@@ -339,7 +349,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
 
 
 def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: RestoredMonth, out: Path,
-            verifier: _Verifier | None = None) -> None:
+            verifier: _Verifier | None = None, *, strict: bool = False) -> None:
     digest = hashlib.sha256()
     with open(package, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -350,7 +360,10 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         return
     if known and known.package_sha256 and known.package_sha256 != sha:
         month.missing.append(f"Hedefteki paket bu bilgisayarın yedeklediği paket değil (günlükte "
-                             f"{known.package_sha256[:12]}…, hedefte {sha[:12]}…).")
+                             f"{known.package_sha256[:12]}…, hedefte {sha[:12]}…)."
+                             + (" Bu kopyadan dosya yazılmadı." if strict else ""))
+        if strict:
+            return
     # what this computer recorded at backup: the files of this package, or else of the package the
     # journal says it backed up (a different package on the target is then compared file by file)
     recorded = {n: h for n, h in (run.journal.files_backed_up(key, identity, sha) or [])}
@@ -947,7 +960,9 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
             copies=copies,
             valid=ms.valid if ms is not None else None,
             problems=[_named(p) for p in ms.problems] if ms is not None else [],
-            warnings=[_named(w) for w in ms.warnings] if ms is not None else [],
+            warnings=[f"{p.source} kopyası kullanılamadı: {'; '.join(p.missing[:3]) or 'bilinmeyen neden'}"
+                      for p in m.passed_over]
+            + ([_named(w) for w in ms.warnings] if ms is not None else []),
             signers=sorted(ms.signers) if ms is not None else [],
             countersigners=sorted(ms.countersigners) if ms is not None else [],
             missing=list(m.missing)))
@@ -1004,5 +1019,6 @@ def _named(problem) -> str:
 def _month_json(m: RestoredMonth) -> dict:
     return {"vkn": m.key.vkn, "branch": m.key.branch, "period": m.key.period, "firm": m.firm, "source": m.source,
             "ok": m.ok, "folder": str(m.folder) if m.folder else None,
+            "passed_over": [{"source": p.source, "missing": p.missing} for p in m.passed_over],
             "files": [{"name": n, "size": s, "sha256": h, "matches_backup": same} for n, s, h, same in m.files],
             "missing": m.missing}

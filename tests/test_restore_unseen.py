@@ -1016,3 +1016,58 @@ def test_a_member_whose_size_is_not_the_manifests_is_not_written(tmp_path):
     (r,) = summary.results
     assert r.status == restore.NOT_RESTORED and victim["name"] in r.message and "boyut" in r.message
     assert not (_month_dir(out, VKN, "2024-01") / victim["name"]).exists()
+
+
+def test_several_hedefs_a_damaged_first_copy_is_passed_over_and_source_picks_one(tmp_path, edefter):
+    """3-2-1: a firm backed up to two folders. The first copy's package is damaged: the month comes back
+    from the second, whole; --source names the copy to restore from."""
+    nas1, nas2 = tmp_path / "NAS1", tmp_path / "NAS2"
+    nas1.mkdir()
+    nas2.mkdir()
+    ledgers, original, wb = _office(tmp_path, "klasör", str(nas1), periods=("2024-01",), branch_month=False)
+    book = FileBook(wb)
+    rows = book.read_rows(L.FIRMS)
+    rows[0]["target"], rows[0]["user"] = "Yedek; İkinci", ""
+    book.write_rows(L.FIRMS, rows)
+    book.write_rows(L.TARGETS, [{"name": "Yedek", "kind": "klasör", "address": str(nas1)},
+                                {"name": "İkinci", "kind": "klasör", "address": str(nas2)}])
+    book.save()
+    journal = tmp_path / "j.sqlite3"
+    summary = actions.backup(FileBook(wb), options=_opts(journal))
+    assert summary.count(S.BACKED_UP) >= 1 and summary.failed == 0, summary.results
+    assert _zip_of(nas1, VKN, "2024-01").is_file() and _zip_of(nas2, VKN, "2024-01").is_file()
+    damaged = _zip_of(nas1, VKN, "2024-01")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 3] ^= 0x55
+    damaged.write_bytes(bytes(data))
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (m,) = json.loads(proc.stdout)["months"]
+    assert m["ok"] and str(nas2) in m["source"], m
+    assert [p["source"] for p in m["passed_over"]] == [f"klasör {nas1}"]
+    assert _restored(out) == original
+    _verify_ok(out, edefter)
+    _, text, _ = _report(out)
+    assert "kopyası kullanılamadı" in text  # the inspector sees the first copy was not usable
+    # another computer (no journal): one member of the first copy has other bytes than its manifest says.
+    # Its other files are written, the month is completed from the second copy, byte for byte
+    shutil.copyfile(_zip_of(nas2, VKN, "2024-01"), damaged)
+    with zipfile.ZipFile(damaged) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    bad = next(n for n in members if n.endswith("-K-000000.xml"))
+    members[bad] = members[bad].replace(b"<", b" <", 1)
+    _rewrite(damaged, members=members)
+    out3 = tmp_path / "geri3"
+    key = MonthKey(VKN, "0000", "2024-01")
+    summary = restore.restore(FileBook(wb), [key], out=out3, discover=[key], options=_opts(tmp_path / "pc2.sqlite3"))
+    (r,) = summary.results
+    assert r.status == restore.RESTORED, r
+    assert _restored(out3) == original
+    out2 = tmp_path / "geri2"
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--source", "Yedek", "--out", out2,
+                   "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (m,) = json.loads(proc.stdout)["months"]
+    assert not m["ok"] and str(nas1) in m["source"]
