@@ -157,7 +157,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
     out = Path(out)
     _check_destination(out, into_existing)
     restored: list[RestoredMonth] = []
-    report_path: list[Path] = [out / REPORT_NAME]
+    report_path: list[Path | None] = [out / REPORT_NAME]
 
     def body(run: actions._Run) -> None:
         if source is not None and source not in run.targets:
@@ -194,7 +194,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
             report_path[0] = _verify_and_report(run, out, restored, verifier)
         finally:
             verifier.close()
-        run.summary.extra = {"out": str(out), "report": str(report_path[0]),
+        run.summary.extra = {"out": str(out), "report": str(report_path[0]) if report_path[0] else None,
                              "months": [_month_json(m) for m in restored]}
 
     return actions._run_action(book, ACTION_RESTORE, options, body)
@@ -904,7 +904,8 @@ def _read_here(location: str) -> dict:
                 "malformed": True}
 
 
-def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: _Verifier | None = None) -> Path:
+def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
+                       verifier: _Verifier | None = None) -> Path | None:
     from edefter_helper import __version__, report
     from edefter_helper.engine.cache import FileCache
     from edefter_helper.engine.scan import scan
@@ -976,7 +977,13 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth], verifier: 
             text = "; ".join(m.missing) or "Geri yüklenemedi."
         run.log(m.key, m.firm, RESTORED if m.ok else NOT_RESTORED, text)
     text = report.render(months, generated_at=datetime.now().astimezone(), tool_version=__version__)
-    return _write_report(out, text.encode("utf-8"))
+    try:
+        return _write_report(out, text.encode("utf-8"))
+    except OSError as exc:  # the months are restored and said; the run is not a success without its report
+        run.summary.notes.append(f"İbraz Raporu yazılamadı: {_os_text(exc)}. Geri yüklenen dosyalar yerinde; "
+                                 f"raporu almak için geri yüklemeyi --into-existing ile yeniden çalıştırın.")
+        run.summary.blocked += 1
+        return None
 
 
 REPORT_NAME = "ibraz-raporu.html"

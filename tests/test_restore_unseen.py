@@ -1071,3 +1071,30 @@ def test_several_hedefs_a_damaged_first_copy_is_passed_over_and_source_picks_one
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (m,) = json.loads(proc.stdout)["months"]
     assert not m["ok"] and str(nas1) in m["source"]
+
+
+def test_a_report_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, monkeypatch, capsys):
+    import os as _os
+
+    if not _os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name a file by its descriptor")
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    real = _os.fsync
+
+    def failing(fd):
+        if ".ibraz-raporu-" in _os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(_os, "fsync", failing)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    from edefter_helper import commands
+
+    capsys.readouterr()
+    code = commands.render_summary(summary, as_json=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["report"] is None
+    assert any("İbraz Raporu yazılamadı: diskte yer kalmadı" in n for n in doc["notes"]), doc["notes"]
+    assert _restored(out) == original and not list(out.glob(".ibraz-raporu-*"))
