@@ -208,3 +208,21 @@ def test_groups_share_one_wait_for_a_target_that_keeps_processing(tmp_path, edef
             fake.app.store.clear()
     assert 9 <= waited[100] <= 10.5, waited
     assert waited[1] <= waited[100] + 0.5, waited  # not 3 × 10 s
+
+
+def test_taxpayers_under_finds_by_name_as_the_scan_walks(tmp_path):
+    from edefter_helper.engine.scan import taxpayers_under
+
+    root = tmp_path / "kök"
+    write_month(root / "a", V[1], "2024-01")
+    write_month(root / ".silinenler", V[2], "2024-01", seed=2)  # Luca's deleted copies: not current
+    write_month(tmp_path / "başka", V[3], "2024-01", seed=3)
+    (root / "bağ").symlink_to(tmp_path / "başka", target_is_directory=True)  # not followed, as the scan
+    (root / "b").mkdir()
+    (root / "b" / f"{V[4]}-202401-E-000001.xml").write_text("<envanter/>")  # e-Envanter: not a ledger
+    (root / "b" / "notlar.txt").write_text("x")
+    assert taxpayers_under(root) == {V[1]}
+    assert taxpayers_under(tmp_path / "başka") == {V[3]}
+    one = next((root / "a").rglob(f"{V[1]}-202401-Y-*.xml"))
+    assert taxpayers_under(one) == {V[1]}
+    assert taxpayers_under(root / ".silinenler") == set()

@@ -50,6 +50,27 @@ def _by_name(entry: os.DirEntry) -> str:
     return entry.name
 
 
+def _files_under(folder: str, deleted: bool):
+    """(entry, in a deleted-copies folder, the folder as one string) of every file under `folder`, folders
+    and files in name order; symlinked folders are not followed (loops)."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=_by_name)
+    except OSError:
+        return
+    here = None
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files_under(entry.path, deleted or entry.name.lower() == DELETED_DIR)
+            elif entry.is_file():
+                if here is None:
+                    here = os.path.dirname(entry.path)  # one string for the folder's files
+                yield entry, deleted, here
+        except OSError:
+            continue
+
+
 class _Found:
     """Walks the roots once (folders and files in name order, symlinked folders not followed:
     loops). Keeps per ledger file only what the scan needs, in parallel lists: its LedgerFile (the
@@ -67,21 +88,9 @@ class _Found:
         self.seen_paths: set[str] = set()  # where there are no inode numbers
 
     def walk(self, folder: str, deleted: bool) -> None:
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=_by_name)
-        except OSError:
-            return
-        here = None
-        for entry in entries:
+        for entry, deleted_here, here in _files_under(folder, deleted):
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    self.walk(entry.path, deleted or entry.name.lower() == DELETED_DIR)
-                elif entry.is_file():
-                    path = entry.path
-                    if here is None:
-                        here = os.path.dirname(path)  # one string for the folder's files
-                    self.file(path, entry.name, entry.stat(), deleted, here)
+                self.file(entry.path, entry.name, entry.stat(), deleted_here, here)
             except OSError:
                 continue
 
@@ -124,32 +133,17 @@ def taxpayers_under(root: Path) -> set[str]:
     """The VKN/TCKN of every current ledger file under `root`, by name, walked as `discover` walks
     (symlinked folders not followed, Luca's `.silinenler` left out); nothing is read or kept per file.
     A run that works a few firms at a time groups firms whose files share folders by it."""
-    found: set[str] = set()
-
-    def walk(folder: str) -> None:
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name.lower() != DELETED_DIR:
-                        walk(entry.path)
-                elif entry.is_file():
-                    name = parse_name(entry.name)
-                    if name is not None and not name.is_inventory:
-                        found.add(name.vkn)
-            except OSError:
-                continue
-
     root = Path(root)
     if root.is_file():
-        name = parse_name(root.name)
-        return {name.vkn} if name is not None and not name.is_inventory else set()
-    if root.name.lower() != DELETED_DIR:
-        walk(str(root))
+        files = [root.name]
+    else:
+        files = (entry.name for entry, deleted, _ in _files_under(str(root), root.name.lower() == DELETED_DIR)
+                 if not deleted)
+    found = set()
+    for filename in files:  # one name at a time: an office's root holds 237 600 files
+        name = parse_name(filename)
+        if name is not None and not name.is_inventory:
+            found.add(name.vkn)
     return found
 
 
