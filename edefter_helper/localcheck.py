@@ -125,11 +125,11 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
             if cur_sha is None:
                 out.append(Finding(key, firm, name, "unreadable", f"okunamadı: {why or 'erişim yok'}", loc))
             elif cur_size == 0 and size:
-                out.append(Finding(key, firm, name, "truncated", f"boyut değişti (boşaltılmış): {size} → 0 bayt", loc))
+                out.append(Finding(key, firm, name, "truncated", f"boyut değişti, boşaltılmış: {size} → 0 bayt", loc))
             elif cur_size < size:
-                out.append(Finding(key, firm, name, "truncated", f"boyut değişti (kısaldı): {size} → {cur_size} bayt", loc))
+                out.append(Finding(key, firm, name, "truncated", f"boyut değişti, kısaldı: {size} → {cur_size} bayt", loc))
             elif cur_size != size:
-                out.append(Finding(key, firm, name, "grown", f"boyut değişti (büyüdü): {size} → {cur_size} bayt", loc))
+                out.append(Finding(key, firm, name, "grown", f"boyut değişti, büyüdü: {size} → {cur_size} bayt", loc))
             else:
                 out.append(Finding(key, firm, name, "changed", "aynı boyutta, içeriği değişti", loc))
             continue
@@ -153,6 +153,10 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
         if other:
             out.append(Finding(key, firm, name, "encrypted",
                                f"uzantısı değişmiş: {Path(other).name} (fidye yazılımı belirtisi)", other))
+        elif ms is None and root is None:  # not one file of the month, and no firm folder to look in
+            out.append(Finding(key, firm, name, "deleted",
+                               "silinmiş; firmanın klasörü de bulunamadı ya da erişilemiyor (ağ sürücüsü bağlı mı?)",
+                               None))
         else:
             out.append(Finding(key, firm, name, "deleted", "silinmiş", None))
     # ledger files of the month the backup does not hold (a part added, a file put back under a new name)

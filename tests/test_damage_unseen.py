@@ -871,3 +871,29 @@ def test_a_damaged_copy_is_looked_at_again_every_drill(tmp_path, edefter, memory
             results = {r.key.period: r.status for r in o.drill(sample_pct=2, recent_days=0, seed=seed).results}
             assert results.get(VICTIM) == drill.DRILL_OK, (seed, results)
             assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
+
+
+def test_a_firm_folder_out_of_reach_says_so(backed, edefter):
+    """A ledger folder on a network drive that is not connected: every file is missing, and the message
+    says the folder itself cannot be reached (not only 'silinmiş', file after file)."""
+    os.rename(backed.ledgers, backed.tmp / "ag-surucusu-bagli-degil")
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    assert out["findings"] and all(f["kind"] == "deleted" for f in out["findings"])
+    assert all("klasörü de bulunamadı" in f["message"] for f in out["findings"])
+
+
+@pytest.mark.xfail(strict=True, reason="needs a change outside drill/localcheck: sheetview.period_rows replaces a "
+                   "Hedefteki Kopya Bozuk month's message with the local findings' (whose advice is 'Geri Yükle' from "
+                   "that very copy); it should keep the drill's reason beside them")
+def test_a_damaged_target_copy_and_a_changed_local_file_both_show(tmp_path, edefter, memory_keyring):
+    with office(tmp_path, edefter, "klasör") as o:
+        _flip(o)
+        o.drill()
+        y = o.months[VICTIM].find("Y")
+        y.write_bytes(y.read_bytes()[:700])
+        actions.refresh(FileBook(o.wb), options=actions.Options(journal=o.journal))
+        row = _rows(o.wb)[VICTIM]
+        assert row["status"] == S.DAMAGED
+        assert "Yerel dosya" in row["message"] or "Diskteki dosyalar" in row["message"]
+        assert "Hedefteki kopya" in row["message"], row["message"]
