@@ -53,6 +53,7 @@ class ReportMonth:
     signers: list[str]   # certificate subjects that signed the ledgers/berats
     countersigners: list[str]
     missing: list[str]   # what could not be restored, each a Turkish sentence with the reason
+    package_sha256: str = ""  # the package the files were restored from ("" = none fetched)
 
 
 # --- text helpers ------------------------------------------------------------------------------------
@@ -224,6 +225,7 @@ table.kv th { width: 24%; }
 .verdict.bad, .flag.bad { color: #fff; background: #b3261e; border-color: #b3261e; }
 .verdict.none { color: #5c4300; background: #fff4cc; border-color: #d9b84a; }
 .flag.warn { color: #5c4300; background: #fff4cc; border-color: #d9b84a; }
+.flag.ok-copy { color: #0b5d1e; background: #e3f4e7; border-color: #8cc79a; font-family: inherit; }
 tr.bad td { background: #fdecea; }
 tr.warn td { background: #fffaeb; }
 td.same { color: #0b5d1e; font-weight: 700; }
@@ -350,8 +352,10 @@ def _copies(m: ReportMonth) -> str:
                 '(yedek başka bir bilgisayardan alınmış olabilir); dosyalar yukarıdaki kaynaktan geri yüklendi.</p>')
     rows = []
     for c in sorted(m.copies, key=lambda c: (c.confirmed_at, c.target, c.receipt, c.package_sha256)):
+        this = (' <span class="flag ok-copy">geri yüklenen paket</span>'
+                if m.package_sha256 and c.package_sha256 == m.package_sha256 else "")
         rows.append(f'<tr><td class="wrap">{_e(c.target)}</td><td>{_e(_tr_iso(c.confirmed_at))}</td>'
-                    f'<td class="wrap">{_dash(c.receipt)}</td><td class="mono">{_e(c.package_sha256)}</td></tr>')
+                    f'<td class="wrap">{_dash(c.receipt)}</td><td class="mono">{_e(c.package_sha256)}{this}</td></tr>')
     head = [("Hedef", "28%"), ("Onay zamanı", "19%"), ("Makbuz", "18%"), ("Paket SHA-256", "35%")]
     return _table(head, rows)
 
@@ -385,7 +389,9 @@ def _month(m: ReportMonth, anchor: str) -> str:
              f'<div class="month-head"><h3>{_e(_period(m.period))} · {_e(m.firm)}</h3>'
              f"<div>{_result_html(m)}</div></div>",
              f'<p class="sub"><span>VKN/TCKN: {_e(m.vkn)}</span> · <span>Şube: {_e(_branch(m.branch))}</span> · '
-             f'<span>Dönem: {_e(m.period)}</span> · <span>Geri yüklendiği kaynak: {_dash(m.source)}</span></p>']
+             f'<span>Dönem: {_e(m.period)}</span> · <span>Geri yüklendiği kaynak: {_dash(m.source)}</span>'
+             + (f' · <span>Geri yüklenen paketin SHA-256 özeti: <span class="mono">{_e(m.package_sha256)}</span></span>'
+                if m.package_sha256 else "") + "</p>"]
     if m.missing:
         parts.append(f'<div class="box bad missing"><h3>Geri yüklenemeyenler ({_num(len(m.missing))})</h3>'
                      f"{_list(m.missing)}</div>")

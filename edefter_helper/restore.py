@@ -78,6 +78,7 @@ class RestoredMonth:
     # what the source said it holds when asked in this restore: (reference, sha256, stored_at)
     receipt: tuple[str, str, str] | None = None
     passed_over: list[RestoredMonth] = field(default_factory=list)  # earlier copies that could not be used
+    package_sha256: str = ""  # of the package fetched from the source
 
 
 def month_folder(out: Path, key: MonthKey) -> Path:
@@ -355,6 +356,7 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     sha = digest.hexdigest()
+    month.package_sha256 = sha
     if stored_sha and sha != stored_sha:
         month.missing.append(f"İndirilen paket hedefin bildirdiğinden farklı (sha256 {sha[:12]}…).")
         return
@@ -944,11 +946,18 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
                 if got != sha:
                     m.ok = False
                     m.missing.append(f"{name} yazıldıktan sonra değişti; doğrulanan bayt geri yüklenen bayt değil.")
-        copies = []
+        # one row per copy (target, package): a copy confirmed again later (Durum Sorgula, a resend of
+        # the same package) keeps its first confirmation and the receipt the target gave
+        merged: dict[tuple[str, str], list[str]] = {}
         for a in run.journal.attempts(m.key):
             if a["outcome"] == S.BACKED_UP and a["package_sha256"]:
-                copies.append(report.CopyRecord(actions._describe(a["target"]), a["finished_at"] or "",
-                                                a["receipt"] or "", a["package_sha256"]))
+                row = merged.setdefault((actions._describe(a["target"]), a["package_sha256"]), ["", ""])
+                at = a["finished_at"] or ""
+                if at and (not row[0] or at < row[0]):
+                    row[0] = at
+                if not row[1] and a["receipt"]:
+                    row[1] = a["receipt"]
+        copies = [report.CopyRecord(t, at, receipt, sha) for (t, sha), (at, receipt) in merged.items()]
         if m.receipt is not None and m.receipt[1] and not any(
                 c.target == m.source and c.package_sha256 == m.receipt[1] for c in copies):
             # this journal never saw the copy confirmed (another PC made it): the source's own answer,
@@ -966,7 +975,8 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
             + ([_named(w) for w in ms.warnings] if ms is not None else []),
             signers=sorted(ms.signers) if ms is not None else [],
             countersigners=sorted(ms.countersigners) if ms is not None else [],
-            missing=list(m.missing)))
+            missing=list(m.missing),
+            package_sha256=m.package_sha256))
         if ms is not None and not ms.valid:
             m.ok = False
             m.missing.append("Geri yüklenen dosyalar doğrulamadan geçmedi: "
@@ -1028,4 +1038,4 @@ def _month_json(m: RestoredMonth) -> dict:
             "ok": m.ok, "folder": str(m.folder) if m.folder else None,
             "passed_over": [{"source": p.source, "missing": p.missing} for p in m.passed_over],
             "files": [{"name": n, "size": s, "sha256": h, "matches_backup": same} for n, s, h, same in m.files],
-            "missing": m.missing}
+            "missing": m.missing, "package_sha256": m.package_sha256}

@@ -843,6 +843,11 @@ def test_the_report_tells_an_inspector_everything_and_escapes_the_firm_name(tmp_
     assert len(receipts) == 2 and all(r in text for r in receipts)
     assert str(nas) in text
     assert "✓ Geçerli" in text and "Ocak 2024" in text and "Şubat 2024" in text
+    # one row per copy, marked as the package restored; that package's sha256 is the one on the target
+    jan = next(m for m in doc["months"] if (m["branch"], m["period"]) == ("0000", "2024-01"))
+    held = hashlib.sha256(_zip_of(nas, VKN, "2024-01").read_bytes()).hexdigest()
+    assert jan["package_sha256"] == held
+    assert text.count(held) == 2 and "geri yüklenen paket" in text, text.count(held)  # header + one copy row
     # the lost month: said, in Turkish, with no English state word
     (lost_month,) = [m for m in doc["months"] if m["period"] == "2024-02"]
     sentence = " ".join(lost_month["missing"])
