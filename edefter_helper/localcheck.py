@@ -91,7 +91,7 @@ def check(backed_up: Iterable[tuple[MonthKey, str, list[tuple[str, int, str]]]],
 
 def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> list[Finding]:
     out: list[Finding] = []
-    now: dict[str, tuple[int, str | None, str, str]] = {}  # name -> (size, sha256, where, why unreadable)
+    now: dict[str, list[tuple[int, str | None, str, str]]] = {}  # name -> [(size, sha256, where, why unreadable)]
     folders: list[str] = []
     if ms is not None:
         for f in ms.files:
@@ -102,36 +102,23 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
                     sha = hasher(f.path)
                 except OSError as exc:
                     sha, why = None, exc.strerror or str(exc)
-            now.setdefault(name, (f.size, sha, f.location, why))
+            # the same name twice with other bytes (a second copy of the folder): every copy is looked at
+            now.setdefault(name, []).append((f.size, sha, f.location, why))
             folder = os.path.dirname(f.location)
             if folder not in folders:
                 folders.append(folder)
     names = {n for n, _, _ in recorded}
-    by_sha = {sha: (name, loc) for name, (_, sha, loc, _) in now.items() if sha}
+    by_sha = {sha: (name, loc) for name, copies in now.items() for _, sha, loc, _ in copies if sha}
     explained: set[str] = set()  # files on disk already named as where a backed-up file went
     for name, size, sha in recorded:
         here = now.get(name)
         if here is not None:
-            cur_size, cur_sha, loc, why = here
-            if os.path.islink(loc):
-                target = _link_target(loc)
-                same = " (içeriği aynı)" if cur_sha == sha and cur_size == size else ""
-                out.append(Finding(key, firm, name, "replaced",
-                                   f"yerinde dosya değil, başka bir dosyaya bağlantı (sembolik bağlantı) var: → {target}{same}",
-                                   loc))
-                continue
-            if cur_sha == sha and cur_size == size:
-                continue
-            if cur_sha is None:
-                out.append(Finding(key, firm, name, "unreadable", f"okunamadı: {why or 'erişim yok'}", loc))
-            elif cur_size == 0 and size:
-                out.append(Finding(key, firm, name, "truncated", f"boyut değişti, boşaltılmış: {size} → 0 bayt", loc))
-            elif cur_size < size:
-                out.append(Finding(key, firm, name, "truncated", f"boyut değişti, kısaldı: {size} → {cur_size} bayt", loc))
-            elif cur_size != size:
-                out.append(Finding(key, firm, name, "grown", f"boyut değişti, büyüdü: {size} → {cur_size} bayt", loc))
-            else:
-                out.append(Finding(key, firm, name, "changed", "aynı boyutta, içeriği değişti", loc))
+            many = len(here) > 1
+            for cur_size, cur_sha, loc, why in here:
+                problem = _differs(size, sha, cur_size, cur_sha, loc, why)
+                if problem is not None:
+                    kind, detail = problem
+                    out.append(Finding(key, firm, name, kind, f"{detail}; bu kopya: {loc}" if many else detail, loc))
             continue
         # not a file of the month's set any more: a link, a folder or something else in its place?
         odd = next((r for r in (_not_a_file(os.path.join(d, name)) for d in folders) if r), None)
@@ -160,10 +147,28 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
         else:
             out.append(Finding(key, firm, name, "deleted", "silinmiş", None))
     # ledger files of the month the backup does not hold (a part added, a file put back under a new name)
-    for name, (_size, _sha, loc, _why) in sorted(now.items()):
+    for name, copies in sorted(now.items()):
         if name not in names and name not in explained:
-            out.append(Finding(key, firm, name, "added", "yedekte yok: yedeklemeden sonra eklenmiş", loc))
+            out.append(Finding(key, firm, name, "added", "yedekte yok: yedeklemeden sonra eklenmiş", copies[0][2]))
     return out
+
+
+def _differs(size: int, sha: str, cur_size: int, cur_sha: str | None, loc: str, why: str) -> tuple[str, str] | None:
+    """(kind, Turkish detail) when the file at `loc` is not the backed-up bytes; None when it is."""
+    if os.path.islink(loc):
+        same = " (içeriği aynı)" if cur_sha == sha and cur_size == size else ""
+        return "replaced", f"yerinde dosya değil, başka bir dosyaya bağlantı (sembolik bağlantı) var: → {_link_target(loc)}{same}"
+    if cur_sha == sha and cur_size == size:
+        return None
+    if cur_sha is None:
+        return "unreadable", f"okunamadı: {why or 'erişim yok'}"
+    if cur_size == 0 and size:
+        return "truncated", f"boyut değişti, boşaltılmış: {size} → 0 bayt"
+    if cur_size < size:
+        return "truncated", f"boyut değişti, kısaldı: {size} → {cur_size} bayt"
+    if cur_size != size:
+        return "grown", f"boyut değişti, büyüdü: {size} → {cur_size} bayt"
+    return "changed", "aynı boyutta, içeriği değişti"
 
 
 def _link_target(path: str) -> str:

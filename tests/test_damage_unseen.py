@@ -897,3 +897,19 @@ def test_a_damaged_target_copy_and_a_changed_local_file_both_show(tmp_path, edef
         assert row["status"] == S.DAMAGED
         assert "Yerel dosya" in row["message"] or "Diskteki dosyalar" in row["message"]
         assert "Hedefteki kopya" in row["message"], row["message"]
+
+
+@pytest.mark.parametrize("where", ["main", "copy"])
+def test_a_month_kept_twice_one_copy_encrypted_in_place(backed, where):
+    """An office keeps a second copy of the month's folder beside it; ransomware overwrites one of the two
+    in place (same names). Whichever copy the scan takes, the damaged one is named."""
+    m = backed.months["2024-01"]
+    spare = backed.ledgers / VKN / "yedek-kopya" / "01"
+    shutil.copytree(m.folder, spare)
+    victim = (m.folder if where == "main" else spare) / m.spec.filename("Y", 0)
+    size = victim.stat().st_size
+    victim.write_bytes(random.Random(5).randbytes(size))
+    found = _findings(backed)
+    assert ("2024-01", victim.name) in found, found
+    assert str(victim) in (found[("2024-01", victim.name)]["path"] or "") or str(victim) in \
+        found[("2024-01", victim.name)]["message"], found
