@@ -146,6 +146,22 @@ def _check_not_ledgers(out: Path, firms) -> None:
                                f"Geri yüklenen dosyalar e-Defter klasörlerine yazılmaz; başka bir klasör seçin.")
 
 
+def _check_not_backups(out: Path, targets) -> None:
+    """Nor into a klasör Hedef's folder: the backups stay as they were sent (a restored tree beside the
+    packages would be taken for part of the store, and the copy is no longer apart from the work)."""
+    where = out.resolve()
+    for name, cfg in (targets or {}).items():
+        if getattr(cfg, "kind", "") != "klasör" or not getattr(cfg, "address", ""):
+            continue
+        try:
+            store = Path(cfg.address).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if _inside(where, store) or _inside(store, where):
+            raise RestoreError(f"Hedef klasör '{name}' yedek hedefinin klasörüyle ({cfg.address}) iç içe. Geri "
+                               f"yüklenen dosyalar yedeklerin yanına yazılmaz; başka bir klasör seçin.")
+
+
 def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source: str | None = None,
             into_existing: bool = False, discover: list[MonthKey] | None = None,
             options: actions.Options | None = None,
@@ -164,6 +180,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         if source is not None and source not in run.targets:
             raise RestoreError(f"'{source}' hedefi Hedefler sayfasında tanımlı değil.")
         _check_not_ledgers(out, run.firms)
+        _check_not_backups(out, run.targets)
         listed = set(run.sets)
         for st in run.journal.statuses():
             if actions.firm_for(st.key, run.firms) is not None:
@@ -444,6 +461,12 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         month.missing.extend(text for _, text in sorted(said, key=lambda x: x[0]))
         for extra in sorted(set(members) | (set(twice) - set(expected))):
             month.missing.append(f"Pakette içerik listesinde olmayan dosya yok sayıldı: {extra!r}")
+        if folder.is_dir():  # --into-existing: a ledger file already there that is not of this package
+            with suppress(OSError):
+                for p in sorted(folder.iterdir()):
+                    if p.name not in expected and parse_name(p.name) is not None and not p.is_dir():
+                        month.missing.append(f"{p.name} klasörde zaten vardı ve bu yedeğe ait değil; ayın klasörü "
+                                             f"yedekteki hâliyle aynı değil (boş bir klasöre geri yükleyin).")
         if folder.is_dir():
             fsync_dir(folder)  # every name written above is durable before the month is called restored
 

@@ -1103,3 +1103,31 @@ def test_a_report_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, mon
     assert code == 1 and doc["report"] is None
     assert any("İbraz Raporu yazılamadı: diskte yer kalmadı" in n for n in doc["notes"]), doc["notes"]
     assert _restored(out) == original and not list(out.glob(".ibraz-raporu-*"))
+
+
+def test_a_destination_inside_a_folder_hedef_is_refused(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    before = {p: p.read_bytes() for p in nas.rglob("*") if p.is_file()}
+    for out in (nas / "geri", nas):
+        proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing")
+        _refused(proc, "yedek hedefinin klasörü")
+    assert {p: p.read_bytes() for p in nas.rglob("*") if p.is_file()} == before
+
+
+def test_a_foreign_ledger_file_in_the_month_folder_is_named(tmp_path, edefter):
+    """--into-existing over a month folder holding a ledger part the backup never had: the folder is
+    not the backed-up month, and the restore says which file is not from the backup."""
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    folder = _month_dir(out, VKN, "2024-01")
+    folder.mkdir(parents=True)
+    stranger = f"{VKN}-202401-Y-000001.xml"
+    (folder / stranger).write_bytes(b"<eski/>")
+    proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
+                   "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (m,) = json.loads(proc.stdout)["months"]
+    assert any(stranger in t and "bu yedeğe ait değil" in t for t in m["missing"]), m["missing"]
+    assert (folder / stranger).read_bytes() == b"<eski/>"
+    assert {f["name"] for f in m["files"]} == set(original)
