@@ -190,8 +190,9 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         if not chosen:
             raise RestoreError("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
                                "bilgisayarın günlüğünde var. Başka bir bilgisayarın yedeklediği ya da dosyaları "
-                               "tamamen silinmiş aylar için --from YYYY-AA ile hedefe sorun; firmanın Firmalar "
-                               "sayfasında olduğundan emin olun.")
+                               "tamamen silinmiş aylar hedefe sorularak geri yüklenir: komut satırında "
+                               "'edefter restore … --from YYYY-AA'. Firmanın Firmalar sayfasında olduğundan emin "
+                               "olun.")
         created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)

@@ -1131,3 +1131,19 @@ def test_a_foreign_ledger_file_in_the_month_folder_is_named(tmp_path, edefter):
     assert any(stranger in t and "bu yedeğe ait değil" in t for t in m["missing"]), m["missing"]
     assert (folder / stranger).read_bytes() == b"<eski/>"
     assert {f["name"] for f in m["files"]} == set(original)
+
+
+def test_a_relative_destination_with_turkish_letters_and_spaces(tmp_path, edefter, monkeypatch, capsys):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    work = tmp_path / "çalışma"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", journal, "--all",
+                             "--out", "İbraz Paketi 2024", "--json")
+    assert code == 0, stdout + err
+    doc = json.loads(stdout)
+    out = work / "İbraz Paketi 2024"
+    assert _restored(out) == original
+    assert (out / "ibraz-raporu.html").is_file() and Path(doc["report"]).resolve() == out / "ibraz-raporu.html"
+    _verify_ok(out, edefter)
