@@ -61,9 +61,9 @@ class Options:
     # False: the workbook is only a settings source (the background agent; the user may have it open in
     # Excel) and results go to the journal alone; the sheets show them at the next button or Yenile
     write_back: bool = True
-    # Toplu Yedekle and Tara over more firms than this work a group of firms at a time (scan, send,
-    # rows), so that an office's run holds one group's files, not 300 firms' (issue 12; 10 firms × 10
-    # years are ~8 000 files)
+    # Tara, Gönder, Durum Sorgula and Toplu Yedekle over more firms than this work a group of firms at a
+    # time (scan, send or ask, rows), so that an office's run holds one group's files, not 300 firms'
+    # (issue 12; 10 firms × 10 years are ~8 000 files)
     group_firms: int = field(default_factory=lambda: _env_int("EDEFTER_GROUP_FIRMS", 10))
 
 
@@ -225,6 +225,7 @@ class _Run:
         self.answers: dict[tuple[str, MonthKey], object] = {}  # a batch question's answers, each used once
         self._recorded: dict | None = None  # recorded_files(), once the run's sending is over
         self._group: list[Firm] | None = None  # the firms of the group at work (a grouped run), else all
+        self._group_ids: set[int] | None = None
         self.poll_budget = self.options.wait  # seconds left for month-by-month confirmation questions
         # what the finished groups leave for the write-back, compactly (SheetRows), and the sheets' old rows
         self._kept = None
@@ -453,6 +454,16 @@ class _Run:
                                       "status": status, "message": message, "_target": target})
             self.summary.results.append(MonthResult(key, firm, status, message, unreachable=unreachable,
                                                     target=target))
+
+    def set_group(self, firms: list[Firm] | None) -> None:
+        """The firms a grouped run works on now (None: every firm)."""
+        self._group = firms
+        self._group_ids = None if firms is None else {id(f) for f in firms}
+
+    def in_group(self, key: MonthKey) -> bool:
+        """The month belongs to a firm of the workbook, of the group at work in a grouped run."""
+        firm = firm_for(key, self.firms)
+        return firm is not None and (self._group_ids is None or id(firm) in self._group_ids)
 
     def _vkns(self) -> set[str] | None:
         """The taxpayers of the group at work; None: every firm's."""
@@ -839,11 +850,11 @@ def _run_action(book: Book, action: str, options: Options | None, body: Callable
         several = len(groups) > 1
         for i, firms in enumerate(groups, 1):
             run.progress(f"{action}: klasörler taranıyor…" + (f" ({i}/{len(groups)}. firma grubu)" if several else ""))
-            run._group = firms if several else None
+            run.set_group(firms if several else None)
             run.scan(firms)
             body(run)
             run.end_group(firms, several)
-        run._group = None
+        run.set_group(None)
         _notify(run)
         if run.options.write_back:
             run.progress(f"{action}: çalışma kitabına yazılıyor…")
@@ -905,7 +916,7 @@ def _notify(run: _Run) -> None:
 
 
 def _selected(run: _Run, keys: list[MonthKey] | None, where=None) -> list[MonthKey]:
-    base = sorted(run.sets) if keys is None else [k for k in keys if firm_for(k, run.firms) is not None]
+    base = sorted(run.sets) if keys is None else [k for k in keys if run.in_group(k)]
     return [k for k in base if where is None or where(k)]
 
 
@@ -1069,7 +1080,7 @@ def send(book: Book, keys: list[MonthKey] | None = None, options: Options | None
         _prefetch(run, work)
         _parallel(run, work, lambda item: send_copies(run, *item))
 
-    return _run_action(book, ACTION_SEND, options, body)
+    return _run_action(book, ACTION_SEND, options, body, grouped=True)
 
 
 def query(book: Book, keys: list[MonthKey] | None = None, options: Options | None = None,
@@ -1080,9 +1091,9 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
         if keys is None:
             # every listed month: on disk, or known to this journal for its firm's current target
             listed = set(run.sets)
-            for st in run.journal.statuses():
+            for st in run.journal.statuses(run._vkns()):
                 firm = firm_for(st.key, run.firms)
-                if firm is not None and st.target in run.identities(firm):
+                if firm is not None and st.target in run.identities(firm) and run.in_group(st.key):
                     listed.add(st.key)
             work = [(k, firm_for(k, run.firms)) for k in sorted(listed)
                     if firm_for(k, run.firms) is not None and (where is None or where(k))]
@@ -1100,7 +1111,7 @@ def query(book: Book, keys: list[MonthKey] | None = None, options: Options | Non
         answered = {key for key, _ in settled}
         _parallel(run, [item for item in work if item[0] not in answered], lambda item: query_copies(run, *item))
 
-    return _run_action(book, ACTION_QUERY, options, body)
+    return _run_action(book, ACTION_QUERY, options, body, grouped=True)
 
 
 def _answered(run: _Run, key: MonthKey, firm: Firm) -> bool:

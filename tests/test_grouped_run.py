@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edefter_helper import actions, credentials, server
 from edefter_helper import status as S
+from edefter_helper.engine.model import MonthKey
 from edefter_helper.samples import broken
 from edefter_helper.samples import write_month as _write_month
 from edefter_helper.workbook import layout as L
@@ -105,13 +106,24 @@ def test_backup_in_groups_of_one_firm_equals_one_pass(tmp_path, edefter, memory_
             scans.clear()
             tara = actions.refresh(FileBook(wb), options=opts)  # Tara is grouped the same way
             tara_scans = list(scans)
+            after_tara = _seen(wb)
+            # Durum Sorgula of every month, then Gönder of a selection across groups (one month is gone
+            # from the server meanwhile: both find it and send it again)
+            gone = next((base / "sunucu" / "packages" / V[5]).rglob("*.zip"))
+            gone.unlink()
+            asked = actions.query(FileBook(wb), options=opts)
+            chosen = [MonthKey(V[5], "0000", "2024-01"), MonthKey(V[1], "0000", "2024-02"),
+                      MonthKey(V[9], "0000", "2024-01")]
+            sent = actions.send(FileBook(wb), keys=chosen, options=opts)
             held = sorted(str(p.relative_to(base / "sunucu")) for p in (base / "sunucu" / "packages").rglob("*.zip"))
         finally:
             handle.stop()
         outcome[size] = (first.message, sorted(first.notes), first.found,
                          sorted((r.key, r.status, r.message) for r in first.results),
                          second.message, sorted(second.notes), after_backup, held,
-                         tara.message, sorted(tara.notes), tara.found, _seen(wb))
+                         tara.message, sorted(tara.notes), tara.found, after_tara,
+                         asked.message, sorted((r.key, r.status, r.message) for r in asked.results),
+                         sent.message, sorted((r.key, r.status, r.message) for r in sent.results), _seen(wb))
         if size == 1:
             # firms sharing folders stayed together: 1+7 (a month of 7 in 1's folder), 2+3, 4+5, both 6s
             assert sorted(first_scans) == sorted(tara_scans) == [1, 1, 1, 2, 2, 2, 2], first_scans
@@ -120,7 +132,10 @@ def test_backup_in_groups_of_one_firm_equals_one_pass(tmp_path, edefter, memory_
 
     assert outcome[1] == outcome[100]
     (message, notes, found, results, second_message, second_notes, (periods, copies, log), held,
-     tara_message, _, tara_found, (tara_periods, _, _)) = outcome[1]
+     tara_message, _, tara_found, (tara_periods, _, _), asked, _, sent, sent_results, _) = outcome[1]
+    assert [(k.vkn, k.period, st) for k, st, _ in sent_results] == [
+        (V[1], "2024-02", S.BACKED_UP), (V[5], "2024-01", S.BACKED_UP), (V[9], "2024-01", S.FAILED)], sent_results
+    assert "1 dönem" in asked and sent.startswith("2 dönem yedeklendi"), (asked, sent)
     assert tara_found == 11 and "11 dönem bulundu" in tara_message
     tara_status = {(dict(r)["vkn"], dict(r)["period"]): dict(r)["status"] for r in tara_periods}
     assert tara_status[(V[3], "2024-01")] == S.BACKED_UP  # the file is back as it was backed up
