@@ -1147,3 +1147,12 @@ def test_a_relative_destination_with_turkish_letters_and_spaces(tmp_path, edefte
     assert _restored(out) == original
     assert (out / "ibraz-raporu.html").is_file() and Path(doc["report"]).resolve() == out / "ibraz-raporu.html"
     _verify_ok(out, edefter)
+
+
+def test_a_fresh_journal_without_from_says_how_to_ask_the_target(tmp_path, edefter):
+    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "yeni.sqlite3", "--all", "--out", out)
+    _refused(proc, "Geri yüklenecek dönem bulunamadı", "--from")
+    assert not out.exists()
