@@ -115,7 +115,7 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
         if here is not None:
             many = len(here) > 1
             for cur_size, cur_sha, loc, why in here:
-                problem = _differs(size, sha, cur_size, cur_sha, loc, why)
+                problem = _differs(size, sha, cur_size, cur_sha, loc, why, full)
                 if problem is not None:
                     kind, detail = problem
                     out.append(Finding(key, firm, name, kind, f"{detail}; bu kopya: {loc}" if many else detail, loc))
@@ -153,9 +153,13 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
     return out
 
 
-def _differs(size: int, sha: str, cur_size: int, cur_sha: str | None, loc: str, why: str) -> tuple[str, str] | None:
-    """(kind, Turkish detail) when the file at `loc` is not the backed-up bytes; None when it is."""
-    if os.path.islink(loc):
+def _differs(size: int, sha: str, cur_size: int, cur_sha: str | None, loc: str, why: str,
+             full: bool) -> tuple[str, str] | None:
+    """(kind, Turkish detail) when the file at `loc` is not the backed-up bytes; None when it is.
+
+    A link with the backed-up bytes behind it is named only by `full` (one lstat a file is a round trip
+    a file on a network drive, too dear for every Tara); a link to other bytes is caught by them."""
+    if (full or cur_sha != sha or cur_size != size) and os.path.islink(loc):
         same = " (içeriği aynı)" if cur_sha == sha and cur_size == size else ""
         return "replaced", f"yerinde dosya değil, başka bir dosyaya bağlantı (sembolik bağlantı) var: → {_link_target(loc)}{same}"
     if cur_sha == sha and cur_size == size:
