@@ -384,14 +384,20 @@ def _verification(m: ReportMonth) -> str:
             f"</tbody></table>")
 
 
+def _sub(m: ReportMonth) -> str:
+    """The month's identity line: VKN, branch, period, the source and the package restored from it."""
+    package = (f' · <span>Geri yüklenen paketin SHA-256 özeti: <span class="mono">{_e(m.package_sha256)}</span></span>'
+               if m.package_sha256 else "")
+    return (f'<p class="sub"><span>VKN/TCKN: {_e(m.vkn)}</span> · <span>Şube: {_e(_branch(m.branch))}</span> · '
+            f'<span>Dönem: {_e(m.period)}</span> · <span>Geri yüklendiği kaynak: {_dash(m.source)}</span>'
+            f"{package}</p>")
+
+
 def _month(m: ReportMonth, anchor: str) -> str:
     parts = [f'<section class="month" id="{anchor}">',
              f'<div class="month-head"><h3>{_e(_period(m.period))} · {_e(m.firm)}</h3>'
              f"<div>{_result_html(m)}</div></div>",
-             f'<p class="sub"><span>VKN/TCKN: {_e(m.vkn)}</span> · <span>Şube: {_e(_branch(m.branch))}</span> · '
-             f'<span>Dönem: {_e(m.period)}</span> · <span>Geri yüklendiği kaynak: {_dash(m.source)}</span>'
-             + (f' · <span>Geri yüklenen paketin SHA-256 özeti: <span class="mono">{_e(m.package_sha256)}</span></span>'
-                if m.package_sha256 else "") + "</p>"]
+             _sub(m)]
     if m.missing:
         parts.append(f'<div class="box bad missing"><h3>Geri yüklenemeyenler ({_num(len(m.missing))})</h3>'
                      f"{_list(m.missing)}</div>")

@@ -44,8 +44,14 @@ from edefter_helper.engine.model import MonthKey
 from edefter_helper.engine.names import NO_BRANCH, parse_name
 from edefter_helper.engine.package import MANIFEST
 from edefter_helper.fsutil import _take_mode, fsync_dir, sha256_file
-from edefter_helper.targets.base import (ACCEPTED, REJECTED, STORED, ConfigurationError, TargetError,
-                                         UnreachableError)
+from edefter_helper.targets.base import (
+    ACCEPTED,
+    REJECTED,
+    STORED,
+    ConfigurationError,
+    TargetError,
+    UnreachableError,
+)
 from edefter_helper.workbook.book import Book
 
 log = logging.getLogger(__name__)
@@ -250,7 +256,7 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
     actions._parallel(run, work, one)
     # months that might be on a target nobody could ask: said once per Hedef, and the run is not a success
     per_target: dict[str, int] = {}
-    for key, names in _unasked(run).items():
+    for names in _unasked(run).values():
         for name in names:
             per_target[name] = per_target.get(name, 0) + 1
     for name, n in sorted(per_target.items()):
@@ -358,7 +364,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     except OSError as exc:
         month.missing.append(f"Dosya yazılamadı: {_os_text(exc)}")
         return done(month.missing[-1])
-    except Exception as exc:  # noqa: BLE001  a hostile package fails its month, never the whole restore
+    except Exception as exc:  # a hostile package fails its month, never the whole restore (logged)
         log.exception("%s geri yüklenirken beklenmeyen hata", key.package_name)
         month.missing.append(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
         return done(month.missing[-1])
@@ -434,16 +440,16 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
                     said.append((name, f"Paketteki dosya adı kabul edilmedi: {name!r}"))
                     continue
                 if name in twice:
-                    said.append((name, f"{name} pakette birden çok kez var; hangisinin yedek olduğu belli değil, "
-                                       f"yazılmadı."))
+                    said.append((name, (f"{name} pakette birden çok kez var; hangisinin yedek olduğu belli "
+                                        f"değil, yazılmadı.")))
                     continue
                 info = members.pop(name, None)
                 if info is None:
                     said.append((name, f"{name} pakette yok."))
                     continue
                 if info.file_size != size:  # the zip's own record already says these are other bytes
-                    said.append((name, f"{name}: paketteki boyut ({info.file_size} bayt) içerik listesindekinden "
-                                       f"({size} bayt) farklı; yazılmadı."))
+                    said.append((name, (f"{name}: paketteki boyut ({info.file_size} bayt) içerik "
+                                        f"listesindekinden ({size} bayt) farklı; yazılmadı.")))
                     continue
                 if recorded and recorded.get(name) not in (None, file_sha):
                     said.append((name, f"{name}: paketteki sha256 günlükte kayıtlı olandan farklı."))
