@@ -915,3 +915,14 @@ def test_a_month_kept_twice_one_copy_encrypted_in_place(backed, where):
     assert ("2024-01", victim.name) in found, found
     assert str(victim) in (found[("2024-01", victim.name)]["path"] or "") or str(victim) in \
         found[("2024-01", victim.name)]["message"], found
+
+
+def test_a_lost_index_row_rebuilt_by_reindex_turns_green_at_the_next_drill(tmp_path, edefter, memory_keyring):
+    with office(tmp_path, edefter, "http") as o:
+        _index_lost(o)
+        assert {r.key.period: r.status for r in o.drill().results}[VICTIM] == S.DAMAGED
+        proc = edefter("server", "reindex", "--data", o.store)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        results = {r.key.period: r.status for r in o.drill(sample_pct=2, recent_days=0).results}
+        assert results[VICTIM] == drill.DRILL_OK, results
+        assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
