@@ -170,7 +170,7 @@ def _report(out: Path) -> tuple[str, str, list[str]]:
 def test_fresh_journal_from_range_restores_only_the_range_from_a_folder_target(tmp_path, edefter):
     """Another PC made the backup (this journal is empty) and the disk is gone: --from/--to asks the
     target; months outside the range are not fetched, the ones inside come back verified."""
-    nas, ledgers, original, wb, _ = _folder_office(tmp_path, branch_row=True,
+    _nas, ledgers, original, wb, _ = _folder_office(tmp_path, branch_row=True,
                                                    periods=("2023-12", "2024-01", "2024-02"))
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
@@ -194,7 +194,7 @@ def test_fresh_journal_from_range_restores_only_the_range_from_a_folder_target(t
 @pytest.mark.xfail(strict=True, reason="commands.cmd_restore discovers only the branches Firmalar names "
                    "(f.branch or 0000); the target interface has no way to list a VKN's months. See the report.")
 def test_fresh_journal_finds_a_branch_month_firmalar_does_not_name(tmp_path, edefter):
-    nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01",))
+    _nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01",))
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--firm", VKN,
@@ -224,7 +224,7 @@ def test_all_firms_from_the_storage_server_fresh_journal_via_cli(tmp_path, edeft
     assert _restored(out) == original
     assert _month_dir(out, VKN_B, "2024-01").is_dir()
     _verify_ok(out, edefter)
-    raw, text, tags = _report(out)
+    raw, _text, tags = _report(out)
     assert "script" not in tags and "<b>Kimya" not in raw and "Ege &amp; &lt;b&gt;Kimya&lt;/b&gt;" in raw
     # where and when the copy was confirmed, and the receipt: from the target itself on a fresh journal
     receipts = _server_receipts(data)
@@ -277,7 +277,7 @@ def _refused(proc, *words):
 
 
 def test_a_destination_that_is_a_file_or_below_a_file_is_refused(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, _ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     a_file = tmp_path / "rapor.txt"
     a_file.write_text("kullanıcının dosyası", encoding="utf-8")
     for out in (a_file, a_file / "alt"):
@@ -289,7 +289,7 @@ def test_a_destination_that_is_a_file_or_below_a_file_is_refused(tmp_path, edeft
 def test_a_destination_inside_a_ledger_folder_is_refused(tmp_path, edefter):
     """Nothing is ever written into a ledger folder: restored copies there would be taken for the
     firm's own files by the next Tara (a month twice)."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     before = sorted(p.relative_to(ledgers) for p in ledgers.rglob("*"))
     for out in (ledgers / VKN / "geri", ledgers / VKN, ledgers):
         for extra in ((), ("--into-existing",)):
@@ -305,7 +305,7 @@ def test_a_destination_that_is_a_symlink(tmp_path, edefter):
     a dangling link is a clear Turkish error, never a traceback."""
     if not hasattr(os, "symlink"):
         pytest.skip("no symlinks")
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     real = tmp_path / "gercek"
     real.mkdir()
     link = tmp_path / "baglanti"
@@ -329,7 +329,7 @@ def test_a_destination_that_is_a_symlink(tmp_path, edefter):
 
 
 def test_into_existing_never_replaces_other_bytes_nor_the_users_own_report(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     folder = _month_dir(out, VKN, "2024-01")
@@ -353,7 +353,7 @@ def test_into_existing_never_replaces_other_bytes_nor_the_users_own_report(tmp_p
     assert {n for n in _restored(out)} == set(original)
     report = Path(doc["report"])
     assert report.parent == out and report.name != "ibraz-raporu.html" and report.is_file()
-    raw, text, _ = _report_at(report)
+    _raw, text, _ = _report_at(report)
     assert victim_name in text and "üzerine yazılmadı" in text
     assert not list(out.rglob("*.part"))
 
@@ -384,7 +384,7 @@ def _serve_instead(nas: Path, asked: Path, served: Path) -> None:
 def test_a_package_of_another_month_branch_or_firm_served_in_place_is_refused(tmp_path, served):
     """A fresh journal has no sha256 to compare with: the package's own manifest must say it is the month
     asked, and nothing of it is written."""
-    nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+    nas, ledgers, _original, wb, _ = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
                                                    firms=[{"name": "Ege Kimya", "vkn": VKN_B}])
     asked = _zip_of(nas, VKN, "2024-01")
     source = {"another month": _zip_of(nas, VKN, "2024-02"), "the branch": _zip_of(nas, VKN, "2024-01", "0003"),
@@ -404,7 +404,7 @@ def test_a_package_of_another_month_branch_or_firm_served_in_place_is_refused(tm
 
 
 def test_manifest_and_zip_that_disagree_are_named_and_nothing_unlisted_is_written(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
     # 2024-01: the manifest lists a file the zip does not hold; the zip holds one the manifest does not
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
@@ -457,7 +457,7 @@ def test_member_names_that_climb_out_are_never_written(tmp_path, evil):
 def test_duplicate_member_names_fail_the_month(tmp_path, good_first):
     """Two members of one name: which one an unzip tool takes is up to the tool. The month is not called
     restored, whichever of the two matches the manifest."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
         members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
@@ -482,7 +482,7 @@ def test_duplicate_member_names_fail_the_month(tmp_path, good_first):
 
 @pytest.mark.parametrize("bogus_first", [True, False])
 def test_a_manifest_naming_a_file_twice_fails_the_month(tmp_path, bogus_first):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
         manifest = json.loads(zf.read("manifest.json"))
@@ -502,7 +502,7 @@ def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_
     """The target holds a package this computer did not back up (rebuilt: one ledger re-signed, the
     manifest made to fit). The month is not restored, and the report's 'Yedekle aynı' column compares
     each file with what the journal recorded at backup — ✗ for the changed one, ✓ for the others."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
         manifest = json.loads(zf.read("manifest.json"))
@@ -523,7 +523,7 @@ def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_
     assert same[changed] is False, same
     assert all(v for n, v in same.items() if n != changed), same
     assert any("yedeklediği paket değil" in t for t in month["missing"])
-    raw, text, _ = _report(out)
+    _raw, text, _ = _report(out)
     assert "✗ farklı" in text and changed in text
 
 
@@ -549,7 +549,7 @@ HOSTILE_MANIFESTS = {
 
 @pytest.mark.parametrize("damage", sorted(HOSTILE_MANIFESTS))
 def test_a_hostile_manifest_fails_its_month_only(tmp_path, damage):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+    nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
                                                          branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     manifest = HOSTILE_MANIFESTS[damage](_manifest_bytes(p1))
@@ -573,7 +573,7 @@ def test_a_hostile_manifest_fails_its_month_only(tmp_path, damage):
 
 
 def test_two_manifests_or_a_manifest_bomb_are_refused(tmp_path):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
                                                          branch_month=False)
     p1, p2 = _zip_of(nas, VKN, "2024-01"), _zip_of(nas, VKN, "2024-02")
     import warnings
@@ -603,7 +603,7 @@ def test_an_interrupted_restore_leaves_no_half_file_and_a_rerun_completes_it(tmp
     """Ctrl+C (or a crash) in the middle of a month: every file in the destination is whole and the
     backed-up bytes, nothing temporary is left; the same command with --into-existing finishes the job,
     and `edefter verify OUT` exits 0."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"))
     shutil.rmtree(ledgers)
     real = restore._member_chunks
     seen = []
@@ -639,12 +639,12 @@ def test_an_interrupted_restore_leaves_no_half_file_and_a_rerun_completes_it(tmp
 def test_a_rerun_over_a_killed_restores_temporary_files(tmp_path, edefter):
     """A restore killed outright (power cut) leaves its temporary files: a rerun removes its own
     leftovers ('.geri-*.part') from the months it restores, and the destination verifies clean."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     folder = _month_dir(out, VKN, "2024-01")
     folder.mkdir(parents=True)
-    name = sorted(original)[0]
+    name = min(original)
     (folder / ".geri-abc123.part").write_bytes(b"<yar")  # what a killed run leaves
     (folder / "kullanici.part").write_bytes(b"kullanicinin")  # not ours: stays
     proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing",
@@ -727,9 +727,9 @@ def test_a_folder_target_that_vanishes_and_a_server_nobody_answers(tmp_path, ede
 
     nas = tmp_path / "NAS"
     nas.mkdir()
-    ledgers, original, wb, journal = None, None, None, tmp_path / "j.sqlite3"
-    ledgers, original, wb = _office(tmp_path, "klasör", str(nas), periods=("2024-01", "2024-02"),
-                                    branch_month=False)
+    journal = tmp_path / "j.sqlite3"
+    ledgers, _original, wb = _office(tmp_path, "klasör", str(nas), periods=("2024-01", "2024-02"),
+                                     branch_month=False)
     _backup(wb, journal, 2)
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -772,7 +772,7 @@ def test_nobody_answers_for_a_fresh_journal_is_not_a_success(tmp_path, memory_ke
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     credentials.set_password("Yedek", "ali", "pw-1")
-    ledgers, original, wb = _office(tmp_path, "http", dead, branch_month=False)
+    ledgers, _original, wb = _office(tmp_path, "http", dead, branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     keys = [MonthKey(VKN, "0000", p) for p in restore.periods_between("2023-10", "2024-03")]
@@ -793,7 +793,7 @@ def test_a_missing_password_is_said_once_and_every_month_is_named_once(tmp_path,
     server.add_user(data, "ali", "pw-1", [VKN])
     credentials.set_password("Yedek", "ali", "pw-1")
     with server.start_in_thread(data) as srv:
-        ledgers, original, wb = _office(tmp_path, "http", srv.url)
+        ledgers, _original, wb = _office(tmp_path, "http", srv.url)
         journal = tmp_path / "j.sqlite3"
         _backup(wb, journal, 3)
         shutil.rmtree(ledgers)
@@ -859,7 +859,7 @@ def test_the_report_tells_an_inspector_everything_and_escapes_the_firm_name(tmp_
 
 
 def test_json_is_valid_and_complete_and_text_output_is_turkish(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--json")
@@ -883,7 +883,7 @@ def test_json_is_valid_and_complete_and_text_output_is_turkish(tmp_path, edefter
     (("--all", "--from", "1999-01"), "Geçersiz dönem"),
 ])
 def test_bad_input_is_a_turkish_usage_error(tmp_path, edefter, args, words):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, _ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     proc = edefter("restore", "--workbook", wb, "--journal", journal, *args, "--out", tmp_path / "o")
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
@@ -891,7 +891,7 @@ def test_bad_input_is_a_turkish_usage_error(tmp_path, edefter, args, words):
 
 
 def test_a_range_the_target_holds_nothing_of_is_said_not_reported_as_success(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--firm", VKN,
@@ -907,7 +907,7 @@ def test_links_inside_the_destination_are_never_written_through(tmp_path, edefte
     file's name is a link (dangling, or to a file elsewhere): nothing is written where they point."""
     if not hasattr(os, "symlink"):
         pytest.skip("no symlinks")
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
                                                          branch_month=False)
     shutil.rmtree(ledgers)
     elsewhere = tmp_path / "baska-yer"
@@ -948,7 +948,7 @@ def test_links_inside_the_destination_are_never_written_through(tmp_path, edefte
 
 
 def test_only_the_asked_branch_comes_back_into_its_branch_folder(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_row=True)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_row=True)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     proc = edefter("restore", "--workbook", wb, "--journal", journal, "--firm", VKN, "--branch", "0003",
@@ -992,7 +992,7 @@ def test_months_as_programs_write_them_come_back_whole(tmp_path, edefter):
 
 
 def test_a_file_where_the_firm_folder_should_be_is_named_in_turkish(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     out.mkdir()
@@ -1007,7 +1007,7 @@ def test_a_file_where_the_firm_folder_should_be_is_named_in_turkish(tmp_path, ed
 
 
 def test_a_member_whose_size_is_not_the_manifests_is_not_written(tmp_path):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
         manifest = json.loads(zf.read("manifest.json"))
@@ -1083,7 +1083,7 @@ def test_a_report_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, mon
 
     if not _os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc to name a file by its descriptor")
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     real = _os.fsync
 
@@ -1106,7 +1106,7 @@ def test_a_report_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, mon
 
 
 def test_a_destination_inside_a_folder_hedef_is_refused(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, _ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     before = {p: p.read_bytes() for p in nas.rglob("*") if p.is_file()}
     for out in (nas / "geri", nas):
         proc = edefter("restore", "--workbook", wb, "--journal", journal, "--all", "--out", out, "--into-existing")
@@ -1117,7 +1117,7 @@ def test_a_destination_inside_a_folder_hedef_is_refused(tmp_path, edefter):
 def test_a_foreign_ledger_file_in_the_month_folder_is_named(tmp_path, edefter):
     """--into-existing over a month folder holding a ledger part the backup never had: the folder is
     not the backed-up month, and the restore says which file is not from the backup."""
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     folder = _month_dir(out, VKN, "2024-01")
@@ -1134,7 +1134,7 @@ def test_a_foreign_ledger_file_in_the_month_folder_is_named(tmp_path, edefter):
 
 
 def test_a_relative_destination_with_turkish_letters_and_spaces(tmp_path, edefter, monkeypatch, capsys):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     work = tmp_path / "çalışma"
     work.mkdir()
@@ -1150,7 +1150,7 @@ def test_a_relative_destination_with_turkish_letters_and_spaces(tmp_path, edefte
 
 
 def test_a_fresh_journal_without_from_says_how_to_ask_the_target(tmp_path, edefter):
-    nas, ledgers, original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    _nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "yeni.sqlite3", "--all", "--out", out)
