@@ -53,10 +53,9 @@ def choose(stored: list[tuple[MonthKey, str]], last: dict, *, sample_pct: float,
         seen = last.get(key)
         return _parse(seen) if seen else _parse(stored_at)
 
-    for key, stored_at in stored:
-        if recent_days > 0 and _parse(stored_at) >= recent_from:
-            chosen.add(key)
-        elif now - proven(key, stored_at) >= YEAR:
+    for key, stored_at in stored:  # stored lately, or overdue
+        recent = recent_days > 0 and _parse(stored_at) >= recent_from
+        if recent or now - proven(key, stored_at) >= YEAR:
             chosen.add(key)
     order = sorted(stored, key=lambda item: (bool(last.get(item[0])), proven(*item), rng.random()))
     # recent months come on top of the sample; overdue ones are the least recently proven, and fill it

@@ -189,8 +189,9 @@ def _not_a_file(path: str) -> tuple[str, str] | None:
     except OSError:
         return None
     if stat.S_ISLNK(st.st_mode):
-        return (f"yerinde dosya değil, sembolik bağlantı var: → {_link_target(path)} (gösterdiği dosya yok ya da "
-                f"normal bir dosya değil)", path)
+        detail = (f"yerinde dosya değil, sembolik bağlantı var: → {_link_target(path)} (gösterdiği dosya yok ya da "
+                  f"normal bir dosya değil)")
+        return detail, path
     if stat.S_ISDIR(st.st_mode):
         return "yerinde dosya değil, aynı adlı bir klasör var", path
     if not stat.S_ISREG(st.st_mode):

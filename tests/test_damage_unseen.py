@@ -8,6 +8,7 @@ wall clock is asserted and randomness is seeded."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -351,7 +352,7 @@ def test_over_a_year_of_weekly_drills_every_month_is_drilled_even_as_the_store_g
     for key, at in stored:
         times = [max(datetime.fromisoformat(at), NOW)] + seen_at.get(key, [])
         times.append(end)
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps) <= timedelta(days=365), key
 
 
