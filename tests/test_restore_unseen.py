@@ -1156,3 +1156,23 @@ def test_a_fresh_journal_without_from_says_how_to_ask_the_target(tmp_path, edeft
     proc = edefter("restore", "--workbook", wb, "--journal", tmp_path / "yeni.sqlite3", "--all", "--out", out)
     _refused(proc, "Geri yüklenecek dönem bulunamadı", "--from")
     assert not out.exists()
+
+
+def test_a_rebuilt_package_without_a_backed_up_file_names_it(tmp_path):
+    """The target's package is consistent in itself (manifest and zip agree) but lacks a file this
+    computer backed up: the month is not restored and the missing file is named."""
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    with zipfile.ZipFile(p1) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    dropped = next(n for n in members if n.endswith("-DR-000000.xml"))
+    del members[dropped]
+    manifest["files"] = [f for f in manifest["files"] if f["name"] != dropped]
+    _rewrite(p1, members=members, manifest=manifest)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    (r,) = summary.results
+    assert r.status == restore.NOT_RESTORED
+    assert dropped in r.message and "günlükte kayıtlı" in r.message, r.message
