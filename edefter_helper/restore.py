@@ -31,6 +31,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -405,8 +406,9 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
         if problem:
             month.missing.append(problem)
             return
-        names = [i.filename for i in zf.infolist() if not i.is_dir()]
-        twice = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+        counts = Counter(i.filename for i in zf.infolist() if not i.is_dir())
+        names = set(counts)
+        twice = sorted(n for n, c in counts.items() if c > 1)
         if MANIFEST in twice:
             month.missing.append("Pakette birden çok içerik listesi (manifest.json) var; hangisinin yedek olduğu "
                                  "belli değil, paketten hiçbir dosya yazılmadı.")
