@@ -213,7 +213,7 @@ def _listing(root: str, listings: dict) -> dict:
     when a backed-up file is missing)."""
     listing = listings.get(root)
     if listing is None:
-        listing = {"stem": {}, "size": {}}
+        listing = {"stem": {}, "size": {}, "sha": {}}  # sha: path -> sha256 (None: unreadable), each read once
         for dirpath, _dirs, files in os.walk(root):
             for f in files:
                 path = os.path.join(dirpath, f)
@@ -229,13 +229,19 @@ def _listing(root: str, listings: dict) -> dict:
 
 
 def _same_bytes_elsewhere(size: int, sha: str, root: str, listings: dict, hasher) -> str | None:
-    """A file of the same size and sha256 anywhere in the firm folder (moved or renamed)."""
-    for path in _listing(root, listings)["size"].get(size, []):
-        try:
-            if hasher(Path(path)) == sha:
-                return path
-        except OSError:
-            continue
+    """A file of the same size and sha256 anywhere in the firm folder (moved or renamed). Each file is
+    hashed at most once a check: after ransomware, thousands of missing berats of one size would
+    otherwise each hash every other file of that size again."""
+    listing = _listing(root, listings)
+    known = listing["sha"]
+    for path in listing["size"].get(size, []):
+        if path not in known:
+            try:
+                known[path] = hasher(Path(path))
+            except OSError:
+                known[path] = None
+        if known[path] == sha:
+            return path
     return None
 
 

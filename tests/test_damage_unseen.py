@@ -927,3 +927,63 @@ def test_a_lost_index_row_rebuilt_by_reindex_turns_green_at_the_next_drill(tmp_p
         results = {r.key.period: r.status for r in o.drill(sample_pct=2, recent_days=0).results}
         assert results[VICTIM] == drill.DRILL_OK, results
         assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
+
+
+def test_a_branch_month_damaged_on_the_target_and_on_disk(tmp_path, edefter):
+    """A şube's months (VKN/ŞŞŞŞ): the drill and the local check name the branch's month."""
+    ledgers = tmp_path / "defter"
+    months = {p: write_month(ledgers / VKN / "0001" / p, VKN, p, branch="0001", branch_name="İzmir Şube",
+                             branch_in_name=True) for p in PERIODS}
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    journal = tmp_path / "j.sqlite3"
+    assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == len(PERIODS)
+    pkg = nas / VKN / MonthKey(VKN, "0001", VICTIM).package_name
+    pkg.write_bytes(pkg.read_bytes()[:-1])
+    summary = drill.drill(FileBook(wb), sample_pct=100, options=_opts(journal), rng=random.Random(1))
+    by = {(r.key.branch, r.key.period): r for r in summary.results}
+    assert by[("0001", VICTIM)].status == S.DAMAGED and "sha256 farklı" in by[("0001", VICTIM)].message
+    assert sum(1 for r in summary.results if r.status == drill.DRILL_OK) == len(PERIODS) - 1
+    k = months["2024-03"].find("K")
+    k.with_name(k.name + ".locked").write_bytes(b"\0" * 10)
+    k.unlink()
+    local = actions.check_local(FileBook(wb), options=actions.Options(journal=journal))
+    found = local.extra["findings"]
+    assert [(f["branch"], f["period"], f["file"], f["kind"]) for f in found] == [("0001", "2024-03", k.name, "encrypted")]
+
+
+def test_a_whole_firm_encrypted_at_one_size_hashes_each_file_once(tmp_path, edefter):
+    """Ransomware that keeps sizes (a stream cipher, no footer): every backed-up file is missing and many
+    files share a size. Looking for moved copies must read each file of the firm folder once, not once
+    per missing file (hours on an office's 250 000 files)."""
+    from edefter_helper import localcheck
+
+    periods = tuple(f"2024-{m:02d}" for m in range(1, 7))
+    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+        rng = random.Random(2)
+        for m in o.months.values():
+            for f in list(m):
+                f.with_name(f.name + ".locked").write_bytes(rng.randbytes(f.stat().st_size))
+                f.unlink()
+        j = Journal(o.journal)
+        try:
+            backed = [(k, "Anadolu", files) for (k, _t), files in sorted(j.recorded_files().items())]
+        finally:
+            j.close()
+        calls: dict[str, int] = {}
+
+        def counting(path):
+            calls[str(path)] = calls.get(str(path), 0) + 1
+            from edefter_helper.fsutil import sha256_file
+            return sha256_file(path)
+
+        findings = localcheck.check(backed, {}, lambda key: str(o.ledgers), hasher=counting)
+        assert len(findings) == sum(len(files) for _k, _f, files in backed)
+        assert all(f.kind == "encrypted" for f in findings)
+        assert calls and max(calls.values()) == 1, max(calls.values())
