@@ -634,7 +634,7 @@ def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
     except _Mismatch:
         problem = f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı."
     except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
-        problem = f"{dest.name}: paketten okunamadı ({exc})."
+        problem = f"{dest.name}: paketten okunamadı ({_zip_text(exc)})."
     except BaseException:
         fh.close()
         with suppress(OSError):
@@ -711,6 +711,22 @@ def _member_chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
                 yield out
             if not inflate.eof:
                 raise zipfile.BadZipFile(f"{info.filename}: sıkıştırılmış veri eksik")
+
+
+def _zip_text(exc: BaseException) -> str:
+    """Why a member could not be read, in Turkish (zipfile and zlib say it in English)."""
+    if isinstance(exc, zlib.error):
+        return "sıkıştırılmış veri bozuk"
+    if isinstance(exc, EOFError):
+        return "paket kesik"
+    if isinstance(exc, NotImplementedError):
+        return "desteklenmeyen sıkıştırma yöntemi"
+    if isinstance(exc, RuntimeError):
+        return "dosya şifreli ya da okunamıyor"
+    text = str(exc)
+    if "CRC" in text:
+        return "CRC denetimi tutmadı (bayt bozuk)"
+    return text if any(c in text for c in "ıİşŞğĞçÇöÖüÜ") else f"zip hatası: {text}"
 
 
 def _already_there(dest: Path, size: int, file_sha: str) -> str | None:

@@ -1176,3 +1176,43 @@ def test_a_rebuilt_package_without_a_backed_up_file_names_it(tmp_path):
     (r,) = summary.results
     assert r.status == restore.NOT_RESTORED
     assert dropped in r.message and "günlükte kayıtlı" in r.message, r.message
+
+
+@pytest.mark.parametrize("damage", ["deflate stream", "encrypted flag", "unknown method"])
+def test_a_member_that_cannot_be_inflated_is_named_in_turkish(tmp_path, damage):
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    p1 = _zip_of(nas, VKN, "2024-01")
+    raw = bytearray(p1.read_bytes())
+    with zipfile.ZipFile(p1) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("-K-000000.xml"))
+    head = info.header_offset
+    name_len, extra_len = int.from_bytes(raw[head + 26:head + 28], "little"), int.from_bytes(raw[head + 28:head + 30],
+                                                                                             "little")
+    data = head + 30 + name_len + extra_len
+    if damage == "deflate stream":
+        raw[data:data + 16] = b"\xff" * 16
+    else:
+        # the same change in the local header and in the central directory entry
+        cd = raw.find(b"PK\x01\x02")
+        while cd != -1:
+            n = int.from_bytes(raw[cd + 28:cd + 30], "little")
+            if raw[cd + 46:cd + 46 + n].decode() == info.filename:
+                break
+            cd = raw.find(b"PK\x01\x02", cd + 4)
+        if damage == "encrypted flag":
+            for at in (head + 6, cd + 8):
+                raw[at] |= 0x01
+        else:
+            for at in (head + 8, cd + 10):
+                raw[at:at + 2] = (99).to_bytes(2, "little")
+    p1.write_bytes(bytes(raw))
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    (r,) = summary.results
+    assert r.status == restore.NOT_RESTORED and info.filename in r.message, r
+    words = {"deflate stream": "sıkıştırılmış veri bozuk", "encrypted flag": "şifreli",
+             "unknown method": "desteklenmeyen sıkıştırma"}[damage]
+    assert words in r.message, r.message
+    assert not (_month_dir(out, VKN, "2024-01") / info.filename).exists()
