@@ -1180,7 +1180,7 @@ def test_a_rebuilt_package_without_a_backed_up_file_names_it(tmp_path):
 
 @pytest.mark.parametrize("damage", ["deflate stream", "encrypted flag", "unknown method"])
 def test_a_member_that_cannot_be_inflated_is_named_in_turkish(tmp_path, damage):
-    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     raw = bytearray(p1.read_bytes())
     with zipfile.ZipFile(p1) as zf:
