@@ -369,6 +369,11 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         log.exception("%s geri yüklenirken beklenmeyen hata", key.package_name)
         month.missing.append(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
         return done(month.missing[-1])
+    except BaseException:  # Ctrl+C: the attempt is not left 'under way' in the journal
+        if attempt is not None:
+            with suppress(Exception):
+                done("Geri yükleme yarıda kesildi.")
+        raise
     month.ok = not month.missing
     return done(f"{len(month.files)} dosya {month.folder} klasörüne geri yüklendi." if month.ok
                 else "; ".join(month.missing))
