@@ -370,11 +370,12 @@ def _age_journal(journal: Path, days: int):
     db.close()
 
 
-def test_a_durum_sorgula_does_not_make_old_months_look_freshly_stored(tmp_path, edefter, memory_keyring):
+@pytest.mark.parametrize("kind", ["klasör", "http"])
+def test_a_durum_sorgula_does_not_make_old_months_look_freshly_stored(tmp_path, edefter, memory_keyring, kind):
     """'Stored in the last 7 days' is when the copy was stored, not when its status was last written:
     a weekly Durum Sorgula must not turn every drill into a full one."""
     periods = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")
-    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+    with office(tmp_path, edefter, kind, periods=periods) as o:
         first = o.drill(sample_pct=2, seed=1)  # every month recent: all drilled
         assert first.count(drill.DRILL_OK) == 5
         _age_journal(o.journal, 60)
@@ -987,3 +988,30 @@ def test_a_whole_firm_encrypted_at_one_size_hashes_each_file_once(tmp_path, edef
         assert len(findings) == sum(len(files) for _k, _f, files in backed)
         assert all(f.kind == "encrypted" for f in findings)
         assert calls and max(calls.values()) == 1, max(calls.values())
+
+
+@pytest.mark.parametrize("opts", [{"layout": "mixed"}, {"layout": "gib", "gib_zip": True, "branch_in_name": True}])
+def test_a_healthy_store_of_every_shape_of_month_drills_clean(tmp_path, edefter, opts):
+    """Parts, branches, upper-case extensions, GİB berats as .zip, the same month in four folders:
+    stored whole, every drill says Doğrulandı."""
+    from edefter_helper.samples import write_tree
+    from edefter_helper.samples.tree import FIRMS
+
+    root = tmp_path / "defter"
+    write_tree(root, **opts)
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": company, "vkn": vkn, "folder": str(root), "target": "NAS"}
+                              for vkn, company, _b, _m in FIRMS])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    journal = tmp_path / "j.sqlite3"
+    stored = actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP)
+    assert stored >= 5
+    before = _tree(root)
+    summary = drill.drill(FileBook(wb), sample_pct=100, options=_opts(journal), rng=random.Random(1))
+    assert summary.count(drill.DRILL_OK) == stored and summary.failed == 0, summary.results
+    assert _tree(root) == before
