@@ -1223,3 +1223,40 @@ def test_a_member_that_cannot_be_inflated_is_named_in_turkish(tmp_path, damage):
              "unknown method": "desteklenmeyen sıkıştırma"}[damage]
     assert words in r.message, r.message
     assert not (_month_dir(out, VKN, "2024-01") / info.filename).exists()
+
+
+@pytest.mark.parametrize("damage", ["flipped", "deleted"])
+def test_a_package_damaged_or_gone_on_the_servers_disk(tmp_path, memory_keyring, damage):
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    with server.start_in_thread(data) as srv:
+        ledgers, original, wb = _office(tmp_path, "http", srv.url, branch_month=False)
+        journal = tmp_path / "j.sqlite3"
+        _backup(wb, journal, 2)
+        stored = [p for p in data.rglob("*") if p.is_file() and p.stat().st_size > 10_000
+                  and zipfile.is_zipfile(p)]
+        victim = next(p for p in stored if "202401" in p.name or _zip_period(p) == "2024-01")
+        if damage == "flipped":
+            raw = bytearray(victim.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            victim.write_bytes(bytes(raw))
+        else:
+            victim.unlink()
+        shutil.rmtree(ledgers)
+        out = tmp_path / "geri"
+        summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    by = _by_key(summary)
+    bad, good = by[(VKN, "0000", "2024-01")], by[(VKN, "0000", "2024-02")]
+    assert bad.status == restore.NOT_RESTORED and bad.message, bad
+    assert good.status == restore.RESTORED, good
+    assert not _month_dir(out, VKN, "2024-01").exists() or not any(_month_dir(out, VKN, "2024-01").iterdir())
+    assert _restored(out) == {n: h for n, h in original.items() if "202402" in n}
+
+
+def _zip_period(p: Path) -> str:
+    with zipfile.ZipFile(p) as zf:
+        try:
+            return json.loads(zf.read("manifest.json")).get("period", "")
+        except KeyError:
+            return ""
