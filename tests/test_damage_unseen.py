@@ -1015,3 +1015,44 @@ def test_a_healthy_store_of_every_shape_of_month_drills_clean(tmp_path, edefter,
     summary = drill.drill(FileBook(wb), sample_pct=100, options=_opts(journal), rng=random.Random(1))
     assert summary.count(drill.DRILL_OK) == stored and summary.failed == 0, summary.results
     assert _tree(root) == before
+
+
+def test_a_firm_folder_replaced_by_a_file(backed, edefter):
+    shutil.rmtree(backed.ledgers)
+    backed.ledgers.write_bytes(b"fidye notu")
+    proc, out = _cli(backed, edefter)
+    assert proc.returncode == 1
+    assert {f["period"] for f in out["findings"]} == set(LOCAL)
+    assert all(f["kind"] == "deleted" for f in out["findings"])
+    text = edefter("check-local", "--workbook", backed.wb, "--journal", backed.journal)
+    assert text.returncode == 1 and "Traceback" not in text.stderr + text.stdout
+    assert "Yerel dosya yedekten farklı" in text.stdout
+
+
+def test_an_unreadable_file_is_named_so_even_where_root_reads_everything(backed):
+    """The chmod 000 case, staged where the tests run as root: the engine could not read the file
+    (no sha256), and reading it again fails with EACCES — 'okunamadı', never 'içeriği değişti', never
+    an exception, in the quick check and in --full."""
+    from edefter_helper import localcheck
+    from edefter_helper.engine.verify import verify_roots
+    from edefter_helper.fsutil import sha256_file
+
+    sets = {ms.key: ms for ms in verify_roots([backed.ledgers]).sets}
+    key = MonthKey(VKN, "0000", "2024-01")
+    victim = next(f for f in sets[key].files if f.kind == "Y")
+    victim.sha256 = None
+
+    def hasher(path):
+        if str(path) == victim.location:
+            raise PermissionError(13, "Permission denied", str(path))
+        return sha256_file(path)
+
+    j = Journal(backed.journal)
+    try:
+        backed_up = [(k, "Anadolu", files) for (k, _t), files in sorted(j.recorded_files().items())]
+    finally:
+        j.close()
+    for full in (False, True):
+        findings = localcheck.check(backed_up, sets, lambda k: str(backed.ledgers), full=full, hasher=hasher)
+        assert [(f.key.period, f.name, f.kind) for f in findings] == [("2024-01", victim.name.filename, "unreadable")]
+        assert "okunamadı" in findings[0].message and "Geri Yükle" in findings[0].message
