@@ -1056,3 +1056,15 @@ def test_an_unreadable_file_is_named_so_even_where_root_reads_everything(backed)
         findings = localcheck.check(backed_up, sets, lambda k: str(backed.ledgers), full=full, hasher=hasher)
         assert [(f.key.period, f.name, f.kind) for f in findings] == [("2024-01", victim.name.filename, "unreadable")]
         assert "okunamadı" in findings[0].message and "Geri Yükle" in findings[0].message
+
+
+@pytest.mark.xfail(strict=True, reason="needs a change outside drill/localcheck: actions._confirmed turns a "
+                   "Hedefteki Kopya Bozuk copy whose target now reports other bytes into Yedeklenemedi 'Hedefte bu ay "
+                   "için başka bir paket saklanıyor … önce hedefteki paket iptal edilmeli' — the drill's reason is lost")
+def test_durum_sorgula_keeps_the_damage_reason_when_the_target_reports_other_bytes(tmp_path, edefter, memory_keyring):
+    with office(tmp_path, edefter, "klasör") as o:
+        _flip(o)
+        o.drill()
+        actions.query(FileBook(o.wb), options=_opts(o.journal))
+        row = _rows(o.wb)[VICTIM]
+        assert row["status"] == S.DAMAGED and "bozuk" in row["message"].lower(), row
