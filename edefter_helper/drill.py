@@ -189,6 +189,10 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         bad = [ms for ms in sets if not ms.valid]
         if not sets or bad:
             reason = "; ".join(p.message for ms in bad for p in ms.problems[:2]) or "pakette defter dosyası bulunamadı"
+            if known.package_sha256 and digest.hexdigest() == known.package_sha256:
+                # byte for byte what was verified and backed up: the copy is whole; what changed is the
+                # check (a GİB certificate list, a stricter release) — said, never called a damaged copy
+                return _unverified(run, key, firm, identity, known, reason)
             return _damaged(run, key, firm, identity, known,
                             f"Hedefteki kopya bozuk: geri alınan dosyalar doğrulanamadı: {reason}")
     except IntegrityError as exc:
@@ -216,13 +220,27 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     return S.BACKED_UP
 
 
+def _unverified(run, key, firm, identity, known, reason: str) -> str:
+    """The copy is the very bytes backed up, but today's verification finds a problem in them."""
+    message = (f"Hedefteki kopya yedeklenen baytların aynısı (sha256 tutuyor), ancak bugünkü doğrulama sorun "
+               f"buldu: {reason.rstrip('.')}. Kopya hedefte değişmemiş; sorun yedeklenen dosyaların kendisinde ya da "
+               f"doğrulama kurallarındaki (GİB sertifika listesi, yeni sürüm) bir değişiklikte.")
+    run.journal.record_drill(key, identity, False, _not_damage_words(message))
+    run.log(key, firm.name, known.status, message, target=_t(firm))
+    return known.status
+
+
+def _not_damage_words(message: str) -> str:
+    """Son Doğrulama reads "Bozuk" from a drill message saying bozuk / bulunamadı (sheetview): a message
+    that is no damage must not say them."""
+    return message.replace("bulunamadı", "yok").replace("bozuk", "hatalı").replace("Bozuk", "Hatalı")
+
+
 def _inconclusive(run, key, firm, identity, known, why: str) -> str:
     """The drill could not look at the copy: said in Günlük and Son Doğrulama, the status unchanged."""
     message = f"{INCONCLUSIVE} ({why})"
-    # Son Doğrulama reads "Bozuk" from a drill message saying bozuk / bulunamadı (sheetview): a target's
-    # own "klasör bulunamadı" must not turn an unplugged NAS into a damaged copy there
-    run.journal.record_drill(key, identity, False,
-                             message.replace("bulunamadı", "yok").replace("bozuk", "hatalı").replace("Bozuk", "Hatalı"))
+    # a target's own "klasör bulunamadı" must not turn an unplugged NAS into a damaged copy in Son Doğrulama
+    run.journal.record_drill(key, identity, False, _not_damage_words(message))
     run.log(key, firm.name, known.status, message, target=_t(firm))
     return known.status
 

@@ -1068,3 +1068,34 @@ def test_durum_sorgula_keeps_the_damage_reason_when_the_target_reports_other_byt
         actions.query(FileBook(o.wb), options=_opts(o.journal))
         row = _rows(o.wb)[VICTIM]
         assert row["status"] == S.DAMAGED and "bozuk" in row["message"].lower(), row
+
+
+def test_a_copy_byte_identical_to_the_backup_is_not_called_damaged_when_todays_check_changes(
+        tmp_path, edefter, memory_keyring, monkeypatch):
+    """GİB's countersigner list changes after the backup (staged at the engine's verdict: every month's
+    countersigner now untrusted): the copies are the very bytes backed up. The drill says what the check
+    found, and no copy turns Hedefteki Kopya Bozuk — while a copy with other bytes still does."""
+    from edefter_helper.engine import problems as P
+    from edefter_helper.engine import verify as V
+
+    real = V.verify_roots
+
+    def todays_check(*args, **kw):
+        result = real(*args, **kw)
+        for ms in result.sets:
+            ms.valid = False
+            ms.problems.append(P.countersigner_untrusted("CN=Eski GİB Mali Mühür", ms.files[0].path))
+        return result
+
+    with office(tmp_path, edefter, "klasör") as o:
+        monkeypatch.setattr(V, "verify_roots", todays_check)
+        _flip(o)
+        summary = o.drill()
+        by = {r.key.period: r for r in summary.results}
+        assert by[VICTIM].status == S.DAMAGED and "sha256 farklı" in by[VICTIM].message
+        for p in ("2024-01", "2024-03"):
+            assert by[p].status == S.BACKED_UP and "yedeklenen baytların aynısı" in by[p].message, by[p]
+        rows = _rows(o.wb)
+        assert rows[VICTIM]["status"] == S.DAMAGED
+        for p in ("2024-01", "2024-03"):
+            assert rows[p]["status"] == S.BACKED_UP and rows[p]["drill"].endswith("Yapılamadı"), rows[p]
