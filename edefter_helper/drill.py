@@ -1,11 +1,14 @@
 """Yedek Doğrulama: restore drills that prove the stored copies, a sample at a time.
 
-For each target, a sample of its stored months (default 2 %, at least one; those drilled longest ago
-first, so weekly drills cover every month within a year) plus every month stored in the last days is
-fetched back into a scratch folder under the data directory, checked byte for byte against the
-sha256 recorded at backup, unpacked with each file checked against the manifest, and verified by the
-engine. A damaged or missing copy becomes "Hedefteki Kopya Bozuk" with the reason — never
-Yedeklendi — until a later drill finds it whole. Nothing is written near the ledgers.
+For each target, a sample of its stored months (default 2 %, at least one; never drilled first, then
+those drilled longest ago, so weekly drills cover every month within a year), every month not proven
+for a year, every month first stored in the last days and every copy found damaged before is fetched
+back into a scratch folder under the data directory, checked byte for byte against the sha256
+recorded at backup, unpacked with each file checked against the manifest, and verified by the engine.
+A damaged or missing copy becomes "Hedefteki Kopya Bozuk" with the reason ("Hedefteki kopya bozuk:
+sha256 farklı …", "Hedefteki kopya bulunamadı …") — never Yedeklendi — until a later drill finds it
+whole. A target out of reach proves nothing either way: said, the status kept, and the month not
+counted as drilled. Nothing is written near the ledgers.
 """
 
 from __future__ import annotations
