@@ -4,7 +4,15 @@ ransomware and decay early (while the 15 days of TTK 82/7 still run).
 The journal holds, for every backed-up month, each file's name, size and sha256. The month's current
 files come from the scan and verify that every refresh runs anyway; their sha256 is known by file
 identity (size, mtime, ctime, inode) from the verify cache, so an unchanged tree costs no hashing.
-`full=True` hashes every file again. Only reads: nothing near the ledgers is written or moved.
+`full=True` hashes every file again (what identity cannot see: a file changed in place with its
+times put back on a file system without ctime or file ids). Only reads: nothing near the ledgers is
+written or moved.
+
+Each backed-up file is found whole, or named with what happened (KINDS_TR): changed, truncated, grown,
+unreadable, replaced (a link, a folder, a pipe or a device in its place — never opened), renamed or
+moved (its bytes found elsewhere in the firm folder, each file hashed at most once a check), encrypted
+(its name with another or a further extension: what ransomware leaves), deleted; a ledger file of the
+month the backup lacks is "added". Every copy of a file found twice under one name is compared.
 """
 
 from __future__ import annotations
