@@ -47,6 +47,7 @@ from edefter_helper.engine.package import MANIFEST
 from edefter_helper.fsutil import _take_mode, fsync_dir, sha256_file
 from edefter_helper.targets.base import (
     ACCEPTED,
+    MISSING,
     REJECTED,
     STORED,
     ConfigurationError,
@@ -336,7 +337,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         target = run.target_for(firm)
         receipt = target.query(key)
         if receipt.state != STORED:
-            if optional:
+            if optional and receipt.state == MISSING:  # only asked about, and not there: not a month of it
                 return None
             why = {ACCEPTED: "paket hedefte işleniyor, saklandığı henüz onaylanmadı",
                    REJECTED: "hedef paketi reddetmiş"}.get(receipt.state, "hedef bu aya ait bir paket tutmuyor")

@@ -1260,3 +1260,24 @@ def _zip_period(p: Path) -> str:
             return json.loads(zf.read("manifest.json")).get("period", "")
         except KeyError:
             return ""
+
+
+def test_a_month_the_target_still_processes_is_named_not_dropped(tmp_path, memory_keyring, capsys):
+    """Another PC sent the month and the storage server has not confirmed it yet (accepted, not stored):
+    a --from restore on this computer says so for that month, instead of 'nothing found'."""
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    with server.start_in_thread(data, autoverify=False) as srv:
+        ledgers, _original, wb = _office(tmp_path, "http", srv.url, periods=("2024-01",), branch_month=False)
+        actions.backup(FileBook(wb), options=actions.Options(journal=tmp_path / "pc1.sqlite3", wait=0, poll=0.01,
+                                                             retry_backoff=0.01))
+        shutil.rmtree(ledgers)
+        out = tmp_path / "geri"
+        code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3",
+                                 "--firm", VKN, "--from", "2024-01", "--to", "2024-02", "--out", out, "--json")
+    assert code == 1, stdout + err
+    doc = json.loads(stdout)
+    (m,) = doc["months"]
+    assert m["period"] == "2024-01" and not m["ok"]
+    assert "onaylanmadı" in " ".join(m["missing"]), m["missing"]
