@@ -24,8 +24,8 @@ from edefter_helper.engine.package import PackError
 from edefter_helper.journal import Journal
 from edefter_helper.targets.base import (ACCEPTED, MISSING, REJECTED, STORED, ConfigurationError, Package, Target,
                                          TargetError, UnreachableError)
-from edefter_helper.settings import (Firm, SettingsError, TargetConfig, describe_target, firm_for,  # noqa: F401
-                                     read_settings, target_identity)
+from edefter_helper.settings import (Firm, Firms, SettingsError, TargetConfig, describe_target,  # noqa: F401
+                                     firm_for, read_settings, target_identity)
 from edefter_helper.sheetview import (NO_LOCAL_RECORD, KeptRows, changed_files, journal_rows,  # noqa: F401
                                       month_state, period_rows, problems_sentence)
 from edefter_helper.workbook import layout as L
@@ -349,7 +349,7 @@ class _Run:
             if groups and len(groups[-1]) + len(part) <= size:
                 groups[-1].extend(part)
             else:
-                groups.append(list(part))
+                groups.append(Firms(part))  # indexed: a shared root folder makes one group of every firm
         return groups
 
     def scan(self, firms: list[Firm] | None = None) -> None:
