@@ -4,8 +4,14 @@ checked against what was backed up, verified by the engine, with an İbraz Rapor
 The target is the source: a month whose local files are gone, or that this computer's journal does
 not know (another PC made the backup), comes back the same way. Nothing is ever overwritten: a
 non-empty destination needs `into_existing`, and even then a file with other bytes is left alone and
-reported. Files are written atomically from the package as it is read, so an interrupted restore
-leaves no half-written file and can be run again.
+reported (an earlier ibraz-raporu.html too: the new one is ibraz-raporu-2.html). Files are written
+atomically from the package as it is read, so an interrupted restore leaves no half-written file and
+can be run again (its leftover temporary files are removed then). Nothing is written into a firm's
+ledger folder or a klasör Hedef's folder, nor through a link inside the destination.
+
+A package is trusted only as the month asked: its manifest names that VKN, branch and period, lists
+each file once with a size and sha256, and the zip holds each listed file once under a plain e-Defter
+name of that month; anything else fails the month (named in the report), never the run.
 
 Verification overlaps the unpacking: once a month holds a file the engine would read in a worker
 process (a big ledger part), every restored file is handed to worker processes as soon as it is
