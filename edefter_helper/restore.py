@@ -540,7 +540,7 @@ def _read_manifest(zf: zipfile.ZipFile, key: MonthKey) -> tuple[dict[str, tuple[
         return {}, unreadable
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         return {}, unreadable
-    said = {f: manifest.get(f) for f in ("vkn", "branch", "period") if manifest.get(f) is not None}
+    said = {f: manifest.get(f) for f in ("vkn", "branch", "period") if manifest.get(f) not in (None, "")}
     wanted = {"vkn": key.vkn, "branch": key.branch, "period": key.period}
     if any(str(v) != wanted[f] for f, v in said.items()):
         other = " ".join(str(said.get(f, "?")) for f in ("vkn", "branch", "period"))
