@@ -27,6 +27,8 @@ from edefter_helper.workbook.file import FileBook
 
 VKN, VKN_B = "4810525635", "7420300220"
 
+pytest_plugins = ("tests.s3_server",)  # the real S3 (Ceph RGW) for the s3 Hedef's restore; skipped without it
+
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -1281,3 +1283,23 @@ def test_a_month_the_target_still_processes_is_named_not_dropped(tmp_path, memor
     (m,) = doc["months"]
     assert m["period"] == "2024-01" and not m["ok"]
     assert "onaylanmadı" in " ".join(m["missing"]), m["missing"]
+
+
+def test_restore_from_an_s3_hedef_on_another_pc(tmp_path, edefter, memory_keyring, ceph_s3, capsys):
+    """The fourth target kind: a real S3 server with Object Lock. Another PC backed up; this one has
+    neither the files nor the journal: --from brings every month back, verified."""
+    pytest.importorskip("boto3")
+    bucket = ceph_s3.bucket()
+    address = ceph_s3.address(bucket, "yedek", location="TR")
+    credentials.set_password("Yedek", "TESTKEY", "TESTSECRET")
+    ledgers, original, wb = _office(tmp_path, "s3", address, user="TESTKEY", branch_row=True)
+    _backup(wb, tmp_path / "pc1.sqlite3", 3)
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3", "--all",
+                             "--from", "2024-01", "--to", "2024-02", "--out", out, "--json")
+    assert code == 0, stdout + err
+    doc = json.loads(stdout)
+    assert len(doc["months"]) == 3 and all(m["ok"] for m in doc["months"])
+    assert _restored(out) == original
+    _verify_ok(out, edefter)
