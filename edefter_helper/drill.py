@@ -26,7 +26,8 @@ from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.actions import _t
 from edefter_helper.restore import RestoredMonth, _unpack
-from edefter_helper.targets.base import STORED, ConfigurationError, IntegrityError, TargetError
+from edefter_helper.targets.base import (ACCEPTED, REJECTED, STORED, ConfigurationError, IntegrityError,
+                                         TargetError)
 from edefter_helper.workbook.book import Book
 
 ACTION_DRILL = "Yedek Doğrulama"
@@ -161,6 +162,12 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     try:
         target = run.target_for(firm)
         receipt = target.query(key)
+        if receipt.state == ACCEPTED:  # the target holds it and is checking it again: no verdict yet
+            return _inconclusive(run, key, firm, identity, known, "hedef paketi yeniden denetliyor; saklandığını "
+                                                                  "henüz bildirmedi")
+        if receipt.state == REJECTED:
+            return _damaged(run, key, firm, identity, known, "Hedefteki kopya bozuk: hedef saklanan paketi geçersiz "
+                            f"buldu ({(receipt.message or 'neden belirtilmedi').rstrip('.')}).")
         if receipt.state != STORED:
             return _damaged(run, key, firm, identity, known, "Hedefteki kopya bulunamadı: hedef bu ay için saklanan "
                                                           "paket bildirmiyor (silinmiş ya da kaybolmuş olabilir).")

@@ -1099,3 +1099,17 @@ def test_a_copy_byte_identical_to_the_backup_is_not_called_damaged_when_todays_c
         assert rows[VICTIM]["status"] == S.DAMAGED
         for p in ("2024-01", "2024-03"):
             assert rows[p]["status"] == S.BACKED_UP and rows[p]["drill"].endswith("Yapılamadı"), rows[p]
+
+
+def test_a_package_the_server_is_checking_again_is_no_damage(tmp_path, edefter, memory_keyring):
+    """The server's index says 'accepted' for a stored month (it re-checks after a rebuild): the drill has
+    no verdict yet — it says so and leaves the month Yedeklendi."""
+    with office(tmp_path, edefter, "http") as o:
+        db = _unguarded(o.store)
+        with db:
+            assert db.execute("UPDATE packages SET state='accepted' WHERE period=?", (VICTIM,)).rowcount == 1
+        db.close()
+        by = {r.key.period: r for r in o.drill().results}
+        assert by[VICTIM].status == S.BACKED_UP and by[VICTIM].message.startswith(drill.INCONCLUSIVE), by[VICTIM]
+        assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
+        assert _rows(o.wb)[VICTIM]["drill"].endswith("Yapılamadı")
