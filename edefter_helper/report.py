@@ -414,12 +414,21 @@ def _month(m: ReportMonth, anchor: str) -> str:
     return "\n".join(parts)
 
 
+def _notes(notes) -> str:
+    """What the run could not say month by month (a target nobody answered: months not asked)."""
+    if not notes:
+        return ""
+    return (f'<div class="box warn run-notes"><h3>Bu geri yüklemede sorulamayanlar ({_num(len(notes))})</h3>'
+            f"{_list(list(notes))}</div>")
+
+
 def render(months: list[ReportMonth], *, generated_at: datetime, tool_version: str,
-           title: str = "e-Defter İbraz Raporu") -> str:
+           title: str = "e-Defter İbraz Raporu", notes: tuple[str, ...] | list[str] = ()) -> str:
     """The report as HTML text. Months are ordered by VKN, branch and period and grouped by firm."""
     ordered = sorted(months, key=lambda m: (m.vkn, m.branch, m.period))
     ids = {id(m): f"ay-{i}" for i, m in enumerate(ordered, 1)}
-    body = [_header(ordered, title, generated_at, tool_version), _summary(ordered, ids)]
+    body = [_header(ordered, title, generated_at, tool_version), *([_notes(notes)] if notes else []),
+            _summary(ordered, ids)]
     firms: dict[tuple[str, str], list[ReportMonth]] = {}
     for m in ordered:
         firms.setdefault((m.vkn, m.branch), []).append(m)

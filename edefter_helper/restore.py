@@ -270,8 +270,10 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
     for name, n in sorted(per_target.items()):
         exc = next((e for (t, _u), e in run._unusable.items() if t == name), None)
         why = f" {_reason(exc)}" if exc is not None else ""
-        run.summary.notes.append(f"{name}:{why} {n} dönem bu hedefe sorulamadı; hedefe ulaşılabildiğinde geri "
-                                 f"yüklemeyi yeniden çalıştırın (--into-existing).")
+        note = (f"{name}:{why} {n} dönem bu hedefe sorulamadı; hedefe ulaşılabildiğinde geri yüklemeyi yeniden "
+                f"çalıştırın (--into-existing).")
+        run.summary.notes.append(note)
+        _report_notes(run).append(note)  # the report says it too: an inspector must see what was not asked
         run.summary.blocked += n
     restored.sort(key=lambda m: (m.key.vkn, m.key.branch, m.key.period))
 
@@ -301,6 +303,12 @@ def _unasked(run) -> dict[MonthKey, set[str]]:
     if not hasattr(run, "_geri_unasked"):
         run._geri_unasked = {}
     return run._geri_unasked
+
+
+def _report_notes(run) -> list[str]:
+    if not hasattr(run, "_geri_notes"):
+        run._geri_notes = []
+    return run._geri_notes
 
 
 def _reason(exc: TargetError) -> str:
@@ -1046,7 +1054,8 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
         else:
             text = "; ".join(m.missing) or "Geri yüklenemedi."
         run.log(m.key, m.firm, RESTORED if m.ok else NOT_RESTORED, text)
-    text = report.render(months, generated_at=datetime.now().astimezone(), tool_version=__version__)
+    text = report.render(months, generated_at=datetime.now().astimezone(), tool_version=__version__,
+                         notes=_report_notes(run))
     try:
         return _write_report(out, text.encode("utf-8"))
     except OSError as exc:  # the months are restored and said; the run is not a success without its report

@@ -795,6 +795,8 @@ def test_nobody_answers_for_a_fresh_journal_is_not_a_success(tmp_path, memory_ke
     assert code == 1
     assert len(doc["results"]) == 1 and doc["results"][0]["status"] == restore.NOT_RESTORED  # the one asked
     assert any("5 dönem bu hedefe sorulamadı" in n and "ulaşılamıyor" in n for n in doc["notes"]), doc["notes"]
+    _, text, _ = _report(out)
+    assert "5 dönem bu hedefe sorulamadı" in text  # the report an inspector gets says it too
 
 
 def test_a_missing_password_is_said_once_and_every_month_is_named_once(tmp_path, memory_keyring, capsys):
