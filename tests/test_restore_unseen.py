@@ -1305,3 +1305,16 @@ def test_restore_from_an_s3_hedef_on_another_pc(tmp_path, edefter, memory_keyrin
     assert len(doc["months"]) == 3 and all(m["ok"] for m in doc["months"])
     assert _restored(out) == original
     _verify_ok(out, edefter)
+
+
+def test_report_notes_are_escaped():
+    from datetime import datetime, timezone
+
+    from edefter_helper import report
+
+    text = report.render([], generated_at=datetime(2026, 1, 2, tzinfo=timezone.utc), tool_version="t",
+                         notes=["<script>x</script> & 'Yedek' \u202e"])
+    assert "<script>" not in text and "&lt;script&gt;x&lt;/script&gt; &amp; &#x27;Yedek&#x27; [U+202E]" in text
+    assert "sorulamayanlar (1)" in text
+    assert "sorulamayanlar" not in report.render([], generated_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
+                                                 tool_version="t")
