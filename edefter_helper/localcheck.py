@@ -140,6 +140,12 @@ def _check_month(key, firm, recorded, ms, folder_of, full, hasher, listings) -> 
             continue
         root = folder_of(key)
         elsewhere = _same_bytes_elsewhere(size, sha, root, listings, hasher) if root else None
+        if elsewhere and _ransom_name(name, os.path.basename(elsewhere)):
+            # the bytes are whole but the name is what ransomware leaves (renamed before or instead of encrypting)
+            out.append(Finding(key, firm, name, "encrypted",
+                               f"uzantısı değişmiş: {os.path.basename(elsewhere)} (fidye yazılımı belirtisi; içerik "
+                               f"henüz yedektekiyle aynı)", elsewhere))
+            continue
         if elsewhere:
             explained.add(os.path.basename(elsewhere))
             out.append(Finding(key, firm, name, "renamed", f"adı ya da yeri değişmiş: şimdi {elsewhere}", elsewhere))
@@ -257,14 +263,19 @@ def _re_extended(name: str, root: str, listings: dict) -> str | None:
     """A file in the firm folder named like `name` with another or a further extension
     (`X.xml.locked`, `X.xml.encrypted`, `X.crypt`): what ransomware leaves. Another e-Defter name
     (`X.zip` beside a missing `X.xml`) is not taken for one."""
-    from edefter_helper.engine.names import parse_name
-
     base = name.lower()
     for path in _listing(root, listings)["stem"].get(_stem(base), []):
-        fname = os.path.basename(path)
-        if fname.lower() != base and parse_name(fname) is None:
+        if _ransom_name(name, os.path.basename(path)):
             return path
     return None
+
+
+def _ransom_name(name: str, other: str) -> bool:
+    """`other` is `name` with another or a further extension, and no e-Defter name itself."""
+    from edefter_helper.engine.names import parse_name
+
+    base, low = name.lower(), other.lower()
+    return low != base and _stem(low) == _stem(base) and parse_name(other) is None
 
 
 def month_message(findings: list[Finding]) -> str:

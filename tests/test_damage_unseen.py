@@ -1113,3 +1113,17 @@ def test_a_package_the_server_is_checking_again_is_no_damage(tmp_path, edefter, 
         assert by[VICTIM].status == S.BACKED_UP and by[VICTIM].message.startswith(drill.INCONCLUSIVE), by[VICTIM]
         assert _rows(o.wb)[VICTIM]["status"] == S.BACKED_UP
         assert _rows(o.wb)[VICTIM]["drill"].endswith("Yapılamadı")
+
+
+@pytest.mark.parametrize("ext", [".locked", ".encrypted"])
+def test_a_file_only_renamed_to_a_ransomware_extension(backed, ext):
+    """X.xml -> X.xml.locked by a plain rename (the bytes not yet encrypted): still what ransomware
+    leaves, and said so — not just 'adı değişmiş'."""
+    m = backed.months["2024-02"]
+    y = m.find("Y")
+    os.rename(y, y.with_name(y.name + ext))
+    found = _findings(backed)
+    _assert_reported(backed, found, "2024-02", y.name, "encrypted")
+    assert y.name + ext in found[("2024-02", y.name)]["message"]
+    assert "fidye" in found[("2024-02", y.name)]["message"]
+    assert len(found) == 1
