@@ -624,11 +624,19 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
     """Finish an attempt from what the target says; returns the month's new status."""
     identity = run.identity(firm)
     before = run.journal.status(key, identity)
-    if receipt.state == STORED and receipt.sha256 == sha and before is not None and before.status == S.DAMAGED:
+    damaged = before is not None and before.status == S.DAMAGED and before.package_sha256 == sha
+    if receipt.state == STORED and receipt.sha256 == sha and damaged:
         # the target's index says stored, but the last drill found the bytes damaged: the drill decides
         status = S.DAMAGED
         message = ("Hedef paketi sakladığını bildiriyor, ancak son Yedek Doğrulama kopyayı bozuk buldu: "
-                   f"{before.message} Yedek Doğrulama'yı yeniden çalıştırın.")
+                   f"{_drill_reason(before.message)} Yedek Doğrulama'yı yeniden çalıştırın.")
+    elif receipt.state == STORED and damaged:
+        # the target now names other bytes for the package a drill found damaged: still that damage,
+        # not "another package" to cancel first
+        status = S.DAMAGED
+        message = (f"{_drill_reason(before.message)} Hedef bu ay için başka baytlar bildiriyor (sha256 "
+                   f"{receipt.sha256[:12]}…, gönderilen {sha[:12]}…). Toplu Yedekle doğru paketi yeniden gönderir; "
+                   f"sonra Yedek Doğrulama'yı çalıştırın.")
     elif receipt.state == STORED and receipt.sha256 == sha:
         status, message = S.BACKED_UP, S.backed_up_message(key.period)
     elif receipt.state == STORED and not sent_here:
@@ -653,6 +661,16 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
         before.status, before.message, before.package_sha256) == (status, message, sha)
     run.log(key, firm.name, status, message, target=_t(firm), unchanged=unchanged)
     return status
+
+
+def _drill_reason(message: str) -> str:
+    """The drill's own sentence out of a DAMAGED status message (which may already quote it)."""
+    for mark in ("kopyayı bozuk buldu: ", "Hedefteki kopya"):
+        at = message.find(mark)
+        if at >= 0:
+            text = message[at + len(mark):] if mark.endswith(": ") else message[at:]
+            return text.split(" Yedek Doğrulama'yı", 1)[0].split(" Hedef bu ay için başka", 1)[0]
+    return message
 
 
 def _t(firm: Firm) -> str:
@@ -747,7 +765,9 @@ def _send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage) -> s
     try:
         # the target may already hold it (a run killed after sending): never send twice
         receipt = run.answers.pop((identity, key), None) or target.query(key)
-        if not (receipt.state in (STORED, ACCEPTED) and receipt.sha256 == package.sha256):
+        # a copy the last drill found damaged is sent again even though the target names the same
+        # package: a target that can (the own server, a folder) puts the bytes at rest right
+        if current == S.DAMAGED or not (receipt.state in (STORED, ACCEPTED) and receipt.sha256 == package.sha256):
             receipt = target.send(package, run.targets[firm.target].description)
             if receipt.state == ACCEPTED and not receipt.sha256:
                 receipt.sha256 = package.sha256

@@ -777,10 +777,6 @@ def test_a_target_out_of_reach_is_said_and_changes_nothing(tmp_path, edefter, me
         assert "Traceback" not in proc.stderr and proc.returncode in (0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="needs a change outside drill/localcheck: the server (server/app.py upload) "
-                   "answers 'already stored' for the same sha256 without looking at the damaged bytes at rest, "
-                   "and the klasör target (targets/folder.py send) refuses to replace a damaged package its own "
-                   "sidecar vouches for — a damaged copy cannot be put right by sending again")
 @pytest.mark.parametrize("kind", ["http", "klasör"])
 def test_a_damaged_copy_is_put_right_by_sending_again(tmp_path, edefter, memory_keyring, kind):
     """After the drill finds the stored copy damaged, Toplu Yedekle must be able to put it back from
@@ -1058,9 +1054,6 @@ def test_an_unreadable_file_is_named_so_even_where_root_reads_everything(backed)
         assert "okunamadı" in findings[0].message and "Geri Yükle" in findings[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="needs a change outside drill/localcheck: actions._confirmed turns a "
-                   "Hedefteki Kopya Bozuk copy whose target now reports other bytes into Yedeklenemedi 'Hedefte bu ay "
-                   "için başka bir paket saklanıyor … önce hedefteki paket iptal edilmeli' — the drill's reason is lost")
 def test_durum_sorgula_keeps_the_damage_reason_when_the_target_reports_other_bytes(tmp_path, edefter, memory_keyring):
     with office(tmp_path, edefter, "klasör") as o:
         _flip(o)

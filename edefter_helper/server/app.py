@@ -260,9 +260,10 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         if live is not None:
             if live.sha256 != declared:
                 return _conflict(live)
-            if not store.lost(live):
+            if live.state != STORED:
                 return _receipt(live, created=False)
-            # the same bytes as a stored package whose file was lost: take them to put it back
+            # the same bytes as a stored package: read them, then look at the stored file — lost, or
+            # damaged at rest (a drill says so and the client sends the month again), it is put back
         part = store.new_upload_file()
         try:
             digest = hashlib.sha256()
@@ -282,8 +283,8 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
             if digest.hexdigest() != declared:
                 return _error(422, "sha256_mismatch",
                               "Alınan paketin SHA-256 özeti bildirilen değerle uyuşmuyor; paket saklanmadı.")
-            if store.lost(live):
-                return _receipt(store.restore_lost(live, part, g.user), created=False)
+            if live is not None:
+                return _receipt(store.restore_damaged(live, part, g.user), created=False)
             try:
                 rec, created = store.commit_upload(key, part, declared, received, g.user, description)
             except ConflictError as exc:

@@ -129,6 +129,17 @@ def _epoch(text) -> float:
         return 0.0
 
 
+def _whole(rec) -> bool:
+    """The stored file still hashes to the package's sha256 (read whole: only when a client sends the
+    same package again, i.e. it has just uploaded as many bytes)."""
+    from edefter_helper.fsutil import sha256_file
+
+    try:
+        return rec.path.stat().st_size == rec.size and sha256_file(rec.path) == rec.sha256
+    except OSError:
+        return False
+
+
 def new_receipt() -> str:
     return "EDY-" + uuid.uuid4().hex[:20].upper()
 
@@ -527,12 +538,13 @@ class Store:
         """A stored package whose file is no longer on disk (deleted or lost behind the server's back)."""
         return rec is not None and rec.state == STORED and not rec.path.is_file()
 
-    def restore_lost(self, rec: PackageRecord, part: Path, user: str) -> PackageRecord:
-        """Put back the bytes of a stored package whose file was lost, from a complete upload whose
-        sha256 the caller checked equals the stored one. Logged; nothing else changes."""
+    def restore_damaged(self, rec: PackageRecord, part: Path, user: str) -> PackageRecord:
+        """Put back the bytes of a stored package whose file was lost or damaged at rest (its bytes no
+        longer hash to its sha256), from a complete upload whose sha256 the caller checked equals the
+        stored one. A whole file is left as it is. Logged; nothing else changes."""
         with self._lock:
             current = self.by_receipt(rec.receipt)
-            if current is None or current.state != STORED or current.path.is_file():
+            if current is None or current.state != STORED or (current.path.is_file() and _whole(current)):
                 part.unlink(missing_ok=True)
                 return current or rec
             current.path.parent.mkdir(parents=True, exist_ok=True)
@@ -544,7 +556,8 @@ class Store:
                 self._write_record(current)
             self.admin_log("restore-file", receipt=current.receipt, path=self._rel(current.path),
                            sha256=current.sha256, user=user)
-            log.warning("Kayıp paket dosyası aynı baytlarla geri kondu: %s %s", current.key, current.receipt)
+            log.warning("Kayıp ya da bozuk paket dosyası aynı baytlarla geri kondu: %s %s", current.key,
+                        current.receipt)
             return current
 
     def mark_stored(self, receipt: str) -> None:

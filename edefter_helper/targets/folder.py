@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -22,6 +23,9 @@ from edefter_helper.targets.base import (
 )
 
 CHUNK = 1024 * 1024
+
+
+log = logging.getLogger(__name__)
 
 
 def _atomic_write(dest: Path, write) -> None:
@@ -67,15 +71,21 @@ class FolderTarget(Target):
         dest = self._zip(key)
         try:
             dest.parent.mkdir(exist_ok=True)
+            kept: dict = {}
             if dest.exists():
                 held = sha256_file(dest)
                 if held == package.sha256:
                     return self._receipt(key, held, self._read_sidecar(key),
                                          "Bu paket klasörde zaten saklanıyor.")
-                raise RejectedError(
-                    f"{key.package_name} için klasörde farklı bir paket saklanıyor. Aynı dönem bir kez "
-                    "saklanır; yeniden göndermek için önce iptal edilmeli."
-                )
+                kept = self._read_sidecar(key)
+                if kept.get("sha256") != package.sha256:
+                    raise RejectedError(
+                        f"{key.package_name} için klasörde farklı bir paket saklanıyor. Aynı dönem bir kez "
+                        "saklanır; yeniden göndermek için önce iptal edilmeli."
+                    )
+                # the sidecar vouches that this very package was stored: the bytes at rest were damaged
+                # (a drill says so); putting the same package back is a repair, not a second package
+                log.warning("Bozuk paket aynı paketle yeniden yazılıyor: %s", dest)
 
             h = hashlib.sha256()
 
@@ -84,27 +94,31 @@ class FolderTarget(Target):
                     while chunk := src.read(CHUNK):
                         h.update(chunk)
                         out.write(chunk)
+                if h.hexdigest() != package.sha256:
+                    # the package changed after it was built: nothing is published (atomic_write drops it)
+                    raise RejectedError(
+                        f"{key.package_name} paketi oluşturulduktan sonra değişmiş; paket yeniden oluşturulmalı."
+                    )
 
             _atomic_write(dest, copy)
-            if h.hexdigest() != package.sha256:
-                # the package changed after it was built: keep nothing half-trusted
-                dest.unlink()
-                raise RejectedError(
-                    f"{key.package_name} paketi oluşturulduktan sonra değişmiş; paket yeniden oluşturulmalı."
-                )
             held = sha256_file(dest)  # read back what the disk really holds
             if held != package.sha256:
-                dest.unlink()
+                if not kept:  # a new copy: keep nothing half-trusted (a repaired one stays for the drill to see)
+                    dest.unlink()
                 raise TargetError(f"{key.package_name} klasöre yazıldı ama geri okunan içerik farklı; "
                                   "disk veya ağ bağlantısı kontrol edilmeli.")
-            meta = {"package": key.package_name, "sha256": held, "size": package.size,
-                    "description": description, "reference": uuid.uuid4().hex,
-                    "stored_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            if kept:
+                meta = {**kept, "repaired_at": stamp}
+            else:
+                meta = {"package": key.package_name, "sha256": held, "size": package.size,
+                        "description": description, "reference": uuid.uuid4().hex, "stored_at": stamp}
             body = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
             _atomic_write(self._sidecar(key), lambda f: f.write(body))
         except OSError as exc:
             raise self._os_error("yazılamadı", exc) from None
-        return self._receipt(key, held, meta, "Paket klasöre kopyalandı ve geri okunarak doğrulandı.")
+        return self._receipt(key, held, meta, "Klasördeki bozuk kopya aynı paketle yeniden yazıldı ve geri okunarak "
+                             "doğrulandı." if kept else "Paket klasöre kopyalandı ve geri okunarak doğrulandı.")
 
     def query(self, key: MonthKey) -> Receipt:
         self._check_root()
