@@ -48,6 +48,9 @@ def month_state(journal: Journal, key: MonthKey, identity: str, ms: MonthSet | N
     return st.status, st.message, st
 
 
+# how the drill's messages for a damaged or missing target copy begin (drill._damaged): Son Doğrulama "Bozuk"
+DAMAGE_PREFIXES = ("Hedefteki kopya bozuk", "Hedefteki kopya bulunamadı")
+
 NO_LOCAL_RECORD = ("Bu bilgisayarın günlüğünde kaydı yok; durum çalışma kitabından korunuyor. Durum Sorgula "
                    "hedefe sorup doğrular.")
 
@@ -114,17 +117,19 @@ def period_rows(sets: dict[MonthKey, MonthSet], firms: list[Firm], journal: Jour
                 elif old:
                     status, message = old[0], NO_LOCAL_RECORD
                     sha, reference, updated = old[1], old[2], old[3]
-            if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED):
-                message = problems_sentence(ms)
+            if ms is not None and not ms.valid and status not in (S.BACKED_UP, S.CHANGED, S.DAMAGED):
+                message = problems_sentence(ms)  # (a damaged target copy keeps the drill's reason)
             if local and local.get(key):
                 if ms is not None and status in (S.BACKED_UP, S.ACCEPTED):
                     status = S.CHANGED
-                message = month_message(local[key])
+                # a damaged target copy keeps the drill's reason beside the files on disk
+                message = (f"{message} {month_message(local[key])}" if status == S.DAMAGED and message
+                           else month_message(local[key]))
             drilled = drills.get((key, identity))
             drill = ""
             if drilled:
                 when, ok, why = drilled
-                word = 'Tamam' if ok else 'Bozuk' if 'bozuk' in why.lower() or 'bulunamadı' in why else 'Yapılamadı'
+                word = 'Tamam' if ok else 'Bozuk' if why.startswith(DAMAGE_PREFIXES) else 'Yapılamadı'
                 drill = f"{when[:10]} {word}"
             cfg = (targets or {}).get(c.target)
             _, until = C.lock(cfg, key.period)

@@ -883,9 +883,6 @@ def test_a_firm_folder_out_of_reach_says_so(backed, edefter):
     assert all("klasörü de bulunamadı" in f["message"] for f in out["findings"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs a change outside drill/localcheck: sheetview.period_rows replaces a "
-                   "Hedefteki Kopya Bozuk month's message with the local findings' (whose advice is 'Geri Yükle' from "
-                   "that very copy); it should keep the drill's reason beside them")
 def test_a_damaged_target_copy_and_a_changed_local_file_both_show(tmp_path, edefter, memory_keyring):
     with office(tmp_path, edefter, "klasör") as o:
         _flip(o)
