@@ -214,13 +214,14 @@ class Journal:
         query (a refresh of 36 000 months must not ask 36 000 times); `vkns`: only those taxpayers'
         months (a grouped run holds one group's)."""
         out = {}
+        where, args = _among(vkns, "a.vkn")
         with self._conn() as db:
             # row by row, not fetchall(): an office's 36 000 months' file lists at once are ~40 MB of JSON
             for v, b, p, t, files in db.execute(
                     "SELECT a.vkn, a.branch, a.period, a.target, a.files FROM attempts a JOIN months m"
                     " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
                     " AND a.package_sha256 = m.package_sha256"
-                    " WHERE a.files IS NOT NULL AND a.files != '[]' ORDER BY a.id"):
+                    f" WHERE a.files IS NOT NULL AND a.files != '[]'{where} ORDER BY a.id", args):
                 if vkns is None or v in vkns:
                     out[(MonthKey(v, b, p), t)] = [(f[0], int(f[1]), f[2]) for f in json.loads(files)]
         return out
@@ -258,9 +259,11 @@ class Journal:
 
     def last_drills(self, vkns: set[str] | None = None) -> dict[tuple[MonthKey, str], tuple[str, bool, str]]:
         """(month, target) -> (when, ok, message) of the latest drill; `vkns`: only those taxpayers'."""
+        where, args = _among(vkns, "vkn")
         with self._conn() as db:
             rows = db.execute("SELECT vkn, branch, period, target, drilled_at, ok, message FROM drills"
-                              " WHERE id IN (SELECT MAX(id) FROM drills GROUP BY vkn, branch, period, target)")
+                              " WHERE id IN (SELECT MAX(id) FROM drills"
+                              f" WHERE 1{where} GROUP BY vkn, branch, period, target)", args)
             return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows
                     if vkns is None or v in vkns}
 
@@ -278,8 +281,9 @@ class Journal:
 
     def statuses(self, vkns: set[str] | None = None) -> list[MonthStatus]:
         """Every month's status per target; `vkns`: only those taxpayers' (a grouped run's group)."""
+        where, args = _among(vkns, "vkn")
         with self._conn() as db:
-            rows = db.execute("SELECT * FROM months ORDER BY vkn, branch, period, target")
+            rows = db.execute(f"SELECT * FROM months WHERE 1{where} ORDER BY vkn, branch, period, target", args)
             if vkns is None:
                 return [_status(r) for r in rows]
             return [_status(r) for r in rows if r[0] in vkns]
@@ -313,6 +317,17 @@ class Journal:
             if a["outcome"] in S.WORDS:
                 a["outcome"] = S.word(a["outcome"])
         return out
+
+
+def _among(vkns: set[str] | None, column: str) -> tuple[str, tuple]:
+    """An SQL condition keeping `vkns` (a grouped run's taxpayers: the index, not a pass over every
+    month for each group); none for every VKN, or for more than SQLite's variables allow (the caller
+    filters those rows itself)."""
+    if vkns is None or len(vkns) > 500:
+        return "", ()
+    if not vkns:
+        return " AND 0", ()
+    return f" AND {column} IN ({','.join('?' * len(vkns))})", tuple(sorted(vkns))
 
 
 def _status(row) -> MonthStatus:

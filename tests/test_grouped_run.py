@@ -234,10 +234,34 @@ def test_taxpayers_under_finds_by_name_as_the_scan_walks(tmp_path):
     write_month(tmp_path / "başka", V[3], "2024-01", seed=3)
     (root / "bağ").symlink_to(tmp_path / "başka", target_is_directory=True)  # not followed, as the scan
     (root / "b").mkdir()
-    (root / "b" / f"{V[4]}-202401-E-000001.xml").write_text("<envanter/>")  # e-Envanter: not a ledger
     (root / "b" / "notlar.txt").write_text("x")
     assert taxpayers_under(root) == {V[1]}
+    (root / "b" / f"{V[4]}-202401-E-000001.xml").write_text("<envanter/>")  # e-Envanter: counted (a superset
+    assert taxpayers_under(root) == {V[1], V[4]}  # only makes groups larger, never splits linked firms)
     assert taxpayers_under(tmp_path / "başka") == {V[3]}
     one = next((root / "a").rglob(f"{V[1]}-202401-Y-*.xml"))
     assert taxpayers_under(one) == {V[1]}
     assert taxpayers_under(root / ".silinenler") == set()
+
+
+def test_taxpayer_of_gives_every_name_parse_name_accepts_its_vkn(tmp_path):
+    import random
+
+    from edefter_helper.engine.names import parse_name, taxpayer_of
+    from edefter_helper.samples import write_tree
+
+    names = [p.name for p in write_tree(tmp_path, layout="mixed", branch_in_name=True, gib_zip=True).ledger_files]
+    rng = random.Random(12)
+    alphabet = "0123456789-GIBgibYKDREZzipxml._٣"
+    for _ in range(20000):  # mutated names: whatever parse_name accepts, taxpayer_of reads the same VKN
+        base = list(rng.choice(names))
+        for _ in range(rng.randint(1, 3)):
+            base[rng.randrange(len(base))] = rng.choice(alphabet)
+        names.append("".join(base))
+    accepted = 0
+    for name in names:
+        parsed = parse_name(name)
+        if parsed is not None:
+            accepted += 1
+            assert taxpayer_of(name) == parsed.vkn, name
+    assert accepted > 100

@@ -93,6 +93,16 @@ def parse_name(filename: str) -> LedgerName | None:
                       sys.intern(branch) if branch else None, zipped)
 
 
+_TAXPAYER = re.compile(r"(?:GIB-)?(\d{10,11})-", re.IGNORECASE)
+
+
+def taxpayer_of(filename: str) -> str | None:
+    """The VKN/TCKN an e-Defter name starts with, read as parse_name reads it but without its other
+    checks: every name parse_name accepts gives its VKN here (and some it refuses give one too)."""
+    m = _TAXPAYER.match(filename)
+    return m.group(1) if m else None
+
+
 def valid_period(text: str) -> bool:
     m = re.fullmatch(r"(\d{4})-(\d{2})", text or "")
     return bool(m) and 1 <= int(m[2]) <= 12 and 2000 <= int(m[1]) <= 2099

@@ -17,7 +17,7 @@ from edefter_helper.engine import reader
 from edefter_helper.engine.cache import FileCache, identity
 from edefter_helper.engine.model import LedgerFile, MonthKey, MonthSet
 from edefter_helper.engine.names import (BERAT_OF, DR_FROM_PERIOD, LEDGER_KINDS, NO_BRANCH, LedgerName,
-                                         parse_name)
+                                         parse_name, taxpayer_of)
 from edefter_helper.fsutil import sha256_file
 
 DELETED_DIR = ".silinenler"
@@ -130,9 +130,10 @@ class _Found:
 
 
 def taxpayers_under(root: Path) -> set[str]:
-    """The VKN/TCKN of every current ledger file under `root`, by name, walked as `discover` walks
+    """The VKN/TCKN of every current e-Defter file under `root`, by name, walked as `discover` walks
     (symlinked folders not followed, Luca's `.silinenler` left out); nothing is read or kept per file.
-    A run that works a few firms at a time groups firms whose files share folders by it."""
+    A run that works a few firms at a time groups firms whose files share folders by it, so a superset
+    is safe (names.taxpayer_of: e-Envanter and misnamed files count too; only fewer, larger groups)."""
     root = Path(root)
     if root.is_file():
         files = [root.name]
@@ -141,9 +142,9 @@ def taxpayers_under(root: Path) -> set[str]:
                  if not deleted)
     found = set()
     for filename in files:  # one name at a time: an office's root holds 237 600 files
-        name = parse_name(filename)
-        if name is not None and not name.is_inventory:
-            found.add(name.vkn)
+        vkn = taxpayer_of(filename)
+        if vkn is not None:
+            found.add(vkn)
     return found
 
 
