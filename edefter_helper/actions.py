@@ -510,11 +510,16 @@ class _Run:
             self.findings = found
         if self.options.write_back:
             by_month: dict[MonthKey, list] = {}
+            # Günlük lists a finding once, while it lasts (Dönemler shows it on every run); an explicit
+            # Yerel Dosya Kontrolü lists them all
+            fresh = self.journal.new_findings([(f.key, f.name, f.kind, f.detail) for f in found], self._vkns())
             for f in found:
                 by_month.setdefault(f.key, []).append(f)
-                self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
-                                      "name": f.firm, "vkn": f.key.vkn, "branch": f.key.branch,
-                                      "period": f.key.period, "status": "Yerel Dosya Uyarısı", "message": f.message})
+                if self.action == ACTION_LOCAL or (f.key, f.name) in fresh:
+                    self.log_rows.append({"time": datetime.now().replace(microsecond=0), "action": self.action,
+                                          "name": f.firm, "vkn": f.key.vkn, "branch": f.key.branch,
+                                          "period": f.key.period, "status": "Yerel Dosya Uyarısı",
+                                          "message": f.message})
             if self._kept is None:
                 self._kept = KeptRows.of(self.book.read_rows(L.PERIODS), self.book.read_rows(L.COPIES))
             copies: list[dict] = []
@@ -537,7 +542,7 @@ class _Run:
         if findings:
             months = len({f.key for f in findings})
             self.summary.notes.append(f"Yerel dosya kontrolü: {months} dönemde {len(findings)} dosya yedekten "
-                                      f"farklı (Günlük'te dosya dosya).")
+                                      f"farklı (Günlük'te dosya dosya, her biri ilk görüldüğünde; Dönemler'de ayında).")
         # the groups' rows in the order one pass over every firm gives them (period_rows' order)
         name, vkn, branch, period = (L.PERIODS.index(k) for k in ("name", "vkn", "branch", "period"))
         order = (lambda t: (t[name].casefold(), t[vkn], t[branch], t[period]))

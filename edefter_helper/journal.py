@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS drills (  -- restore drills: a stored copy fetched ba
     message TEXT
 );
 CREATE INDEX IF NOT EXISTS drills_month ON drills (vkn, branch, period, target);
+CREATE TABLE IF NOT EXISTS local_findings (  -- the local check's findings Günlük has already listed
+    vkn TEXT NOT NULL, branch TEXT NOT NULL, period TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (vkn, branch, period, name)
+);
 CREATE TABLE IF NOT EXISTS worm_probes (  -- does the target really keep a locked version? (targets.s3.probe)
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,            -- target identity (settings.target_identity)
@@ -271,6 +279,27 @@ class Journal:
         with self._conn() as db:
             db.execute("INSERT INTO worm_probes (target, probed_at, worm, detail) VALUES (?, ?, ?, ?)",
                        (target, now(), int(worm), detail))
+
+    def new_findings(self, findings: list[tuple[MonthKey, str, str, str]], vkns: set[str] | None = None) -> set:
+        """The local check's findings (month, file name, kind, detail) of this run, for the months of
+        `vkns` (every month when None): returns the (month, name) of those not listed before as they are
+        now, and remembers this run's as the listed ones (a finding gone is forgotten, so it is listed
+        again if it comes back). Tara after ransomware on an office must not add 250 000 rows each time."""
+        where, args = _among(vkns, "vkn")
+        with self._conn() as db:
+            before = {(MonthKey(v, b, p), n): (k, d) for v, b, p, n, k, d in db.execute(
+                f"SELECT vkn, branch, period, name, kind, detail FROM local_findings WHERE 1{where}", args)
+                if vkns is None or v in vkns}
+            now_ = {(key, name): (kind, detail) for key, name, kind, detail in findings}
+            gone = [k for k in before if k not in now_]
+            db.executemany("DELETE FROM local_findings WHERE vkn=? AND branch=? AND period=? AND name=?",
+                           [(k.vkn, k.branch, k.period, n) for k, n in gone])
+            fresh = {k for k, v in now_.items() if before.get(k) != v}
+            stamp = now()
+            db.executemany("INSERT OR REPLACE INTO local_findings (vkn, branch, period, name, kind, detail, seen_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [(k.vkn, k.branch, k.period, n, *now_[(k, n)], stamp) for k, n in fresh])
+        return fresh
 
     def last_probes(self) -> dict[str, tuple[str, bool, str]]:
         """target identity -> (when, worm, detail) of its latest WORM probe."""

@@ -67,3 +67,40 @@ def test_spoiled_files_keep_the_backed_up_copy_and_the_alarm(tmp_path, edefter):
     findings = json.loads(proc.stdout)["findings"]
     assert sorted((f["period"], f["file"]) for f in findings) == sorted(
         [("2024-01", ledger.name), ("2024-01", journal_file.name)]), findings
+
+
+def test_gunluk_lists_a_local_finding_once_while_it_lasts(tmp_path, edefter):
+    """Tara runs the local check every time: after ransomware on an office (~250 000 files) each Tara
+    must not add every finding to Günlük again (Excel's 1 048 576 rows in four clicks). Dönemler shows
+    them on every run; Günlük lists each when first seen, and again if it comes back after a fix."""
+    ledgers = tmp_path / "defterler"
+    month = write_month(ledgers, VKN, "2024-01")
+    store = tmp_path / "arsiv"
+    store.mkdir()
+    wb = _new_workbook(edefter, tmp_path / "kontrol.xlsm")
+    _fill(wb, [{"name": "Anadolu Gıda A.Ş.", "vkn": VKN, "folder": str(ledgers), "target": "Arşiv",
+                "auto": "Evet"}], [{"name": "Arşiv", "kind": "klasör", "address": str(store)}])
+    opts = actions.Options(journal=tmp_path / "gunluk.sqlite3", retry_backoff=0.01, wait=30, poll=0.1)
+    assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == 1
+    y, k = month.find("Y"), month.find("K")
+    y_bytes, k_bytes = y.read_bytes(), k.read_bytes()
+
+    def tara() -> list[str]:
+        before = len(_sheet_rows(wb, L.LOG))
+        actions.refresh(FileBook(wb), options=opts)
+        assert _sheet_rows(wb, L.PERIODS)[0]["status"] in (S.CHANGED, S.BACKED_UP)
+        return sorted(r["message"].split(":")[1].split("(")[0].strip()
+                      for r in _sheet_rows(wb, L.LOG)[before:] if r["status"] == "Yerel Dosya Uyarısı")
+
+    y.write_bytes(y_bytes[:500])
+    assert tara() == [y.name]
+    assert tara() == []  # still there: Dönemler says so, Günlük already did
+    assert _sheet_rows(wb, L.PERIODS)[0]["status"] == S.CHANGED
+    k.write_bytes(k_bytes + b" ")
+    assert tara() == [k.name]  # only the new one
+    y.write_bytes(y_bytes)
+    assert tara() == []  # Y is whole again: forgotten
+    y.write_bytes(y_bytes[:400])
+    assert tara() == [y.name]  # it came back: listed again
+    proc = edefter("check-local", "--workbook", wb, env_extra={"EDEFTER_JOURNAL": str(tmp_path / "gunluk.sqlite3")})
+    assert proc.returncode == 1 and y.name in proc.stdout and k.name in proc.stdout  # the explicit check lists all
