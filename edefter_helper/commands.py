@@ -358,7 +358,10 @@ def cmd_drill(args) -> int:
         raise UsageError("--sample 0'dan büyük ve en çok 100 olmalı.")
     if args.recent < 0:
         raise UsageError("--recent negatif olamaz.")
-    return _run(drill.drill, args, sample_pct=args.sample, recent_days=args.recent)
+    import random
+
+    rng = random.Random(args.seed) if args.seed is not None else None
+    return _run(drill.drill, args, sample_pct=args.sample, recent_days=args.recent, rng=rng)
 
 
 def cmd_query(args) -> int:
@@ -636,6 +639,8 @@ def register(sub) -> None:
     p.add_argument("--sample", type=float, default=2.0, metavar="YÜZDE", help="her hedeften örnek oranı (2)")
     p.add_argument("--recent", type=float, default=7.0, metavar="GÜN",
                    help="son bu kadar günde saklanan her ay da doğrulanır (7)")
+    p.add_argument("--seed", type=int, metavar="SAYI",
+                   help="örneği bu sayıyla seçer: aynı sayı aynı ayları seçer (denetimde tekrar için)")
     p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("target", help="bir hedefi denetler: bağlantı, şifre ve (S3) silinemezlik (WORM)")

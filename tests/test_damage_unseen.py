@@ -1118,3 +1118,19 @@ def test_a_file_only_renamed_to_a_ransomware_extension(backed, ext):
     assert y.name + ext in found[("2024-02", y.name)]["message"]
     assert "fidye" in found[("2024-02", y.name)]["message"]
     assert len(found) == 1
+
+
+def test_drill_seed_on_the_command_line_picks_the_same_months(tmp_path, edefter, memory_keyring):
+    """`edefter drill --seed N`: an auditor can ask for the very sample again (the API's rng)."""
+    periods = tuple(f"2023-{m:02d}" for m in range(1, 13))
+    with office(tmp_path, edefter, "klasör", periods=periods) as o:
+        picked = []
+        for _ in range(2):
+            proc = edefter("drill", "--workbook", o.wb, "--journal", o.journal, "--sample", "10", "--recent", "0",
+                           "--seed", "42", "--json")
+            assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+            out = json.loads(proc.stdout)
+            picked.append(sorted(r["period"] for r in out["results"]))
+            with contextlib.closing(sqlite3.connect(o.journal)) as db, db:  # the journal as before the drill
+                db.execute("DELETE FROM drills")
+        assert picked[0] == picked[1] and len(picked[0]) == 2, picked  # 10 % of 12 months, rounded up
