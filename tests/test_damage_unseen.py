@@ -60,6 +60,19 @@ def _tree(root: Path) -> dict:
     return out
 
 
+def _nas_workbook(tmp_path: Path, edefter, firms: list[dict]) -> tuple[Path, Path, Path]:
+    """(workbook, NAS folder, journal): a new control workbook whose firms all back up to one klasör Hedef."""
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{**f, "target": "NAS"} for f in firms])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    book.save()
+    return wb, nas, tmp_path / "j.sqlite3"
+
+
 @dataclass
 class Office:
     tmp: Path
@@ -711,16 +724,8 @@ def test_no_false_alarm_on_any_producers_tree(tmp_path, edefter, layout, opts):
 
     root = tmp_path / "defter"
     write_tree(root, layout=layout, **opts)
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": company, "vkn": vkn, "folder": str(root), "target": "NAS"}
-                              for vkn, company, _b, _m in FIRMS])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
-    journal = tmp_path / "j.sqlite3"
+    wb, nas, journal = _nas_workbook(tmp_path, edefter, [{"name": company, "vkn": vkn, "folder": str(root)}
+                                                         for vkn, company, _b, _m in FIRMS])
     assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) >= 5
     for full in (False, True):
         summary = actions.check_local(FileBook(wb), full=full, options=actions.Options(journal=journal))
@@ -929,15 +934,7 @@ def test_a_branch_month_damaged_on_the_target_and_on_disk(tmp_path, edefter):
     ledgers = tmp_path / "defter"
     months = {p: write_month(ledgers / VKN / "0001" / p, VKN, p, branch="0001", branch_name="İzmir Şube",
                              branch_in_name=True) for p in PERIODS}
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
-    journal = tmp_path / "j.sqlite3"
+    wb, nas, journal = _nas_workbook(tmp_path, edefter, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers)}])
     assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == len(PERIODS)
     pkg = nas / VKN / MonthKey(VKN, "0001", VICTIM).package_name
     pkg.write_bytes(pkg.read_bytes()[:-1])
@@ -993,16 +990,8 @@ def test_a_healthy_store_of_every_shape_of_month_drills_clean(tmp_path, edefter,
 
     root = tmp_path / "defter"
     write_tree(root, **opts)
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": company, "vkn": vkn, "folder": str(root), "target": "NAS"}
-                              for vkn, company, _b, _m in FIRMS])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
-    journal = tmp_path / "j.sqlite3"
+    wb, nas, journal = _nas_workbook(tmp_path, edefter, [{"name": company, "vkn": vkn, "folder": str(root)}
+                                                         for vkn, company, _b, _m in FIRMS])
     stored = actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP)
     assert stored >= 5
     before = _tree(root)

@@ -169,6 +169,14 @@ def _report(out: Path) -> tuple[str, str, list[str]]:
 
 # --- the month's local files are gone; the journal does not know the months ------------------------
 
+
+def _lost_then_restored(tmp_path, wb, ledgers):
+    """The ledgers gone, January restored on another PC (a fresh journal, the target as the source)."""
+    shutil.rmtree(ledgers)
+    out = tmp_path / "geri"
+    return out, restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
+                                discover=[MonthKey(VKN, "0000", "2024-01")])
+
 def test_fresh_journal_from_range_restores_only_the_range_from_a_folder_target(tmp_path, edefter):
     """Another PC made the backup (this journal is empty) and the disk is gone: --from/--to asks the
     target; months outside the range are not fetched, the ones inside come back verified."""
@@ -473,10 +481,7 @@ def test_duplicate_member_names_fail_the_month(tmp_path, good_first):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it is told to write
         _rewrite(p1, members=rest, extra=pair)
-    shutil.rmtree(ledgers)
-    out = tmp_path / "geri"
-    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
-                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    out, summary = _lost_then_restored(tmp_path, wb, ledgers)
     (result,) = summary.results
     assert result.status == restore.NOT_RESTORED, result
     assert twin in result.message
@@ -492,10 +497,7 @@ def test_a_manifest_naming_a_file_twice_fails_the_month(tmp_path, bogus_first):
     bogus = {**first, "sha256": "0" * 64}
     manifest["files"] = ([bogus] if bogus_first else []) + manifest["files"] + ([] if bogus_first else [bogus])
     _rewrite(p1, manifest=manifest)
-    shutil.rmtree(ledgers)
-    out = tmp_path / "geri"
-    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
-                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    out, summary = _lost_then_restored(tmp_path, wb, ledgers)
     (result,) = summary.results
     assert result.status == restore.NOT_RESTORED and first["name"] in result.message, result
 
@@ -1025,10 +1027,7 @@ def test_a_member_whose_size_is_not_the_manifests_is_not_written(tmp_path):
     victim = manifest["files"][0]
     victim["size"] += 1_000_000_000  # a bomb's promise: the manifest may not make room for it
     _rewrite(p1, manifest=manifest)
-    shutil.rmtree(ledgers)
-    out = tmp_path / "geri"
-    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
-                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    out, summary = _lost_then_restored(tmp_path, wb, ledgers)
     (r,) = summary.results
     assert r.status == restore.NOT_RESTORED and victim["name"] in r.message and "boyut" in r.message
     assert not (_month_dir(out, VKN, "2024-01") / victim["name"]).exists()
@@ -1217,10 +1216,7 @@ def test_a_member_that_cannot_be_inflated_is_named_in_turkish(tmp_path, damage):
             for at in (head + 8, cd + 10):
                 raw[at:at + 2] = (99).to_bytes(2, "little")
     p1.write_bytes(bytes(raw))
-    shutil.rmtree(ledgers)
-    out = tmp_path / "geri"
-    summary = restore.restore(FileBook(wb), out=out, options=_opts(tmp_path / "pc2.sqlite3"),
-                              discover=[MonthKey(VKN, "0000", "2024-01")])
+    out, summary = _lost_then_restored(tmp_path, wb, ledgers)
     (r,) = summary.results
     assert r.status == restore.NOT_RESTORED and info.filename in r.message, r
     words = {"deflate stream": "sıkıştırılmış veri bozuk", "encrypted flag": "şifreli",

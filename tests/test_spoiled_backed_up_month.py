@@ -21,16 +21,21 @@ from test_backup_workbook import _fill, _new_workbook, _sheet_rows
 VKN = "4810525635"
 
 
-def test_spoiled_files_keep_the_backed_up_copy_and_the_alarm(tmp_path, edefter):
-    ledgers = tmp_path / "defterler"
-    month = write_month(ledgers, VKN, "2024-01")
-    write_month(ledgers, VKN, "2024-02", seed=2)
+def _office(tmp_path, edefter, ledgers):
+    """(klasör Hedef, workbook, options): one firm backing up to a folder."""
     store = tmp_path / "arsiv"
     store.mkdir()
     wb = _new_workbook(edefter, tmp_path / "kontrol.xlsm")
     _fill(wb, [{"name": "Anadolu Gıda A.Ş.", "vkn": VKN, "folder": str(ledgers), "target": "Arşiv",
                 "auto": "Evet"}], [{"name": "Arşiv", "kind": "klasör", "address": str(store)}])
-    opts = actions.Options(journal=tmp_path / "gunluk.sqlite3", retry_backoff=0.01, wait=30, poll=0.1)
+    return store, wb, actions.Options(journal=tmp_path / "gunluk.sqlite3", retry_backoff=0.01, wait=30, poll=0.1)
+
+
+def test_spoiled_files_keep_the_backed_up_copy_and_the_alarm(tmp_path, edefter):
+    ledgers = tmp_path / "defterler"
+    month = write_month(ledgers, VKN, "2024-01")
+    write_month(ledgers, VKN, "2024-02", seed=2)
+    store, wb, opts = _office(tmp_path, edefter, ledgers)
     first = actions.backup(FileBook(wb), options=opts)
     assert first.count(S.BACKED_UP) == 2, first.results
     stored = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_file())
@@ -75,12 +80,7 @@ def test_gunluk_lists_a_local_finding_once_while_it_lasts(tmp_path, edefter):
     them on every run; Günlük lists each when first seen, and again if it comes back after a fix."""
     ledgers = tmp_path / "defterler"
     month = write_month(ledgers, VKN, "2024-01")
-    store = tmp_path / "arsiv"
-    store.mkdir()
-    wb = _new_workbook(edefter, tmp_path / "kontrol.xlsm")
-    _fill(wb, [{"name": "Anadolu Gıda A.Ş.", "vkn": VKN, "folder": str(ledgers), "target": "Arşiv",
-                "auto": "Evet"}], [{"name": "Arşiv", "kind": "klasör", "address": str(store)}])
-    opts = actions.Options(journal=tmp_path / "gunluk.sqlite3", retry_backoff=0.01, wait=30, poll=0.1)
+    store, wb, opts = _office(tmp_path, edefter, ledgers)
     assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == 1
     y, k = month.find("Y"), month.find("K")
     y_bytes, k_bytes = y.read_bytes(), k.read_bytes()
