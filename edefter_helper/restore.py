@@ -199,7 +199,9 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         for st in run.journal.statuses():
             if actions.firm_for(st.key, run.firms) is not None:
                 listed.add(st.key)
-        chosen = sorted(k for k in (listed if keys is None else set(keys)) | set(discover or ())
+        # a firm's months over a range (no months picked one by one): its branches the target lists too
+        discover_all = set(discover or ()) | (_branches_held(run, discover or (), source) if keys is None else set())
+        chosen = sorted(k for k in (listed if keys is None else set(keys)) | discover_all
                         if actions.firm_for(k, run.firms) is not None and (where is None or where(k)))
         if not chosen:
             raise RestoreError("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
@@ -212,7 +214,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RestoreError(f"Hedef klasör oluşturulamadı: {out}: {_os_text(exc)}") from None
-        optional = set(discover or ()) - listed  # asked about, not known to exist
+        optional = discover_all - listed  # asked about, not known to exist
         work = [(k, actions.firm_for(k, run.firms)) for k in chosen]
         verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
         try:
@@ -231,6 +233,30 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
                              "months": [_month_json(m) for m in restored]}
 
     return actions._run_action(book, ACTION_RESTORE, options, body)
+
+
+def _branches_held(run, discover, source: str | None) -> set[MonthKey]:
+    """The months of other branches a target lists for a firm whose Firmalar row names no branch (the
+    row covers them all), in the periods asked about: after a loss the journal may know none of them.
+    A target that cannot list (İzibiz) or does not answer adds nothing; its months are still asked."""
+    periods: dict[str, set[str]] = {}
+    for k in discover:
+        if k.branch == NO_BRANCH:
+            periods.setdefault(k.vkn, set()).add(k.period)
+    found: set[MonthKey] = set()
+    for vkn, wanted in periods.items():
+        firm = actions.firm_for(MonthKey(vkn, NO_BRANCH, min(wanted)), run.firms)
+        if firm is None or firm.branch:
+            continue
+        for name in ([c.target for c in firm.per_target()] if source is None else [source]):
+            copy = _firm_for_source(run, firm, name)
+            try:
+                listed = run.target_for(copy).months(vkn)
+            except (TargetError, OSError):
+                continue
+            found.update(k for k in listed or () if k.vkn == vkn and k.period in wanted and k.branch != NO_BRANCH
+                         and actions.firm_for(k, run.firms) is firm)
+    return found
 
 
 def _parallel_restore(run, work, out, source, restored, optional, verifier=None) -> None:

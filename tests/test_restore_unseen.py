@@ -201,8 +201,6 @@ def test_fresh_journal_from_range_restores_only_the_range_from_a_folder_target(t
     assert "Ocak 2024" in text and "Aralık 2023" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="commands.cmd_restore discovers only the branches Firmalar names "
-                   "(f.branch or 0000); the target interface has no way to list a VKN's months. See the report.")
 def test_fresh_journal_finds_a_branch_month_firmalar_does_not_name(tmp_path, edefter):
     _nas, ledgers, original, wb, _ = _folder_office(tmp_path, periods=("2024-01",))
     shutil.rmtree(ledgers)
@@ -211,6 +209,24 @@ def test_fresh_journal_finds_a_branch_month_firmalar_does_not_name(tmp_path, ede
                    "--from", "2024-01", "--to", "2024-01", "--out", out, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert _restored(out) == original  # the branch 0003 month too
+
+
+def test_fresh_journal_finds_a_branch_month_on_the_storage_server(tmp_path, memory_keyring, capsys):
+    """The same on the real storage server (its month listing): the Firmalar row without a Şube No covers
+    the branch, whose month comes back into VKN/0003/ although this computer's journal knows nothing."""
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    with server.start_in_thread(data) as srv:
+        ledgers, original, wb = _office(tmp_path, "http", srv.url, periods=("2024-01",))
+        _backup(wb, tmp_path / "pc1.sqlite3", 2)
+        shutil.rmtree(ledgers)
+        out = tmp_path / "geri"
+        code, stdout, err = _cli(capsys, "restore", "--workbook", wb, "--journal", tmp_path / "pc2.sqlite3",
+                                 "--firm", VKN, "--from", "2024-01", "--to", "2024-01", "--out", out, "--json")
+    assert code == 0, stdout + err
+    assert _restored(out) == original
+    assert (out / VKN / "0003").is_dir()
 
 
 def test_all_firms_from_the_storage_server_fresh_journal_via_cli(tmp_path, edefter, memory_keyring, capsys):

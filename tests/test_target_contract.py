@@ -175,3 +175,13 @@ def test_other_bytes_for_a_stored_month_are_refused(harness, packages, tmp_path)
 def test_a_month_never_sent_is_missing(harness, packages):
     _send_and_settle(harness, packages[1])  # a neighbour is stored; this one is not
     assert harness.target.query(NEVER_SENT).state == MISSING
+
+
+def test_a_target_that_lists_months_lists_the_stored_one(harness, packages):
+    """months(vkn) is optional (None: the target cannot list, e.g. İzibiz); a target that lists names the
+    month it stores and no other taxpayer's — a restore on another computer finds branches by it."""
+    assert harness.target.months(KEY.vkn) in (None, [])
+    _send_and_settle(harness, packages[1])
+    listed = harness.target.months(KEY.vkn)
+    assert listed is None or listed == [KEY], listed
+    assert harness.target.months("1111111111") in (None, [])

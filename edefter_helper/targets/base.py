@@ -104,6 +104,11 @@ class Target(abc.ABC):
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         """Download the stored package into dest (a file path); returns it."""
 
+    def months(self, vkn: str) -> list[MonthKey] | None:
+        """The months (every branch) the target holds something for, for a VKN; None when it cannot
+        list them. A restore on another computer asks it for the branches Firmalar does not name."""
+        return None
+
     def cancel(self, key: MonthKey) -> Receipt:
         raise NotSupported("Bu hedef gönderilen paketin iptalini desteklemiyor.")
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ CHUNK = 1024 * 1024
 
 
 log = logging.getLogger(__name__)
+_PACKAGE = re.compile(r"(\d{10,11})-(\d{4})(\d{2})-(\d{4})\.zip")  # MonthKey.package_name
 
 
 def _atomic_write(dest: Path, write) -> None:
@@ -119,6 +121,21 @@ class FolderTarget(Target):
             raise self._os_error("yazılamadı", exc) from None
         return self._receipt(key, held, meta, "Klasördeki bozuk kopya aynı paketle yeniden yazıldı ve geri okunarak "
                              "doğrulandı." if kept else "Paket klasöre kopyalandı ve geri okunarak doğrulandı.")
+
+    def months(self, vkn: str) -> list[MonthKey] | None:
+        self._check_root()
+        found = []
+        try:
+            names = os.listdir(self.root / vkn)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._os_error("okunamadı", exc) from None
+        for name in names:
+            m = _PACKAGE.fullmatch(name)
+            if m and m.group(1) == vkn:
+                found.append(MonthKey(vkn, m.group(4), f"{m.group(2)}-{m.group(3)}"))
+        return sorted(found)
 
     def query(self, key: MonthKey) -> Receipt:
         self._check_root()

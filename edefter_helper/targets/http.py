@@ -16,6 +16,7 @@ import requests
 
 from edefter_helper.engine.model import MonthKey
 from edefter_helper.netutil import is_loopback
+from edefter_helper.engine.names import valid_branch, valid_period
 from edefter_helper.targets.base import (
     ACCEPTED, MISSING, REJECTED, STORED, ConfigurationError, CredentialsError, IntegrityError, Package, Receipt,
     RejectedError, Target, TargetError, TransientError, UnreachableError,
@@ -163,6 +164,18 @@ class HttpTarget(Target):
 
     def query(self, key: MonthKey) -> Receipt:
         return self._receipt(self._json(self._request("GET", self._url(key))))
+
+    def months(self, vkn: str) -> list[MonthKey] | None:
+        body = self._json(self._request("GET", f"{self.base_url}/v1/months"))
+        found = []
+        for m in body.get("months") or []:
+            # a month key becomes folder names in a restore: only well-formed ones are taken
+            branch, period = (m.get("branch"), m.get("period")) if isinstance(m, dict) else (None, None)
+            if (m.get("vkn") == vkn and m.get("state") != MISSING and isinstance(branch, str) and branch.isascii()
+                    and valid_branch(branch) and isinstance(period, str) and period.isascii()
+                    and valid_period(period)):
+                found.append(MonthKey(vkn, m["branch"], m["period"]))
+        return sorted(found)
 
     def query_many(self, keys: list[MonthKey], wait: float = 0.0) -> dict[MonthKey, Receipt]:
         """POST /v1/months/query, BATCH months a request; `wait` is passed on (kept under half the

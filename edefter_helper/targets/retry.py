@@ -105,5 +105,8 @@ class Retrying(Target):
     def cancel(self, key: MonthKey) -> Receipt:
         return self._call("cancel", key, lambda: self.target.cancel(key))
 
+    def months(self, vkn: str) -> list[MonthKey] | None:
+        return self._call("list", vkn, lambda: self.target.months(vkn))
+
     def close(self) -> None:
         self.target.close()
