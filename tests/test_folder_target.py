@@ -105,3 +105,23 @@ def test_unusable_vkn_folder_is_a_target_error(tmp_path, root):
     with pytest.raises(TargetError) as err:
         FolderTarget(root).send(make_package(tmp_path), "")
     assert "yazılamadı" in err.value.message
+
+
+def test_a_damaged_package_its_sidecar_vouches_for_is_put_back_and_other_bytes_are_still_refused(tmp_path, root):
+    target = FolderTarget(root)
+    pkg = make_package(tmp_path)
+    first = target.send(pkg, "ilk")
+    stored = root / KEY.vkn / KEY.package_name
+    stored.write_bytes(b"bozuldu" + stored.read_bytes()[7:])  # damaged at rest, same size
+    other = make_package(tmp_path, data=b"farkli icerik", name="b")
+    with pytest.raises(RejectedError):
+        target.send(other, "")  # not the package the sidecar names: refused, the damaged file left as it is
+    assert stored.read_bytes().startswith(b"bozuldu")
+    again = target.send(pkg, "")
+    assert again.state == STORED and again.sha256 == pkg.sha256 and again.reference == first.reference
+    assert stored.read_bytes() == pkg.path.read_bytes() and "yeniden yazıldı" in again.message
+    meta = json.loads((root / KEY.vkn / (KEY.package_name + ".json")).read_text(encoding="utf-8"))
+    assert meta["description"] == "ilk" and meta["repaired_at"]
+    # a sidecar that is not an object (written by something else) is no record at all: never a crash
+    (root / KEY.vkn / (KEY.package_name + ".json")).write_text("[1, 2]", encoding="utf-8")
+    assert target.query(KEY).state == STORED

@@ -57,9 +57,10 @@ class FolderTarget(Target):
 
     def _read_sidecar(self, key: MonthKey) -> dict:
         try:
-            return json.loads(self._sidecar(key).read_text(encoding="utf-8"))
+            meta = json.loads(self._sidecar(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        return meta if isinstance(meta, dict) else {}  # a sidecar someone else wrote: nothing to go by
 
     def _receipt(self, key: MonthKey, sha: str, meta: dict, message: str) -> Receipt:
         return Receipt(state=STORED, reference=meta.get("reference", ""), sha256=sha, message=message,
