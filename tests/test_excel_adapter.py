@@ -384,3 +384,21 @@ def test_a_failure_before_the_workbook_is_reached_is_still_shown(monkeypatch):
     monkeypatch.setattr(excel, "_fallback_alert", shown.append)
     message = excel.refresh()
     assert shown == [message] and "Python paketi eksik: xlwings" in message
+
+
+def test_rows_held_as_sheet_rows_write_as_the_dicts_do():
+    """A grouped run hands the faces its rows as layout.SheetRows (tuples read as dicts): Excel gets the
+    same cells, in the same one range write, as from a list of dicts."""
+    rows = [{"name": f"Firma {i}", "vkn": f"{1000000000 + i}", "branch": "0000", "period": "2024-01",
+             "status": "Yedeklendi", "message": "Ocak 2024 ayına ait Yevmiye ve Büyük Defter dosyaları yedeklendi.",
+             "updated": dt.datetime(2024, 2, 1, 10, 0)} for i in range(30)]
+    grids = []
+    for given in (rows, layout.SheetRows(layout.PERIODS, rows)):
+        fake = FakeBook()
+        fill_periods(fake, 5)
+        book = excel.XlwingsBook(fake)
+        book.write_rows(layout.PERIODS, given)
+        book.append_rows(layout.PERIODS, given)
+        sheet = fake.sheets[layout.PERIODS.name]
+        grids.append((dict(sheet.grid), len(sheet.log)))
+    assert grids[0] == grids[1]
