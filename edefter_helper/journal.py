@@ -16,6 +16,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,7 +101,7 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(SCHEMA)
+        _while_locked(lambda: self._db().executescript(SCHEMA))
         self._migrate()
 
     def _migrate(self) -> None:
@@ -139,7 +140,7 @@ class Journal:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            _while_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=60000")
             self._local.db = db
@@ -346,6 +347,20 @@ class Journal:
             if a["outcome"] in S.WORDS:
                 a["outcome"] = S.word(a["outcome"])
         return out
+
+
+def _while_locked(step, limit: float = 60.0):
+    """Run `step` again while SQLite answers 'database is locked' at once: setting WAL mode, or the schema
+    on a journal another process is creating, can be refused without the busy timeout's wait (the agent and
+    a button opening one journal at the same moment). Up to `limit` seconds, then the error stands."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _among(vkns: set[str] | None, column: str) -> tuple[str, tuple]:

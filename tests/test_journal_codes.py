@@ -42,3 +42,33 @@ def test_a_journal_with_display_words_is_migrated(tmp_path):
     assert db.execute("SELECT status FROM months").fetchall() == [("accepted",)]
     assert db.execute("SELECT outcome FROM attempts").fetchall() == [("failed",)]
     assert db.execute("PRAGMA user_version").fetchone() == (1,)
+
+
+def test_a_journal_refused_at_once_as_locked_is_asked_again():
+    """SQLite may answer 'database is locked' to setting WAL mode without waiting its busy timeout (the
+    agent and a button opening one journal at once): asked again, not a failed run; other errors at once."""
+    import sqlite3
+
+    from edefter_helper.journal import _while_locked
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "wal"
+
+    assert _while_locked(flaky) == "wal" and len(calls) == 3
+
+    def broken():
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: months")
+
+    calls.clear()
+    try:
+        _while_locked(broken)
+    except sqlite3.OperationalError as exc:
+        assert "no such table" in str(exc) and len(calls) == 1
+    else:
+        raise AssertionError("another error must not be asked again")
