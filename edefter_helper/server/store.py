@@ -542,9 +542,12 @@ class Store:
         """Put back the bytes of a stored package whose file was lost or damaged at rest (its bytes no
         longer hash to its sha256), from a complete upload whose sha256 the caller checked equals the
         stored one. A whole file is left as it is. Logged; nothing else changes."""
+        # read the stored file (up to the size limit) before taking the store's lock, which every upload
+        # and check needs: a file at rest is only ever replaced here, by the same checked bytes
+        whole = rec.path.is_file() and _whole(rec)
         with self._lock:
             current = self.by_receipt(rec.receipt)
-            if current is None or current.state != STORED or (current.path.is_file() and _whole(current)):
+            if current is None or current.state != STORED or (whole and current.path.is_file()):
                 part.unlink(missing_ok=True)
                 return current or rec
             current.path.parent.mkdir(parents=True, exist_ok=True)
