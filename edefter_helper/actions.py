@@ -553,7 +553,7 @@ class _Run:
         self._periods = self._copies = None
         log = L.SheetRows(L.LOG, ({"time": datetime.now().replace(microsecond=0), "action": self.action,
                                    "status": "Uyarı", "message": n} for n in self.summary.notes))
-        log.tuples += self._log_done.tuples
+        log.append_rows(self._log_done)
         log.extend([{"time": datetime.now().replace(microsecond=0), "action": self.action, "status": "Özet",
                      "message": self.summary.message}])
         self.book.append_rows(L.LOG, log)
@@ -630,16 +630,19 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
     identity = run.identity(firm)
     before = run.journal.status(key, identity)
     damaged = before is not None and before.status == S.DAMAGED and before.package_sha256 == sha
+    # the drill's own sentence, from its record (the status message may already quote it)
+    drilled = run.journal.last_drill(key, identity) if damaged else None
+    reason = drilled[2] if drilled and not drilled[1] else (before.message if damaged else "")
     if receipt.state == STORED and receipt.sha256 == sha and damaged:
         # the target's index says stored, but the last drill found the bytes damaged: the drill decides
         status = S.DAMAGED
         message = ("Hedef paketi sakladığını bildiriyor, ancak son Yedek Doğrulama kopyayı bozuk buldu: "
-                   f"{_drill_reason(before.message)} Yedek Doğrulama'yı yeniden çalıştırın.")
+                   f"{reason} Yedek Doğrulama'yı yeniden çalıştırın.")
     elif receipt.state == STORED and damaged:
         # the target now names other bytes for the package a drill found damaged: still that damage,
         # not "another package" to cancel first
         status = S.DAMAGED
-        message = (f"{_drill_reason(before.message)} Hedef bu ay için başka baytlar bildiriyor (sha256 "
+        message = (f"{reason} Hedef bu ay için başka baytlar bildiriyor (sha256 "
                    f"{receipt.sha256[:12]}…, gönderilen {sha[:12]}…). Toplu Yedekle doğru paketi yeniden gönderir; "
                    f"sonra Yedek Doğrulama'yı çalıştırın.")
     elif receipt.state == STORED and receipt.sha256 == sha:
@@ -666,16 +669,6 @@ def _confirmed(run: _Run, key: MonthKey, firm: Firm, attempt: int, sha: str, rec
         before.status, before.message, before.package_sha256) == (status, message, sha)
     run.log(key, firm.name, status, message, target=_t(firm), unchanged=unchanged)
     return status
-
-
-def _drill_reason(message: str) -> str:
-    """The drill's own sentence out of a DAMAGED status message (which may already quote it)."""
-    for mark in ("kopyayı bozuk buldu: ", "Hedefteki kopya"):
-        at = message.find(mark)
-        if at >= 0:
-            text = message[at + len(mark):] if mark.endswith(": ") else message[at:]
-            return text.split(" Yedek Doğrulama'yı", 1)[0].split(" Hedef bu ay için başka", 1)[0]
-    return message
 
 
 def _t(firm: Firm) -> str:
@@ -739,8 +732,7 @@ def _send_month(run: _Run, ms: MonthSet, firm: Firm, packed: _MonthPackage) -> s
             # the target still holds the earlier, verified files: that copy stays on record (not
             # "Yedeklenemedi"), and the local check keeps reporting what changed on disk — ransomware
             # that spoils a backed-up month must not turn its alarm off by making it fail to send
-            attempt = run.journal.begin(key, identity, "verify", None)
-            run.journal.finish(attempt, key, identity, S.FAILED, message, set_status=False)
+            run.journal.record(key, identity, "verify", S.FAILED, message, set_status=False)
             current = month_state(run.journal, key, identity, ms, held)[0]
             run.log(key, firm.name, current, f"{message} Hedefteki yedek değişmeden önceki dosyaları tutuyor; "
                     f"onları Geri Yükle ile alın.", target=_t(firm))

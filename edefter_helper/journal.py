@@ -190,10 +190,18 @@ class Journal:
                 (key.vkn, key.branch, key.period, target, S.code(status), message, package_sha256, receipt, stamp))
 
     def record(self, key: MonthKey, target: str, action: str, status: str, message: str,
-               package_sha256: str | None = None, files=(), receipt: str = "") -> None:
-        """An attempt that needed no network (a month refused before sending)."""
+               package_sha256: str | None = None, files=(), receipt: str = "", set_status: bool = True) -> None:
+        """An attempt that needed no network (a month refused before sending); `set_status` as finish's."""
         attempt = self.begin(key, target, action, package_sha256, files)
-        self.finish(attempt, key, target, status, message, receipt, package_sha256)
+        self.finish(attempt, key, target, status, message, receipt, package_sha256, set_status=set_status)
+
+    def last_drill(self, key: MonthKey, target: str) -> tuple[str, bool, str] | None:
+        """(when, ok, message) of the month's latest drill on that target, or None."""
+        with self._conn() as db:
+            row = db.execute("SELECT drilled_at, ok, message FROM drills WHERE vkn=? AND branch=? AND period=?"
+                             " AND target=? ORDER BY id DESC LIMIT 1",
+                             (key.vkn, key.branch, key.period, target)).fetchone()
+        return (row[0], bool(row[1]), row[2] or "") if row else None
 
     # -- reading ------------------------------------------------------------------------------
 

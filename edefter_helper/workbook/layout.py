@@ -65,6 +65,12 @@ class SheetRows(Sequence):
                     values[i] = pool.setdefault(v, v)
             out.append(tuple(values))
 
+    def append_rows(self, other: "SheetRows") -> None:
+        """Another SheetRows of the same sheet after these rows (its tuples as they are)."""
+        if other.sheet != self.sheet:
+            raise ValueError(f"{other.sheet.name} rows cannot follow {self.sheet.name} rows")
+        self.tuples.extend(other.tuples)
+
     def sort(self, key: Callable[[tuple], object]) -> None:
         self.tuples.sort(key=key)
 
