@@ -125,3 +125,16 @@ def test_a_damaged_package_its_sidecar_vouches_for_is_put_back_and_other_bytes_a
     # a sidecar that is not an object (written by something else) is no record at all: never a crash
     (root / KEY.vkn / (KEY.package_name + ".json")).write_text("[1, 2]", encoding="utf-8")
     assert target.query(KEY).state == STORED
+
+
+def test_months_lists_only_well_formed_packages_of_the_vkn(tmp_path, root):
+    """Listed months become folder names in a restore: names someone else left on the NAS count for nothing."""
+    target = FolderTarget(root)
+    assert target.months(KEY.vkn) == []  # no folder for the VKN yet
+    target.send(make_package(tmp_path), "")
+    folder = root / KEY.vkn
+    for junk in (f"{KEY.vkn}-202413-0000.zip", f"{KEY.vkn}-202401-٠٠٠٣.zip", f"{KEY.vkn}-202401-0003.zip.part",
+                 "1111111111-202401-0000.zip", f"{KEY.vkn}-202401-0003.ZIP.json", "notlar.txt"):
+        (folder / junk).write_bytes(b"x")
+    (folder / f"{KEY.vkn}-202402-0003.zip").write_bytes(b"x")
+    assert target.months(KEY.vkn) == [KEY, MonthKey(KEY.vkn, "0003", "2024-02")]

@@ -283,3 +283,30 @@ def test_upload_memory_stays_small_on_both_sides(tmp_path):
     assert result["client_peak_rss"] < limit, result
     if result["server_peak_rss"] is not None:  # Linux /proc
         assert result["server_peak_rss"] < limit, result
+
+
+@pytest.mark.parametrize("body", [
+    b'{"months": "hepsi"}', b'{"months": [1, "x", null, {"vkn": 4810525635}]}', b'{}',
+])
+def test_a_month_listing_of_the_wrong_shape_lists_nothing(canned, body):
+    _Canned.answers = {"months": (200, {"Content-Type": "application/json"}, body)}
+    with HttpTarget(f"http://127.0.0.1:{canned.server_port}", "firma", PASSWORD) as target:
+        assert target.months(KEY.vkn) == []
+    _Canned.answers = {"months": (200, {"Content-Type": "application/json"}, b"[1, 2]")}
+    with HttpTarget(f"http://127.0.0.1:{canned.server_port}", "firma", PASSWORD) as target:
+        with pytest.raises(TransientError):  # not an answer at all: garbled, as every other question's
+            target.months(KEY.vkn)
+
+
+def test_a_month_listing_takes_only_well_formed_months_of_the_vkn(canned):
+    """Listed months become folder names in a restore: a hostile listing cannot climb out or invent one."""
+    import json
+
+    good = {"vkn": KEY.vkn, "branch": "0003", "period": "2024-01", "state": "stored"}
+    body = {"months": [
+        {**good, "branch": "../.."}, {**good, "branch": 3}, {**good, "branch": "٠٠٠٣"}, {**good, "period": "2024-13"},
+        {**good, "period": "2024/01"}, {**good, "vkn": "1111111111"}, {**good, "state": "missing"}, good, good,
+    ]}
+    _Canned.answers = {"months": (200, {"Content-Type": "application/json"}, json.dumps(body).encode())}
+    with HttpTarget(f"http://127.0.0.1:{canned.server_port}", "firma", PASSWORD) as target:
+        assert target.months(KEY.vkn) == [MonthKey(KEY.vkn, "0003", "2024-01")]

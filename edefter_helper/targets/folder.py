@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.engine.names import valid_period
 from edefter_helper.fsutil import atomic_write, sha256_file
 from edefter_helper.targets.base import (
     MISSING, STORED, Package, Receipt, RejectedError, Target, TargetError,
@@ -27,7 +28,7 @@ CHUNK = 1024 * 1024
 
 
 log = logging.getLogger(__name__)
-_PACKAGE = re.compile(r"(\d{10,11})-(\d{4})(\d{2})-(\d{4})\.zip")  # MonthKey.package_name
+_PACKAGE = re.compile(r"(\d{10,11})-(\d{4})(\d{2})-(\d{4})\.zip", re.ASCII)  # MonthKey.package_name
 
 
 def _atomic_write(dest: Path, write) -> None:
@@ -134,8 +135,8 @@ class FolderTarget(Target):
             raise self._os_error("okunamadı", exc) from None
         for name in names:
             m = _PACKAGE.fullmatch(name)
-            if m and m.group(1) == vkn:
-                found.append(MonthKey(vkn, m.group(4), f"{m.group(2)}-{m.group(3)}"))
+            if m and m.group(1) == vkn and valid_period(period := f"{m.group(2)}-{m.group(3)}"):
+                found.append(MonthKey(vkn, m.group(4), period))
         return sorted(found)
 
     def query(self, key: MonthKey) -> Receipt:

@@ -167,14 +167,16 @@ class HttpTarget(Target):
 
     def months(self, vkn: str) -> list[MonthKey] | None:
         body = self._json(self._request("GET", f"{self.base_url}/v1/months"))
-        found = []
-        for m in body.get("months") or []:
-            # a month key becomes folder names in a restore: only well-formed ones are taken
-            branch, period = (m.get("branch"), m.get("period")) if isinstance(m, dict) else (None, None)
-            if (m.get("vkn") == vkn and m.get("state") != MISSING and isinstance(branch, str) and branch.isascii()
-                    and valid_branch(branch) and isinstance(period, str) and period.isascii()
-                    and valid_period(period)):
-                found.append(MonthKey(vkn, m["branch"], m["period"]))
+        listed = body.get("months") if isinstance(body, dict) else None
+        found = set()
+        for m in listed if isinstance(listed, list) else ():
+            if not isinstance(m, dict) or m.get("vkn") != vkn or m.get("state") == MISSING:
+                continue
+            branch, period = m.get("branch"), m.get("period")
+            # a month key becomes folder names in a restore: only well-formed ASCII ones are taken
+            if (isinstance(branch, str) and branch.isascii() and valid_branch(branch)
+                    and isinstance(period, str) and period.isascii() and valid_period(period)):
+                found.add(MonthKey(vkn, branch, period))
         return sorted(found)
 
     def query_many(self, keys: list[MonthKey], wait: float = 0.0) -> dict[MonthKey, Receipt]:
