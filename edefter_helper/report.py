@@ -416,8 +416,6 @@ def _month(m: ReportMonth, anchor: str) -> str:
 
 def _notes(notes) -> str:
     """What the run could not say month by month (a target nobody answered: months not asked)."""
-    if not notes:
-        return ""
     return (f'<div class="box warn run-notes"><h3>Bu geri yüklemede sorulamayanlar ({_num(len(notes))})</h3>'
             f"{_list(list(notes))}</div>")
 

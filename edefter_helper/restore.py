@@ -24,6 +24,7 @@ its last change.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -61,6 +62,11 @@ from edefter_helper.targets.base import (
     UnreachableError,
 )
 from edefter_helper.workbook.book import Book
+
+try:
+    import fcntl  # advisory locks on temporary files (_hold, _clean_leftovers); Windows has none
+except ImportError:
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -282,17 +288,13 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
                 passed.append(got)
         if month is not None:
             month.passed_over = [p for p in passed if p is not month]
-        if month is not None:
             with run._lock:
                 restored.append(month)
                 _unasked(run).pop(key, None)
 
     actions._parallel(run, work, one)
     # months that might be on a target nobody could ask: said once per Hedef, and the run is not a success
-    per_target: dict[str, int] = {}
-    for names in _unasked(run).values():
-        for name in names:
-            per_target[name] = per_target.get(name, 0) + 1
+    per_target = Counter(name for names in _unasked(run).values() for name in names)
     for name, n in sorted(per_target.items()):
         exc = next((e for (t, _u), e in run._unusable.items() if t == name), None)
         why = f" {_reason(exc)}" if exc is not None else ""
@@ -315,8 +317,6 @@ _ERRNO_TR = {
 
 def _os_text(exc: OSError) -> str:
     """An OS error in Turkish where it is a common one, with the path; the system's own words otherwise."""
-    import errno
-
     name = errno.errorcode.get(exc.errno or -1, "")
     words = _ERRNO_TR.get(name) or exc.strerror or str(exc)
     where = exc.filename if isinstance(exc.filename, str) else ""
@@ -422,12 +422,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
 
 def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: RestoredMonth, out: Path,
             verifier: _Verifier | None = None, *, strict: bool = False) -> None:
-    digest = hashlib.sha256()
-    with open(package, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    month.package_sha256 = sha
+    sha = month.package_sha256 = sha256_file(package)
     if stored_sha and sha != stored_sha:
         month.missing.append(f"İndirilen paket hedefin bildirdiğinden farklı (sha256 {sha[:12]}…).")
         return
@@ -522,7 +517,6 @@ def _unpack(run, key, identity, package: Path, stored_sha: str, known, month: Re
                     if p.name not in expected and parse_name(p.name) is not None and not p.is_dir():
                         month.missing.append(f"{p.name} klasörde zaten vardı ve bu yedeğe ait değil; ayın klasörü "
                                              f"yedekteki hâliyle aynı değil (boş bir klasöre geri yükleyin).")
-        if folder.is_dir():
             fsync_dir(folder)  # every name written above is durable before the month is called restored
 
 
@@ -607,9 +601,7 @@ PART_PREFIX, PART_SUFFIX = ".geri-", ".part"
 def _hold(fd: int) -> None:
     """Mark a temporary file as in use while it is written (an advisory lock where the OS has them;
     on Windows an open file cannot be removed anyway)."""
-    try:
-        import fcntl
-    except ImportError:
+    if fcntl is None:
         return
     with suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -622,10 +614,6 @@ def _clean_leftovers(folder: Path, prefix: str = PART_PREFIX) -> None:
         names = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name.endswith(PART_SUFFIX)]
     except OSError:
         return
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None
     for p in names:
         try:
             if not p.is_file() or p.is_symlink():
@@ -655,10 +643,7 @@ def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
             then(dest)
         return problem
 
-    if dest.is_symlink():
-        return (f"{dest.name} hedef klasörde bir bağlantı (kısayol) olarak var; bağlantının gösterdiği yere "
-                f"yazılmadı.")
-    if dest.exists():
+    if os.path.lexists(dest):  # a file, or a link (never written through): _already_there says which
         return done(_already_there(dest, size, file_sha))
     fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=dest.parent)
     _hold(fd)  # a rerun beside this one leaves it alone (_clean_leftovers)

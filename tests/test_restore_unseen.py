@@ -518,15 +518,22 @@ def test_a_manifest_naming_a_file_twice_fails_the_month(tmp_path, bogus_first):
     assert result.status == restore.NOT_RESTORED and first["name"] in result.message, result
 
 
-def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_backup(tmp_path, edefter):
-    """The target holds a package this computer did not back up (rebuilt: one ledger re-signed, the
-    manifest made to fit). The month is not restored, and the report's 'Yedekle aynı' column compares
-    each file with what the journal recorded at backup — ✗ for the changed one, ✓ for the others."""
+def _january_package(tmp_path):
+    """A folder office with January backed up: (ledgers, workbook, journal, the package, its manifest,
+    its members other than the manifest), to rebuild the package with _rewrite."""
     nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
     with zipfile.ZipFile(p1) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    return ledgers, wb, journal, p1, manifest, members
+
+
+def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_backup(tmp_path, edefter):
+    """The target holds a package this computer did not back up (rebuilt: one ledger re-signed, the
+    manifest made to fit). The month is not restored, and the report's 'Yedekle aynı' column compares
+    each file with what the journal recorded at backup — ✗ for the changed one, ✓ for the others."""
+    ledgers, wb, journal, p1, manifest, members = _january_package(tmp_path)
     changed = next(n for n in members if n.endswith("-Y-000000.xml"))
     members[changed] = members[changed].replace(b"</", b" </", 1)
     for f in manifest["files"]:
@@ -1187,11 +1194,7 @@ def test_a_fresh_journal_without_from_says_how_to_ask_the_target(tmp_path, edeft
 def test_a_rebuilt_package_without_a_backed_up_file_names_it(tmp_path):
     """The target's package is consistent in itself (manifest and zip agree) but lacks a file this
     computer backed up: the month is not restored and the missing file is named."""
-    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
-    p1 = _zip_of(nas, VKN, "2024-01")
-    with zipfile.ZipFile(p1) as zf:
-        manifest = json.loads(zf.read("manifest.json"))
-        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    ledgers, wb, journal, p1, manifest, members = _january_package(tmp_path)
     dropped = next(n for n in members if n.endswith("-DR-000000.xml"))
     del members[dropped]
     manifest["files"] = [f for f in manifest["files"] if f["name"] != dropped]
