@@ -265,3 +265,18 @@ def test_taxpayer_of_gives_every_name_parse_name_accepts_its_vkn(tmp_path):
             accepted += 1
             assert taxpayer_of(name) == parsed.vkn, name
     assert accepted > 100
+
+
+def test_sheet_rows_share_equal_values_but_keep_their_types():
+    from datetime import datetime
+
+    from edefter_helper.workbook import layout as L
+
+    rows = [{"name": "A", "status": True, "message": ["liste"]}, {"name": "A", "status": 1},
+            {"name": "A", "status": 1.0, "updated": datetime(2024, 1, 1)}, {"name": "".join("A"), "status": "1"}]
+    held = L.SheetRows(L.PERIODS, rows)
+    got = [(r["status"], type(r["status"])) for r in held]
+    assert got == [(True, bool), (1, int), (1.0, float), ("1", str)]
+    assert held[0]["message"] == ["liste"] and held[2]["updated"] == datetime(2024, 1, 1)
+    assert held.tuples[0][0] is held.tuples[3][0]  # the name held once
+    assert [dict(r) for r in held[1:3]] == [held[1], held[2]] and len(held) == 4

@@ -62,7 +62,10 @@ class SheetRows(Sequence):
             for i in shared:
                 v = values[i]
                 if v is not None:
-                    values[i] = pool.setdefault(v, v)
+                    try:  # keyed with the type: 1, 1.0 and True are equal but are not the same cell
+                        values[i] = pool.setdefault((v.__class__, v), v)
+                    except TypeError:  # an unhashable value is kept as it is
+                        pass
             out.append(tuple(values))
 
     def append_rows(self, other: "SheetRows") -> None:
