@@ -1030,7 +1030,7 @@ def radar(book: Book, options: Options | None = None, *, today=None, months: int
 
         statuses, copies = {}, {}
         listed = set(run.sets)  # the months Dönemler lists after this run (sheetview.period_rows)
-        recorded = run.journal.recorded_files()
+        recorded = run.recorded_files()  # the same read the local check and the rows use
         for st in run.journal.statuses():
             firm = firm_for(st.key, run.firms)
             if firm is not None:
@@ -1043,7 +1043,8 @@ def radar(book: Book, options: Options | None = None, *, today=None, months: int
             words = [seen.get(i, (S.NOT_SENT, ""))[0] for i in run.identities(firm)]
             word = worst(words)
             statuses[key] = next((v for v in seen.values() if v[0] == word), (word, ""))
-        for f in run.local_findings():
+        run.findings = run.local_findings()  # kept for the write-back: the local check runs once
+        for f in run.findings:
             statuses[f.key] = (S.CHANGED, f.message)
         grid = R.build(run.firms, run.sets, statuses, today=today, periods=periods, overrides=overrides)
         rows = R.sheet_rows(grid, R.period_row_numbers(listed, run.firms))
