@@ -205,8 +205,10 @@ def _folder_backup(tmp_path, edefter):
     return nas, original, wb, journal
 
 
-def _pipelined(monkeypatch, workers=1):
-    """Every month goes through the workers (their months are small); the verifiers used are kept."""
+def _pipelined(monkeypatch, workers=1, worker_first=False):
+    """Every month goes through the workers (their months are small); the verifiers used are kept.
+    `worker_first`: this process takes over queued files only once a worker has read one, so a worker
+    process slow to start (a loaded machine) cannot leave every file to this process by chance."""
     monkeypatch.setattr(restore, "PIPELINE_BYTES", 1)
     monkeypatch.setattr(restore, "VERIFY_WORKERS", workers)
     made = []
@@ -215,6 +217,14 @@ def _pipelined(monkeypatch, workers=1):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             made.append(self)
+
+        def _drain(self) -> None:
+            import time
+
+            deadline = time.monotonic() + 60  # a bound only: a worker normally answers in well under a second
+            while worker_first and len(self._results) <= self.here and time.monotonic() < deadline:
+                time.sleep(0.01)
+            super()._drain()
 
     monkeypatch.setattr(restore, "_Verifier", Kept)
     return made
@@ -228,7 +238,7 @@ def test_the_threshold_is_the_engines():
 
 def test_restore_verifies_in_worker_processes_while_unpacking(tmp_path, edefter, monkeypatch):
     _, original, wb, journal = _folder_backup(tmp_path, edefter)
-    made = _pipelined(monkeypatch, workers=2)
+    made = _pipelined(monkeypatch, workers=2, worker_first=True)
     out = tmp_path / "geri"
     summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
     assert summary.count(restore.RESTORED) == 3 and summary.failed == 0, summary.results
@@ -298,7 +308,7 @@ def test_a_file_the_workers_find_invalid_fails_the_month(tmp_path, edefter, monk
             zf.writestr(n, json.dumps(manifest) if n == "manifest.json" else b)
     package.write_bytes(buf.getvalue())
     # the journal knows the old package: ask as another computer would, from the target alone
-    made = _pipelined(monkeypatch)
+    made = _pipelined(monkeypatch, worker_first=True)
     out = tmp_path / "geri"
     keys = [MonthKey(VKN, "0000", "2024-02")]
     summary = restore.restore(FileBook(wb), keys, out=out, options=_opts(tmp_path / "pc2.sqlite3"),
