@@ -147,16 +147,21 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _resolved(folder: str) -> Path | None:
+    """Where a configured folder really is (links followed); None when that cannot be said."""
+    try:
+        return Path(folder).resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def _check_not_ledgers(out: Path, firms) -> None:
     """Nothing is ever written into a ledger folder: restored copies there would be the firm's files to
     the next Tara (each month twice). Links are followed: the place the files would land counts."""
     where = out.resolve()
     for f in firms:
-        if not f.folder:
-            continue
-        try:
-            ledgers = Path(f.folder).resolve()
-        except (OSError, RuntimeError):
+        ledgers = _resolved(f.folder) if f.folder else None
+        if ledgers is None:
             continue
         if _inside(where, ledgers):
             raise RestoreError(f"Hedef klasör {f.name} firmasının e-Defter klasörünün içinde ({f.folder}). "
@@ -173,9 +178,8 @@ def _check_not_backups(out: Path, targets) -> None:
     for name, cfg in (targets or {}).items():
         if getattr(cfg, "kind", "") != "klasör" or not getattr(cfg, "address", ""):
             continue
-        try:
-            store = Path(cfg.address).resolve()
-        except (OSError, RuntimeError):
+        store = _resolved(cfg.address)
+        if store is None:
             continue
         if _inside(where, store) or _inside(store, where):
             raise RestoreError(f"Hedef klasör '{name}' yedek hedefinin klasörüyle ({cfg.address}) iç içe. Geri "
@@ -194,7 +198,6 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
     out = Path(out)
     _check_destination(out, into_existing)
     restored: list[RestoredMonth] = []
-    report_path: list[Path | None] = [out / REPORT_NAME]
 
     def body(run: actions._Run) -> None:
         if source is not None and source not in run.targets:
@@ -232,10 +235,10 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
                 raise RestoreError(f"Seçilen dönemlerin hiçbiri hedefte bulunamadı ({len(chosen)} dönem soruldu); "
                                    f"hiçbir şey geri yüklenmedi. Firmanın Hedef'ini ve --from/--to aralığını "
                                    f"kontrol edin.")
-            report_path[0] = _verify_and_report(run, out, restored, verifier)
+            report = _verify_and_report(run, out, restored, verifier)
         finally:
             verifier.close()
-        run.summary.extra = {"out": str(out), "report": str(report_path[0]) if report_path[0] else None,
+        run.summary.extra = {"out": str(out), "report": str(report) if report else None,
                              "months": [_month_json(m) for m in restored]}
 
     return actions._run_action(book, ACTION_RESTORE, options, body)
