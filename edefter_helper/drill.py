@@ -175,16 +175,13 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         recorded = known.package_sha256 or receipt.sha256 or ""
         package = scratch / key.package_name
         target.fetch(key, package)
-        digest = hashlib.sha256()
-        with open(package, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        if recorded and digest.hexdigest() != recorded:
+        month = RestoredMonth(key, firm.name, "")
+        # _unpack hashes the package once (month.package_sha256) and unpacks nothing when it is not `recorded`
+        _unpack(run, key, identity, package, recorded, known, month, scratch / "dosyalar")
+        if recorded and month.package_sha256 != recorded:
             return _damaged(run, key, firm, identity, known,
                             f"Hedefteki kopya bozuk: sha256 farklı (kayıtlı {recorded[:12]}…, "
-                            f"hedefteki {digest.hexdigest()[:12]}…, {package.stat().st_size} bayt).")
-        month = RestoredMonth(key, firm.name, "")
-        _unpack(run, key, identity, package, recorded, known, month, scratch / "dosyalar")
+                            f"hedefteki {month.package_sha256[:12]}…, {package.stat().st_size} bayt).")
         if month.missing:
             return _damaged(run, key, firm, identity, known, "Hedefteki kopya bozuk: "
                             + "; ".join(m.rstrip(".") for m in month.missing[:3]) + ".")
@@ -199,7 +196,7 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
         bad = [ms for ms in sets if not ms.valid]
         if not sets or bad:
             reason = "; ".join(p.message for ms in bad for p in ms.problems[:2]) or "pakette defter dosyası bulunamadı"
-            if known.package_sha256 and digest.hexdigest() == known.package_sha256:
+            if known.package_sha256 and month.package_sha256 == known.package_sha256:
                 # byte for byte what was verified and backed up: the copy is whole; what changed is the
                 # check (a GİB certificate list, a stricter release) — said, never called a damaged copy
                 return _unverified(run, key, firm, identity, known, reason)
@@ -235,22 +232,16 @@ def _unverified(run, key, firm, identity, known, reason: str) -> str:
     message = (f"Hedefteki kopya yedeklenen baytların aynısı (sha256 tutuyor), ancak bugünkü doğrulama sorun "
                f"buldu: {reason.rstrip('.')}. Kopya hedefte değişmemiş; sorun yedeklenen dosyaların kendisinde ya da "
                f"doğrulama kurallarındaki (GİB sertifika listesi, yeni sürüm) bir değişiklikte.")
-    run.journal.record_drill(key, identity, False, _not_damage_words(message))
+    run.journal.record_drill(key, identity, False, message)
     run.log(key, firm.name, known.status, message, target=_t(firm))
     return known.status
-
-
-def _not_damage_words(message: str) -> str:
-    """Son Doğrulama reads "Bozuk" from a drill message saying bozuk / bulunamadı (sheetview): a message
-    that is no damage must not say them."""
-    return message.replace("bulunamadı", "yok").replace("bozuk", "hatalı").replace("Bozuk", "Hatalı")
 
 
 def _inconclusive(run, key, firm, identity, known, why: str) -> str:
     """The drill could not look at the copy: said in Günlük and Son Doğrulama, the status unchanged."""
     message = f"{INCONCLUSIVE} ({why})"
-    # a target's own "klasör bulunamadı" must not turn an unplugged NAS into a damaged copy in Son Doğrulama
-    run.journal.record_drill(key, identity, False, _not_damage_words(message))
+    # Son Doğrulama says Bozuk only for sheetview.DAMAGE_PREFIXES: a target's own "klasör bulunamadı" is no damage
+    run.journal.record_drill(key, identity, False, message)
     run.log(key, firm.name, known.status, message, target=_t(firm))
     return known.status
 
