@@ -171,8 +171,8 @@ def _differs(size: int, sha: str, cur_size: int, cur_sha: str | None, loc: str, 
              full: bool) -> tuple[str, str] | None:
     """(kind, Turkish detail) when the file at `loc` is not the backed-up bytes; None when it is.
 
-    A link with the backed-up bytes behind it is named only by `full` (one lstat a file is a round trip
-    a file on a network drive, too dear for every Tara); a link to other bytes is caught by them."""
+    A link with the backed-up bytes behind it is named only by `full` (an lstat per file is a round trip
+    per file on a network drive, too dear for every Tara); a link to other bytes is caught by them."""
     if (full or cur_sha != sha or cur_size != size) and os.path.islink(loc):
         same = " (içeriği aynı)" if cur_sha == sha and cur_size == size else ""
         return "replaced", f"yerinde dosya değil, başka bir dosyaya bağlantı (sembolik bağlantı) var: → {_link_target(loc)}{same}"

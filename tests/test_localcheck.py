@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 from edefter_helper import actions
 from edefter_helper import status as S
@@ -59,7 +60,7 @@ def test_every_kind_of_local_damage_is_reported_by_month_and_file(tmp_path, edef
     os.rename(yb, yb.with_name("eski-berat-kopyasi.xml"))
     # ransomware: encrypted content under a new extension, the original gone
     gib = mar.find("GIB-KB")
-    gib.with_name(gib.name + ".locked").write_bytes(os.urandom(gib.stat().st_size))
+    gib.with_name(gib.name + ".locked").write_bytes(random.Random(1).randbytes(gib.stat().st_size))
     gib.unlink()
 
     proc = edefter("check-local", "--workbook", wb, "--journal", journal, "--json")
