@@ -196,7 +196,10 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
     (another PC's backups after a loss). `source`: a Hedef name to restore from instead of each firm's.
     """
     out = Path(out)
-    _check_destination(out, into_existing)
+    try:
+        _check_destination(out, into_existing)
+    except OSError as exc:  # a folder above it the user may not enter, a drive that went away
+        raise RestoreError(f"Hedef klasöre bakılamadı: {out}: {_os_text(exc)}") from None
     restored: list[RestoredMonth] = []
 
     def body(run: actions._Run) -> None:

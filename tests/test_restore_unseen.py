@@ -1333,3 +1333,24 @@ def test_report_notes_are_escaped():
     assert "sorulamayanlar (1)" in text
     assert "sorulamayanlar" not in report.render([], generated_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
                                                  tool_version="t")
+
+
+def test_a_destination_that_cannot_be_looked_at_is_a_turkish_error(tmp_path, monkeypatch):
+    """A folder above --out the user may not enter (EACCES; tests run as root, so the refusal is staged at
+    the one call that asks): a RestoreError in Turkish, nothing restored, never an OSError."""
+    import errno
+    import pathlib
+
+    nas, ledgers, _original, wb, journal = _folder_office(tmp_path, periods=("2024-01",), branch_month=False)
+    out = tmp_path / "kilitli" / "geri"
+    real = pathlib.Path.exists
+
+    def exists(self, *a, **kw):
+        if self == out:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(pathlib.Path, "exists", exists)
+    with pytest.raises(restore.RestoreError) as err:
+        restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    assert "Hedef klasöre bakılamadı" in str(err.value) and "erişim izni yok" in str(err.value)
