@@ -17,7 +17,6 @@ import hashlib
 import math
 import random
 import shutil
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -114,18 +113,7 @@ def drill(book: Book, *, sample_pct: float = 2.0, recent_days: float = 7.0, opti
 def _last_conclusive(journal) -> dict[tuple[MonthKey, str], str]:
     """(month, target) -> when a drill last looked at the copy: found it whole or damaged. A drill that
     could not reach the target proved nothing and does not send the month to the back of the queue."""
-    # TODO(journal.py): a Journal.last_drills(conclusive=True); read here through the journal's connection
-    out: dict[tuple[MonthKey, str], str] = {}
-    try:
-        with journal._conn() as db:
-            rows = db.execute("SELECT vkn, branch, period, target, MAX(drilled_at) FROM drills"
-                              " WHERE ok = 1 OR message IS NULL OR message NOT LIKE ?"
-                              " GROUP BY vkn, branch, period, target", (INCONCLUSIVE + "%",)).fetchall()
-    except sqlite3.Error:
-        return {(k, t): when for (k, t), (when, _, _) in journal.last_drills().items()}
-    for v, b, p, t, when in rows:
-        out[(MonthKey(v, b, p), t)] = when
-    return out
+    return journal.last_conclusive_drills(INCONCLUSIVE)
 
 
 def _stored_at(journal) -> dict[tuple[MonthKey, str], str]:
@@ -133,22 +121,7 @@ def _stored_at(journal) -> dict[tuple[MonthKey, str], str]:
 
     Not the status row's updated_at: every Durum Sorgula and Toplu Yedekle writes that again, and a
     weekly question would make every month look "stored in the last 7 days" — each drill a full one."""
-    # TODO(journal.py): a Journal.first_stored() method; read here through the journal's connection
-    stored = S.code(S.BACKED_UP)
-    out: dict[tuple[MonthKey, str], str] = {}
-    try:
-        with journal._conn() as db:
-            rows = db.execute(
-                "SELECT a.vkn, a.branch, a.period, a.target, MIN(a.finished_at) FROM attempts a JOIN months m"
-                " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
-                " AND a.package_sha256 = m.package_sha256"
-                " WHERE a.outcome = ? AND a.finished_at IS NOT NULL GROUP BY a.vkn, a.branch, a.period, a.target",
-                (stored,)).fetchall()
-    except sqlite3.Error:
-        return out
-    for v, b, p, t, when in rows:
-        out[(MonthKey(v, b, p), t)] = when
-    return out
+    return journal.first_stored()
 
 
 def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:

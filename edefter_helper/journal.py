@@ -284,6 +284,27 @@ class Journal:
             return {(MonthKey(v, b, p), t): (when, bool(ok), msg or "") for v, b, p, t, when, ok, msg in rows
                     if vkns is None or v in vkns}
 
+    def last_conclusive_drills(self, inconclusive_prefix: str) -> dict[tuple[MonthKey, str], str]:
+        """(month, target) -> when a drill last found the copy whole or damaged; drills whose message starts
+        with `inconclusive_prefix` (the target could not be reached) proved nothing and are left out."""
+        with self._conn() as db:
+            rows = db.execute("SELECT vkn, branch, period, target, MAX(drilled_at) FROM drills"
+                              " WHERE ok = 1 OR message IS NULL OR message NOT LIKE ?"
+                              " GROUP BY vkn, branch, period, target", (inconclusive_prefix + "%",)).fetchall()
+        return {(MonthKey(v, b, p), t): when for v, b, p, t, when in rows}
+
+    def first_stored(self) -> dict[tuple[MonthKey, str], str]:
+        """(month, target) -> when the package the month's status names was first confirmed stored (not the
+        status row's updated_at, which every later question writes again)."""
+        with self._conn() as db:
+            rows = db.execute(
+                "SELECT a.vkn, a.branch, a.period, a.target, MIN(a.finished_at) FROM attempts a JOIN months m"
+                " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
+                " AND a.package_sha256 = m.package_sha256"
+                " WHERE a.outcome = ? AND a.finished_at IS NOT NULL GROUP BY a.vkn, a.branch, a.period, a.target",
+                (S.code(S.BACKED_UP),)).fetchall()
+        return {(MonthKey(v, b, p), t): when for v, b, p, t, when in rows}
+
     def record_probe(self, target: str, worm: bool, detail: str) -> None:
         with self._conn() as db:
             db.execute("INSERT INTO worm_probes (target, probed_at, worm, detail) VALUES (?, ?, ?, ?)",
