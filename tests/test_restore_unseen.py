@@ -554,6 +554,18 @@ def test_a_package_other_than_the_journals_names_the_files_that_differ_from_the_
     assert "✗ farklı" in text and changed in text
 
 
+
+def _with_raw_manifest(package: Path, manifest: bytes) -> None:
+    """Rewrite a stored package with these bytes as its manifest.json (not JSON-encoded here: as given)."""
+    with zipfile.ZipFile(package) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+        zf.writestr("manifest.json", manifest)
+    package.write_bytes(buf.getvalue())
+
 def _manifest_bytes(p: Path) -> bytes:
     with zipfile.ZipFile(p) as zf:
         return zf.read("manifest.json")
@@ -579,15 +591,7 @@ def test_a_hostile_manifest_fails_its_month_only(tmp_path, damage):
     nas, ledgers, _original, wb, _journal = _folder_office(tmp_path, periods=("2024-01", "2024-02"),
                                                          branch_month=False)
     p1 = _zip_of(nas, VKN, "2024-01")
-    manifest = HOSTILE_MANIFESTS[damage](_manifest_bytes(p1))
-    with zipfile.ZipFile(p1) as zf:
-        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n, b in members.items():
-            zf.writestr(n, b)
-        zf.writestr("manifest.json", manifest)
-    p1.write_bytes(buf.getvalue())
+    _with_raw_manifest(p1, HOSTILE_MANIFESTS[damage](_manifest_bytes(p1)))
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     keys = [MonthKey(VKN, "0000", p) for p in ("2024-01", "2024-02")]
@@ -608,14 +612,7 @@ def test_two_manifests_or_a_manifest_bomb_are_refused(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _rewrite(p1, extra=[("manifest.json", _manifest_bytes(p1))])
-    with zipfile.ZipFile(p2) as zf:
-        members = {n: zf.read(n) for n in zf.namelist() if n != "manifest.json"}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n, b in members.items():
-            zf.writestr(n, b)
-        zf.writestr("manifest.json", b" " * (64 * 1024 * 1024) + _manifest_bytes(p2))  # 64 MB of blanks
-    p2.write_bytes(buf.getvalue())
+    _with_raw_manifest(p2, b" " * (64 * 1024 * 1024) + _manifest_bytes(p2))  # 64 MB of blanks
     shutil.rmtree(ledgers)
     out = tmp_path / "geri"
     summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
