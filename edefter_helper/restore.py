@@ -17,9 +17,10 @@ Verification overlaps the unpacking: once a month holds a file the engine would 
 process (a big ledger part), every restored file is handed to worker processes as soon as it is
 written, the largest first, while the next one is inflated. The workers are started fresh (not forked
 from this process, whose workbook and HTTP libraries each forked worker would count again) and import
-only the engine's reader; they run the engine's own per-file read (`reader.read_full`), and the
-verdict is the engine's `check_set` over facts for every file of the restored tree, each read after
-its last change.
+only the engine's reader; they run the engine's own per-file read (`reader.read_full`, or for a big
+ledger its two halves, `reader.read_signed` and `reader.check_bytes`, which two processes run at once
+and `reader.join_halves` joins), and the verdict is the engine's `check_set` over facts for every file
+of the restored tree, each read after its last change.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ CHUNK = 1 << 20
 # a file this large is read in a worker process (the engine's verify.PARALLEL_BYTES); a month with one
 # has all its files verified by the workers while it is being unpacked
 PIPELINE_BYTES = 32 * 1024 * 1024
+# a ledger this large is read as the engine's two halves, in two jobs (see _Verifier)
+HALVES_BYTES = PIPELINE_BYTES
 # files written but not yet fsynced and published, at most (see _write_member)
 FILES_IN_FLIGHT = 4
 # at most this many worker processes (None: one per core but this process's own, see _Verifier)
@@ -638,15 +641,18 @@ def _clean_leftovers(folder: Path, prefix: str = PART_PREFIX) -> None:
 
 
 def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
-                  then: Callable[[Path], None] | None = None):
+                  then: Callable[..., None] | None = None):
     """Write one file atomically while hashing; never replace a file with other bytes. None when
-    `dest` holds the member's bytes afterwards, else what went wrong (Turkish); `then(dest)` is called
-    once it does. With `finisher` (an executor) the file's fsync and publishing run there and a Future
-    of that answer is returned, so the caller can inflate the next member meanwhile."""
+    `dest` holds the member's bytes afterwards, else what went wrong (Turkish); `then(dest, written)`
+    is called once it does, `written` saying what was written (its sha256, size and the zip's CRC-32
+    of it; None for a file found there already). With `finisher` (an executor) the file's fsync and
+    publishing run there and a Future of that answer is returned, so the caller can inflate the next
+    member meanwhile."""
+    written = None
 
     def done(problem: str | None) -> str | None:
         if problem is None and then is not None:
-            then(dest)
+            then(dest, written)
         return problem
 
     if os.path.lexists(dest):  # a file, or a link (never written through): _already_there says which
@@ -667,6 +673,9 @@ def _write_member(zf, info, dest: Path, size: int, file_sha: str, finisher=None,
             fh.write(chunk)
         if total != size or sha.hexdigest() != file_sha:
             raise _Mismatch
+        # the zip's CRC-32 is not checked here (the sha256 is): a wrong one only makes the verifier
+        # read the file whole (reader.join_halves)
+        written = {"sha256": file_sha, "size": size, "crc32": info.CRC}
         fh.flush()
     except _Mismatch:
         problem = f"{dest.name}: paketteki bayt içerik listesindeki sha256 ile uyuşmuyor; yazılmadı."
@@ -793,17 +802,15 @@ def _publish(tmp: str, dest: Path) -> None:
     os.unlink(tmp)
 
 
-# what a worker process runs: the engine's per-file read of each path it is given, one JSON line back
-# per path. Only the reader is imported, so a worker holds the engine and nothing else.
+# what a worker process runs: the engine's read of each file or half it is given (reader.read_part), one
+# JSON line back per job. Only the reader is imported, so a worker holds the engine and nothing else.
 _WORKER = """
 import json, sys
-from pathlib import Path
-from edefter_helper.engine.names import parse_name
-from edefter_helper.engine.reader import read_full
+from edefter_helper.engine.reader import read_part
 out = sys.stdout.buffer
 for line in sys.stdin.buffer:
-    path = Path(json.loads(line))
-    out.write(json.dumps(read_full(path, parse_name(path.name))).encode() + b"\\n")
+    location, part = json.loads(line)
+    out.write(json.dumps(read_part(location, part)).encode() + b"\\n")
     out.flush()
 """
 
@@ -815,6 +822,10 @@ class _Verifier:
     holds a file big enough for the engine to read it in a worker (`start`). A worker that cannot be
     started or stops answering is replaced by a read in this process: every file gets its facts.
 
+    A big ledger (HALVES_BYTES and over) is read as the engine's two halves (reader.read_signed and
+    reader.check_bytes), two jobs that two processes can run at once: with a few equal parts and two
+    readers, the last part would otherwise keep one core busy while the other waits.
+
     `limit` workers at most: one per core less this process's own, which unpacks meanwhile (a worker
     holding the engine after a big file is ~55 MB; two of them beside this process would be over the
     150 MB the restore is allowed on a 2-core machine, and not faster, since unpacking fills a core)."""
@@ -825,9 +836,16 @@ class _Verifier:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
-        self._results: dict[str, tuple[str, dict]] = {}  # location -> (identity read, facts)
-        self.here = 0  # files read in this process (after unpacking, or for a failed worker)
+        # location -> {part: (identity seen, answer)}; part: "whole"; or the halves "signed" and "bytes"
+        # ("bytes+sha256" for a file this restore did not write), with "written" (what it wrote)
+        self._results: dict[str, dict[str, tuple[str, object]]] = {}
+        self._read_here: set[str] = set()
         self.reread = 0  # files read again at the end: changed since, or never read
+
+    @property
+    def here(self) -> int:
+        """Files read in this process, whole or a half (after unpacking, or for a failed worker)."""
+        return len(self._read_here)
 
     @property
     def active(self) -> bool:
@@ -843,24 +861,34 @@ class _Verifier:
         self._threads.append(thread)
         thread.start()
 
-    def submit(self, path: Path) -> None:
-        """Read `path` as it is now (its identity is kept with the facts)."""
+    def submit(self, path: Path, written: dict | None = None, *, whole: bool = False) -> None:
+        """Read `path` as it is now (its identity is kept with the facts). `written`: its sha256, size
+        and CRC-32 as the restore wrote it; a big ledger's halves then need not hash it again."""
         from edefter_helper.engine.cache import identity
 
         try:
-            ident = identity(os.stat(path))
+            st = os.stat(path)
+            ident = identity(st)
         except OSError:
-            ident = ""
+            st, ident = None, ""
+        parts = ["whole"]
+        if not whole and st is not None and _in_halves(path.name, st.st_size):
+            parts = ["signed", "bytes" if written else "bytes+sha256"]
+            if written:
+                with self._lock:
+                    self._results.setdefault(str(path), {})["written"] = (ident, written)
         with self._lock:
             if self._idle == 0 and len(self._threads) < self.limit:
                 self._add_worker()
-        self._jobs.put((str(path), ident))
+        for part in parts:
+            self._jobs.put((str(path), ident, part))
 
     def facts(self, files) -> dict[str, dict]:
         """Facts of every file as it is now: those read since their last change are kept, the others
         read now. Reads queued files in this process too, then waits for the workers."""
         from edefter_helper.engine import problems as P
         from edefter_helper.engine.cache import identity
+        from edefter_helper.engine.reader import join_halves
 
         self._drain()
         out, again = {}, []
@@ -870,18 +898,23 @@ class _Verifier:
             except OSError as exc:
                 out[f.location] = {"problems": [P.unreadable(exc.strerror or str(exc), f.path).as_json()]}
                 continue
-            kept = self._results.get(f.location)
-            if kept is not None and kept[0] == ident:
-                out[f.location] = kept[1]
+            kept = {part: facts for part, (seen, facts) in self._results.get(f.location, {}).items()
+                    if seen == ident}
+            if "whole" in kept:
+                out[f.location] = kept["whole"]
+            elif "signed" in kept and ("bytes" in kept or "bytes+sha256" in kept):
+                # the two halves saw this identity; anything they cannot settle is read whole here
+                checked = kept.get("bytes") or kept.get("bytes+sha256")
+                out[f.location] = _joined(join_halves, f.path, f.name, kept["signed"], checked, kept.get("written"))
             else:
                 again.append(f)
         self.reread += len(again)
         if again:
             for f in again:
-                self.submit(f.path)
+                self.submit(f.path, whole=True)
             self._drain()
             for f in again:
-                out[f.location] = self._results[f.location][1]
+                out[f.location] = self._results[f.location]["whole"][1]
         return out
 
     def _drain(self) -> None:
@@ -893,23 +926,24 @@ class _Verifier:
             self._do(job, None)
         self._jobs.join()
 
-    def _do(self, job: tuple[str, str], proc) -> object:
-        """Read one file, in worker `proc` if there is one; returns the worker still usable, or None."""
-        location, ident = job
+    def _do(self, job: tuple[str, str, str], proc) -> object:
+        """Read one file or half, in worker `proc` if there is one; returns the worker still usable, or None."""
+        location, ident, part = job
         try:
-            facts = None
+            facts, answered = None, False
             if proc is not None:
                 try:
-                    facts = self._ask(proc, location)
+                    facts, answered = self._ask(proc, location, part), True
                 except (OSError, ValueError, TypeError) as exc:
                     log.warning("Doğrulama süreci yanıt vermedi (%s); dosya bu süreçte okunuyor.", exc)
                     _stop(proc)
                     proc = None
-            if facts is None:
-                self.here += 1
-                facts = _read_here(location)
+            if not answered:
+                with self._lock:
+                    self._read_here.add(location)
+                facts = _read_here(location, part)
             with self._lock:
-                self._results[location] = (ident, facts)
+                self._results.setdefault(location, {})[part] = (ident, facts)
         finally:
             self._jobs.task_done()
         return proc
@@ -955,16 +989,22 @@ class _Verifier:
             return None
 
     @staticmethod
-    def _ask(proc, location: str) -> dict:
-        proc.stdin.write(json.dumps(location).encode() + b"\n")
+    def _ask(proc, location: str, part: str) -> dict | None:
+        proc.stdin.write(json.dumps([location, part]).encode() + b"\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
         if not line:
             raise ValueError("süreç kapandı")
         facts = json.loads(line)
-        if not isinstance(facts, dict):
+        if not isinstance(facts, dict) and not (facts is None and part == "signed"):
             raise TypeError("beklenmeyen yanıt")
         return facts
+
+
+def _in_halves(name: str, size: int) -> bool:
+    """A ledger read as the engine's two halves (HALVES_BYTES and over, not a .zip berat)."""
+    parsed = parse_name(name)
+    return size >= HALVES_BYTES and parsed is not None and not parsed.zipped
 
 
 def _stop(proc) -> None:
@@ -979,16 +1019,29 @@ def _stop(proc) -> None:
         proc.stdout.close()
 
 
-def _read_here(location: str) -> dict:
+def _failed_read(exc: BaseException, location: str) -> dict:
     from edefter_helper.engine import problems as P
-    from edefter_helper.engine.reader import read_full
 
-    path = Path(location)
+    return {"problems": [P.read_failed(f"{type(exc).__name__}: {exc}"[:300], location).as_json()],
+            "malformed": True}
+
+
+def _read_here(location: str, part: str = "whole") -> dict | None:
+    from edefter_helper.engine.reader import read_part
+
     try:
-        return read_full(path, parse_name(path.name))
+        return read_part(location, part)
     except Exception as exc:  # noqa: BLE001  as the engine's workers: a fault in one file is that file's problem
-        return {"problems": [P.read_failed(f"{type(exc).__name__}: {exc}"[:300], location).as_json()],
-                "malformed": True}
+        if part != "whole":
+            return None  # a half that failed settles nothing: join_halves reads the file whole
+        return _failed_read(exc, location)
+
+
+def _joined(join, path: Path, name, signed, checked, written) -> dict:
+    try:
+        return join(path, name, signed, checked, written)
+    except Exception as exc:  # noqa: BLE001  (as _read_here)
+        return _failed_read(exc, str(path))
 
 
 def _verify_and_report(run, out: Path, restored: list[RestoredMonth],

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
+import struct
 import zipfile
 from pathlib import Path
 
@@ -273,6 +275,109 @@ def test_the_verdict_covers_a_file_changed_after_it_was_read(tmp_path, edefter, 
     bad = [r for r in summary.results if r.status == restore.NOT_RESTORED]
     assert len(bad) == 1 and "yazıldıktan sonra değişti" in bad[0].message, summary.results
     assert summary.count(restore.RESTORED) == 2
+
+
+def _halves(monkeypatch, **kw):
+    """As _pipelined, and every ledger is read as the engine's two halves (reader.read_signed and
+    reader.check_bytes), which the restore's big parts get; the joins are counted."""
+    from edefter_helper.engine import reader
+
+    made = _pipelined(monkeypatch, **kw)
+    monkeypatch.setattr(restore, "HALVES_BYTES", 1)
+    joins = []
+    real = reader.join_halves
+
+    def join(path, name, signed, checked, written=None):
+        facts = real(path, name, signed, checked, written)
+        joins.append((path.name, signed is not None and checked.get("well_formed"), written is not None,
+                      written is not None and written["crc32"] == checked["crc32"]))
+        return facts
+
+    monkeypatch.setattr(reader, "join_halves", join)
+    return made, joins
+
+
+def test_big_ledgers_are_verified_as_two_halves_with_the_same_verdict(tmp_path, edefter, monkeypatch):
+    _, original, wb, journal = _folder_backup(tmp_path, edefter)
+    made, joins = _halves(monkeypatch, workers=2, worker_first=True)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    assert summary.count(restore.RESTORED) == 3 and summary.failed == 0, summary.results
+    _check_restored(out, original, edefter)
+    ledgers = {n for n in original if n.endswith(".xml")}
+    assert {n for n, *_ in joins} == ledgers
+    assert all(ok and written and same for _, ok, written, same in joins)  # halves of the bytes written and hashed
+    assert made[0].reread == 0
+
+
+def test_a_ledger_changed_between_its_halves_is_read_again_and_caught(tmp_path, edefter, monkeypatch):
+    """Halves that saw other bytes than the restore wrote (same size: only the CRC-32 tells) are not
+    joined: the file is read whole, and its sha256 is not the backed-up one."""
+    from edefter_helper.engine.cache import identity
+    from edefter_helper.samples.attacks import _flip_amount
+    from tests.test_lexical_c14n import _resigned
+
+    _, _, wb, journal = _folder_backup(tmp_path, edefter)
+    like = write_month(tmp_path / "ayni", VKN, PERIODS[0])  # the same month's signer
+    made, joins = _halves(monkeypatch)
+    facts = restore._Verifier.facts
+
+    def tampered(self, files):
+        self._drain()
+        victim = next(f for f in files if f.name.kind == "Y" and "0003" not in f.location)
+        size = victim.path.stat().st_size
+        # another amount, signed again with the taxpayer's key: a valid ledger of the same size
+        victim.path.write_bytes(_resigned(like, victim.path, lambda body: _flip_amount(body)))
+        assert victim.path.stat().st_size == size
+        # as if the file had changed without a trace in its identity (a ctime cannot be set back) and
+        # both halves had read the changed bytes: only the CRC-32 of what was written tells
+        now = identity(os.stat(victim.path))
+        kept = self._results[victim.location]
+        assert set(kept) == {"written", "signed", "bytes"}
+        for part in kept:
+            kept[part] = (now, kept[part][1] if part == "written" else restore._read_here(victim.location, part))
+        return facts(self, files)
+
+    monkeypatch.setattr(restore._Verifier, "facts", tampered)
+    out = tmp_path / "geri"
+    summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
+    bad = [r for r in summary.results if r.status == restore.NOT_RESTORED]
+    assert len(bad) == 1 and "yazıldıktan sonra değişti" in bad[0].message, summary.results
+    assert summary.count(restore.RESTORED) == 2
+
+
+def _flip_ledger_crcs(package: Path) -> None:
+    """A wrong CRC-32 for every ledger of a zip, in its local and its central header."""
+    data = bytearray(package.read_bytes())
+    with zipfile.ZipFile(package) as zf:
+        ledgers = [i for i in zf.infolist() if i.filename.endswith(".xml")]
+        at = zf.start_dir
+    for info in ledgers:
+        assert data[info.header_offset:info.header_offset + 4] == b"PK\x03\x04"
+        data[info.header_offset + 14] ^= 0xFF
+    while data[at:at + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack("<3H", data[at + 28:at + 34])
+        if data[at + 46:at + 46 + name_len].endswith(b".xml"):
+            data[at + 16] ^= 0xFF
+        at += 46 + name_len + extra_len + comment_len
+    package.write_bytes(bytes(data))
+
+
+def test_a_package_with_a_wrong_zip_crc_is_still_verified_whole(tmp_path, edefter, monkeypatch):
+    """The restore checks each file's sha256, not the zip's CRC-32; the halves compare what they read
+    with that CRC, so a wrong one only means each ledger is read whole, with the same verdict."""
+    nas, original, wb, _ = _folder_backup(tmp_path, edefter)
+    for package in nas.rglob("*.zip"):
+        _flip_ledger_crcs(package)
+        with zipfile.ZipFile(package) as zf:
+            assert zf.testzip() is not None  # unzip would call these packages damaged
+    made, joins = _halves(monkeypatch)
+    out = tmp_path / "geri"
+    keys = [MonthKey(VKN, "0000", p) for p in PERIODS] + [MonthKey(VKN, "0003", "2024-01")]
+    summary = restore.restore(FileBook(wb), keys, out=out, options=_opts(tmp_path / "pc2.sqlite3"), discover=keys)
+    assert summary.count(restore.RESTORED) == 3, summary.results
+    _check_restored(out, original, edefter)
+    assert joins and all(ok and written and not same for _, ok, written, same in joins)
 
 
 def test_a_worker_that_dies_is_replaced_by_a_read_here(tmp_path, edefter, monkeypatch):

@@ -18,7 +18,7 @@ from lxml import etree
 from edefter_helper.engine import problems as P
 from edefter_helper.engine import xades, xmldsig
 from edefter_helper.engine.c14n import StreamingC14N, reduce_start
-from edefter_helper.engine.names import LedgerName
+from edefter_helper.engine.names import LedgerName, parse_name
 from edefter_helper.engine.rawdigest import LexicalDigest, RawDigest
 from edefter_helper.engine.schema import schema_problem
 from edefter_helper.engine.xmlsafe import PROLOG_LIMIT, UnsafeXML, check_prolog, parser_options, prolog_complete
@@ -181,7 +181,93 @@ def read_full(path: Path, name: LedgerName, schema=None) -> dict:
     return _read(path, name, full=True, schema=schema)
 
 
-def _read(path: Path, name: LedgerName, *, full: bool, schema=None) -> dict:
+# read_full of a big ledger as two halves that can run at once, in two processes: one file's read
+# otherwise keeps one core busy while the other has nothing left (a restore's last big file)
+
+def read_signed(path: Path, name: LedgerName) -> dict | None:
+    """The first half: read_full's facts less what check_bytes gives (every byte parsed by libxml2,
+    the file's sha256), and the CRC-32 of the bytes it read. None when the file is not read the
+    lexical way (see _parse_lexical), or would be read a second time (a digest that does not match):
+    join_halves then reads it whole. Never a verdict alone: only join_halves makes these read_full's."""
+    if name.zipped:
+        return None
+    facts = _read(path, name, full=True, halves=True)
+    return None if facts.get(_NOT_HALVES) else facts
+
+
+def check_bytes(path: Path, *, sha256: bool = True) -> dict:
+    """The second half: every byte through libxml2 as read_full parses it (no tree), and the size,
+    CRC-32 and (`sha256`) sha256 of exactly those bytes: {"well_formed", "size", "crc32", "sha256"}.
+    An unreadable file is not well-formed here (read_full then says why)."""
+    sha = hashlib.sha256() if sha256 else None
+    checker = etree.XMLParser(target=_Discard(), **parser_options())
+    well_formed, size, crc = True, 0, 0
+    try:
+        with open(path, "rb") as raw:
+            while data := raw.read(LexicalDigest.READ_SIZE):
+                size += len(data)
+                crc = zlib.crc32(data, crc)
+                if sha is not None:
+                    sha.update(data)
+                if well_formed:
+                    try:
+                        checker.feed(data)
+                    except etree.XMLSyntaxError:
+                        well_formed = False
+        if well_formed:
+            checker.close()
+    except etree.XMLSyntaxError:
+        well_formed = False
+    except OSError:
+        return {"well_formed": False, "size": -1, "crc32": -1, "sha256": ""}
+    return {"well_formed": well_formed and size > 0, "size": size, "crc32": crc,
+            "sha256": sha.hexdigest() if sha is not None else ""}
+
+
+def join_halves(path: Path, name: LedgerName, signed: dict | None, checked: dict | None,
+                written: dict | None = None) -> dict:
+    """read_full's facts from its two halves. They are read_full's only when both saw the same bytes
+    (size and CRC-32; the caller also compares the file's identity before and after) and those are
+    well-formed; otherwise — not well-formed, not read the lexical way, other bytes — read_full itself.
+    `written` ({"sha256", "size", "crc32"}): what the caller wrote to the file, hashed as it wrote
+    it; the halves must have seen those bytes, and check_bytes then need not hash them again."""
+    if signed is None or checked is None or not checked.get("well_formed"):
+        return read_full(path, name)
+    seen = {(signed.get("size"), signed.get(_CRC)), (checked.get("size"), checked.get("crc32"))}
+    if written is not None:
+        seen.add((written.get("size"), written.get("crc32")))
+    sha = checked.get("sha256") or (written or {}).get("sha256")
+    if len(seen) != 1 or not sha:
+        return read_full(path, name)
+    facts = {k: v for k, v in signed.items() if k != _CRC}
+    facts["sha256"] = sha
+    return facts
+
+
+def read_part(location: str, part: str) -> dict | None:
+    """One job of a reading worker, by the file's path: "whole" (read_full), "signed" (read_signed),
+    "bytes+sha256" or "bytes" (check_bytes with or without the sha256)."""
+    path = Path(location)
+    if part in ("bytes", "bytes+sha256"):
+        return check_bytes(path, sha256=part == "bytes+sha256")
+    if part == "signed":
+        return read_signed(path, parse_name(path.name))
+    return read_full(path, parse_name(path.name))
+
+
+_NOT_HALVES = "_not_halves"
+
+
+class _NeedsWhole(Exception):
+    pass
+
+
+def _needs_whole():
+    raise _NeedsWhole
+_CRC = "_crc32"  # of the bytes read_signed read, for join_halves
+
+
+def _read(path: Path, name: LedgerName, *, full: bool, schema=None, halves: bool = False) -> dict:
     facts = _Facts(path)
     d = facts.d
     try:
@@ -195,7 +281,7 @@ def _read(path: Path, name: LedgerName, *, full: bool, schema=None) -> dict:
             else:
                 sha = hashlib.sha256() if full else None
                 _parse(raw, name, path, facts, full=full, schema=schema, sha=sha,
-                       reopen=lambda: open(path, "rb"))
+                       reopen=lambda: open(path, "rb"), halves=halves)
     except OSError as exc:
         d["problems"].append(P.unreadable(exc.strerror or str(exc), path).as_json())
         d["malformed"] = True
@@ -268,7 +354,8 @@ class _Enveloped:
         return el is self.chosen
 
 
-def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sha, reopen) -> None:
+def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sha, reopen,
+           halves: bool = False) -> None:
     d = facts.d
     head = _read_prolog(raw)
     if not head:
@@ -285,6 +372,14 @@ def _parse(raw, name: LedgerName, path, facts: _Facts, *, full: bool, schema, sh
         return
     if full and schema is None and sha is not None:
         resume = raw.tell()
+        if halves:
+            try:  # a second pass would compare the sha256 this half does not take: the file is read whole
+                if _parse_lexical(raw, head, name, path, facts, _needs_whole, False):  # (positional: spied on)
+                    return
+            except _NeedsWhole:
+                pass
+            d[_NOT_HALVES] = True
+            return
         if _parse_lexical(raw, head, name, path, facts, reopen):
             return
         raw.seek(resume)  # not in the lexical form: the exact path, from the first byte again
@@ -397,29 +492,35 @@ class _Discard:
         return None
 
 
-def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reopen) -> bool:
+def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reopen, check: bool = True) -> bool:
     """The whole-document digest without a tree of the entries, for a ledger in the lexical form of
     rawdigest.LexicalDigest (which says why it is the standard digest). Every byte is parsed by
     libxml2 (without a tree); the outline (the document less its entries) is parsed with one and
     walked as _parse walks a whole document. False when the file is not in that form, is not
     well-formed or has another signature shape: the caller then reads it the exact way from the
     start (nothing is kept from here). A digest that does not match the signed one is recomputed the
-    exact way before a verdict, so no signature is found invalid on this path's digest alone."""
-    sha = hashlib.sha256()
+    exact way before a verdict, so no signature is found invalid on this path's digest alone.
+    check=False (read_signed): neither libxml2's pass over every byte nor the sha256; check_bytes
+    does both, and join_halves reads the file whole unless it was well-formed."""
+    sha = hashlib.sha256() if check else None
     lex = LexicalDigest(GL_COR, "entryHeader")
-    checker = etree.XMLParser(target=_Discard(), **parser_options())
-    size = 0
+    checker = etree.XMLParser(target=_Discard(), **parser_options()) if check else None
+    size = crc = 0
     data = head
     try:
         while data:
-            sha.update(data)
             size += len(data)
-            checker.feed(data)
+            if check:
+                sha.update(data)
+                checker.feed(data)
+            else:
+                crc = zlib.crc32(data, crc)
             lex.feed(data)
             if lex.state == "off":
                 return False
             data = raw.read(LexicalDigest.READ_SIZE)
-        checker.close()
+        if check:
+            checker.close()
     except etree.XMLSyntaxError:
         return False
     outline = lex.outline_document()
@@ -466,7 +567,10 @@ def _parse_lexical(raw, head: bytes, name: LedgerName, path, facts: _Facts, reop
     qn = etree.QName(root)
     d["root"] = qn.localname if qn.namespace == EDEFTER else root.tag
     d.setdefault("size", size)
-    d["sha256"] = sha.hexdigest()
+    if check:
+        d["sha256"] = sha.hexdigest()
+    else:
+        d[_CRC] = crc
     # a digest that does not match is recomputed the exact way before a verdict (exact=False)
     _check_signatures(root, name, path, d, streamed, reopen, top, stray, exact=False)
     return True
