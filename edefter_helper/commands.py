@@ -201,7 +201,7 @@ def cmd_restore(args) -> int:
 
     from edefter_helper import restore
     from edefter_helper.engine.model import MonthKey
-    from edefter_helper.engine.names import NO_BRANCH, valid_branch, valid_identifier, valid_period
+    from edefter_helper.engine.names import valid_branch, valid_identifier, valid_period
 
     if args.firm and not valid_identifier(args.firm):
         raise UsageError(f"Geçersiz VKN/TCKN: {args.firm}")
@@ -224,10 +224,8 @@ def cmd_restore(args) -> int:
         from edefter_helper.actions import read_settings
 
         firms, _, _ = read_settings(book)
-        pairs = {(f.vkn, f.branch or NO_BRANCH) for f in firms if args.all or f.vkn == args.firm}
-        if args.branch:
-            pairs = {(args.firm, args.branch)}
-        discover = [MonthKey(v, b, p) for v, b in sorted(pairs) for p in restore.periods_between(args.start, end)]
+        discover = restore.months_to_ask(firms, args.start, end, vkn=None if args.all else args.firm,
+                                         branch=args.branch)
     return _run(restore.restore, args, book, out=Path(args.out), source=args.source,
                 into_existing=args.into_existing, discover=discover, where=where)
 

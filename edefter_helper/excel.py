@@ -341,6 +341,40 @@ def _ask_password(prompt: str) -> str | None:
         root.destroy()
 
 
+def _ask_yes_no(prompt: str) -> bool:
+    """A Yes/No question; False when it cannot be asked (tests replace this)."""
+    try:
+        import tkinter as tk
+        from tkinter import messagebox
+    except ImportError:
+        return False
+    root = tk.Tk()
+    root.withdraw()
+    root.attributes("-topmost", True)
+    try:
+        return bool(messagebox.askyesno(TITLE, prompt, parent=root))
+    finally:
+        root.destroy()
+
+
+def _ask_text(prompt: str) -> str | None:
+    """A line of text; None when cancelled (tests replace this)."""
+    try:
+        import tkinter as tk
+        from tkinter import simpledialog
+    except ImportError:
+        raise UserMessage("Soru penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut satırından "
+                          "yapın: edefter restore --all --from YYYY-AA") from None
+    root = tk.Tk()
+    root.withdraw()
+    root.attributes("-topmost", True)
+    root.lift()
+    try:
+        return simpledialog.askstring(TITLE, prompt, parent=root)
+    finally:
+        root.destroy()
+
+
 def _ask_folder(prompt: str) -> str | None:
     """Ask for a destination folder; None when cancelled (tests replace this)."""
     try:
@@ -526,20 +560,54 @@ def show_status() -> str | None:
 
 def restore() -> str | None:
     """Geri Yükle / İbraz Paketi: the selected months (all visible ones when nothing is selected) into a
-    folder the user picks, verified, with the İbraz Raporu."""
+    folder the user picks, verified, with the İbraz Raporu. A folder with files in it is completed
+    (never overwritten) once the user agrees; when this computer knows no month (another computer made
+    the backups, the disk was lost) the target is asked from a month the user gives."""
     def task(book):
         folder = _ask_folder("Geri yüklenecek dosyalar için boş bir klasör seçin")
         if not folder:
             return "Klasör seçilmedi; hiçbir şey geri yüklenmedi.", False
         from edefter_helper import restore as r
 
+        out = Path(folder)
+        into_existing = r.holds_files(out)
+        if into_existing and not _ask_yes_no(
+                f"Seçilen klasör boş değil:\n{out}\n\nİçindeki dosyalara dokunulmadan yalnızca eksik dosyalar "
+                f"eklensin mi? (Aynı adla başka içerikte bir dosya varsa üzerine yazılmaz, raporda belirtilir; "
+                f"yarıda kalmış bir geri yükleme böyle tamamlanır.)"):
+            return "Klasör boş değil; hiçbir şey geri yüklenmedi.", False
         try:
-            summary = r.restore(book, keys=book.selected_keys(), out=Path(folder))
+            try:
+                summary = r.restore(book, keys=book.selected_keys(), out=out, into_existing=into_existing)
+            except r.NothingToRestore:
+                discover = _months_from_user(book, r)
+                if discover is None:
+                    return "Dönem girilmedi; hiçbir şey geri yüklenmedi.", False
+                summary = r.restore(book, out=out, into_existing=into_existing, discover=discover)
         except r.RestoreError as exc:
             raise UserMessage(str(exc)) from None
         return _summary(summary)
 
     return _run(task, "e-Defter: geri yükleniyor…")
+
+
+def _months_from_user(book, r) -> list | None:
+    """After a loss: every Firmalar firm's months from the month the user gives up to this one, to ask
+    the targets about (the CLI's `restore --all --from`); None when the user gives none."""
+    from edefter_helper.engine.names import valid_period
+    from edefter_helper.settings import read_settings
+
+    answer = _ask_text("Bu bilgisayar geri yüklenecek bir ay bilmiyor (yedekler başka bir bilgisayarda "
+                       "alınmış ya da dosyalar ve günlük kaybolmuş olabilir). Firmalar sayfasındaki firmaların "
+                       "hangi aydan bu yana yedekleri hedefe sorulsun? (YYYY-AA, ör. 2024-01)")
+    if not answer or not answer.strip():
+        return None
+    start = answer.strip()
+    end = _dt.date.today().strftime("%Y-%m")
+    if not valid_period(start) or start > end:
+        raise UserMessage(f"Geçersiz ay: {start}. YYYY-AA biçiminde, bu aydan önce bir ay girin (ör. 2024-01).")
+    firms, _, _ = read_settings(book)
+    return r.months_to_ask(firms, start, end)
 
 
 def store_password() -> str | None:

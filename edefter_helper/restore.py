@@ -89,6 +89,11 @@ class RestoreError(Exception):
     """The restore cannot start (destination, selection); Turkish message."""
 
 
+class NothingToRestore(RestoreError):
+    """No month fits the choice: neither the disk nor this computer's journal knows one. After a loss
+    the months are found by asking the target (`months_to_ask`)."""
+
+
 @dataclass
 class RestoredMonth:
     key: MonthKey
@@ -121,6 +126,25 @@ def periods_between(start: str, end: str) -> list[str]:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out
+
+
+def months_to_ask(firms, start: str, end: str, *, vkn: str | None = None,
+                  branch: str | None = None) -> list[MonthKey]:
+    """The months from `start` to `end` (YYYY-AA) of every firm in Firmalar (or of `vkn`, or only its
+    `branch`) to ask the target about: what `restore(discover=…)` takes when this computer knows none."""
+    if branch:
+        pairs = {(vkn, branch)}
+    else:
+        pairs = {(f.vkn, f.branch or NO_BRANCH) for f in firms if vkn is None or f.vkn == vkn}
+    return [MonthKey(v, b, p) for v, b in sorted(pairs) for p in periods_between(start, end)]
+
+
+def holds_files(out: Path) -> bool:
+    """True when `out` is a folder with something in it (a restore there needs into_existing)."""
+    try:
+        return out.is_dir() and any(out.iterdir())
+    except OSError:
+        return False  # restore() says why it cannot look
 
 
 def _check_destination(out: Path, into_existing: bool) -> None:
@@ -219,7 +243,7 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         chosen = sorted(k for k in (listed if keys is None else set(keys)) | discover_all
                         if actions.firm_for(k, run.firms) is not None and (where is None or where(k)))
         if not chosen:
-            raise RestoreError("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
+            raise NothingToRestore("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
                                "bilgisayarın günlüğünde var. Başka bir bilgisayarın yedeklediği ya da dosyaları "
                                "tamamen silinmiş aylar hedefe sorularak geri yüklenir: komut satırında "
                                "'edefter restore … --from YYYY-AA'. Firmanın Firmalar sayfasında olduğundan emin "

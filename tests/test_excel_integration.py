@@ -129,6 +129,61 @@ def test_ribbon_restore_button_brings_the_months_back(tmp_path, monkeypatch):
     back = {p.name: p.read_bytes() for p in out.rglob("*.xml")}
     assert back == original
     assert (out / "ibraz-raporu.html").is_file()
-    # a second click into the same, now full, folder is refused in Turkish
+    # a second click into the same, now full, folder asks first; no: nothing is touched
+    asked = []
+    monkeypatch.setattr(excel, "_ask_yes_no", lambda prompt: asked.append(prompt) or False)
     message = excel.restore()
-    assert "boş değil" in message and book.app.alerts[-1][2] == "critical"
+    assert "boş değil" in message and len(asked) == 1 and str(out) in asked[0]
+    assert book.app.alerts[-1][2] != "critical"  # the user's own choice
+    assert sorted(p.name for p in out.glob("ibraz-raporu*")) == ["ibraz-raporu.html"]
+    # yes (a restore cut short is completed this way): the files already there are the same bytes, a
+    # missing one comes back, and the new report stands beside the first
+    gone = next(out.rglob("*-K-*.xml"))
+    gone.unlink()
+    monkeypatch.setattr(excel, "_ask_yes_no", lambda prompt: True)
+    message = excel.restore()
+    assert message.startswith("1 dönem geri yüklendi"), message
+    assert {p.name: p.read_bytes() for p in out.rglob("*.xml")} == original
+    assert sorted(p.name for p in out.glob("ibraz-raporu*")) == ["ibraz-raporu-2.html", "ibraz-raporu.html"]
+
+
+def test_ribbon_restore_on_another_computer_asks_the_target_from_a_month(tmp_path, monkeypatch):
+    """After a loss, on a computer whose journal and Dönemler know no month: the button asks from which
+    month to ask the target, and every Firmalar firm's months come back from it."""
+    import shutil
+
+    month = write_month(tmp_path / "defter" / "a", VKN, "2024-01")
+    original = {p.name: p.read_bytes() for p in month}
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    book = FakeBook()
+    _put(book, layout.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(tmp_path / "defter"),
+                                "target": "NAS", "auto": "Evet"}])
+    _put(book, layout.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    _put(book, layout.PERIODS, [])
+    _put(book, layout.LOG, [])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.refresh()
+    assert excel.backup().startswith("1 dönem kuyruğa alındı")
+    _wait_for_worker({"2024-01"})
+    shutil.rmtree(tmp_path / "defter")  # the disk is lost; the NAS and the workbook are left
+    monkeypatch.setenv("EDEFTER_JOURNAL", str(tmp_path / "yeni-pc.sqlite3"))  # another computer
+    _put(book, layout.PERIODS, [])
+    for r in range(2, 10):
+        for c in range(1, len(layout.PERIODS.columns) + 1):
+            book.sheets[layout.PERIODS.name].grid.pop((r, c), None)
+
+    out = tmp_path / "ibraz"
+    monkeypatch.setattr(excel, "_ask_folder", lambda prompt: str(out))
+    asked = []
+    monkeypatch.setattr(excel, "_ask_text", lambda prompt: asked.append(prompt) or None)  # cancelled
+    assert "hiçbir şey geri yüklenmedi" in excel.restore() and len(asked) == 1
+    monkeypatch.setattr(excel, "_ask_text", lambda prompt: "2024-13")
+    message = excel.restore()
+    assert "Geçersiz ay" in message and book.app.alerts[-1][2] == "critical"
+    assert not out.exists() or not any(out.iterdir())
+    monkeypatch.setattr(excel, "_ask_text", lambda prompt: " 2023-11 ")
+    message = excel.restore()
+    assert message.startswith("1 dönem geri yüklendi"), message
+    assert {p.name: p.read_bytes() for p in out.rglob("*.xml")} == original
+    assert (out / "ibraz-raporu.html").is_file()
