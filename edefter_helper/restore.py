@@ -408,8 +408,15 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
 
     try:
         target = run.target_for(firm)
-        receipt = target.query(key)
+        # a folder per month: months are fetched in parallel and each removes its own
+        package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
+        try:
+            receipt = target.fetch_stored(key, package)  # one download where asking reads the package back
+        except BaseException:
+            shutil.rmtree(package.parent, ignore_errors=True)
+            raise
         if receipt.state != STORED:
+            shutil.rmtree(package.parent, ignore_errors=True)
             if optional and receipt.state == MISSING:  # only asked about, and not there: not a month of it
                 return None
             why = {ACCEPTED: "paket hedefte işleniyor, saklandığı henüz onaylanmadı",
@@ -420,9 +427,6 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         month.receipt = (receipt.reference or "", receipt.sha256 or "",
                          str(receipt.extra.get("stored_at") or receipt.extra.get("received_at") or ""))
         attempt = run.journal.begin(key, identity, "restore", receipt.sha256 or None)
-        # a folder per month: months are fetched in parallel and each removes its own
-        package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
-        target.fetch(key, package)
         try:
             _unpack(run, key, identity, package, receipt.sha256, known, month, out, verifier, strict=strict)
         finally:

@@ -169,6 +169,8 @@ def test_a_corrupted_or_hostile_stored_package_is_not_restored(tmp_path, edefter
 def test_restore_from_the_izibiz_fake(tmp_path, edefter, memory_keyring):
     from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer
 
+    READ_BACK = "GetGenericArchiveByPeriodRequest"
+
     credentials.set_password("Yedek", "ali@firma", "doğru-şifre")
     with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz")) as fake:
         ledgers, original, wb = _setup(tmp_path, edefter, "izibiz", fake.url, user="ali@firma", branch=False)
@@ -177,9 +179,13 @@ def test_restore_from_the_izibiz_fake(tmp_path, edefter, memory_keyring):
         assert summary.count(S.BACKED_UP) == 3, summary.results
         shutil.rmtree(ledgers)
         out = tmp_path / "geri"
+        reads = fake.app.ops().count(READ_BACK)
         summary = restore.restore(FileBook(wb), out=out, options=_opts(journal))
         assert summary.count(restore.RESTORED) == 3, summary.results
         _check_restored(out, original, edefter, branch=False)
+        # each package came over once: asking İzibiz what it holds reads the package back, and that
+        # download is the one restored (it was read twice, once to ask and once to fetch)
+        assert fake.app.ops().count(READ_BACK) - reads == 3
 
 
 def test_bad_restore_input_is_a_usage_error(tmp_path, edefter):

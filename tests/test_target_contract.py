@@ -185,3 +185,15 @@ def test_a_target_that_lists_months_lists_the_stored_one(harness, packages):
     listed = harness.target.months(KEY.vkn)
     assert listed is None or listed == [KEY], listed
     assert harness.target.months("1111111111") in (None, [])
+
+
+def test_fetch_stored_is_query_and_fetch(harness, packages, tmp_path):
+    """fetch_stored (what a restore asks): query's answer, and the package in dest only when STORED."""
+    dest = tmp_path / "geri" / KEY.package_name
+    assert harness.target.fetch_stored(KEY, dest).state == MISSING
+    assert not dest.exists()
+    pkg = packages[1]
+    _send_and_settle(harness, pkg)
+    receipt = harness.target.fetch_stored(KEY, dest)
+    assert (receipt.state, receipt.sha256) == (STORED, pkg.sha256), receipt.message
+    assert dest.read_bytes() == pkg.path.read_bytes()

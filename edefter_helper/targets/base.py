@@ -104,6 +104,15 @@ class Target(abc.ABC):
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         """Download the stored package into dest (a file path); returns it."""
 
+    def fetch_stored(self, key: MonthKey, dest: Path) -> Receipt:
+        """What the target holds for the month (query's answer) and, when that is STORED, its package
+        in dest (fetch). A target whose query reads the whole package back anyway (İzibiz) does both
+        with one download; a restore asks this way."""
+        receipt = self.query(key)
+        if receipt.state == STORED:
+            self.fetch(key, dest)
+        return receipt
+
     def months(self, vkn: str) -> list[MonthKey] | None:
         """The months (every branch) the target holds something for, for a VKN; None when it cannot
         list them. A restore on another computer asks it for the branches Firmalar does not name."""

@@ -667,12 +667,39 @@ class IzibizTarget(Target):
             hasher.update(data)
             total[0] += len(data)
 
-        label = month_label(key.period)
         reader, err = self._read_back(key, write)
         if err is None and reader.streamed and total[0] > 0:
-            return Receipt(state=STORED, reference=reader.values.get("INTL_TXN_ID", ""), sha256=hasher.hexdigest(),
-                           message="İzibiz'de saklanan paket geri alınıp doğrulandı.",
-                           extra={"size": total[0]})
+            return self._stored(reader, hasher, total[0])
+        return self._not_read_back(key, err)
+
+    def fetch_stored(self, key: MonthKey, dest: Path) -> Receipt:
+        """query and fetch with one download: the package read back is hashed on its way into dest."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        total = [0]
+        try:
+            with atomic_write(dest) as out:
+                def write(data: bytes):
+                    hasher.update(data)
+                    total[0] += len(data)
+                    out.write(data)
+
+                reader, err = self._read_back(key, write)
+                if not (err is None and reader.streamed and total[0] > 0):
+                    raise _NotReadBack(err)  # dest is left as it was
+        except _NotReadBack as nothing:
+            return self._not_read_back(key, nothing.err)
+        return self._stored(reader, hasher, total[0])
+
+    @staticmethod
+    def _stored(reader, hasher, size: int) -> Receipt:
+        return Receipt(state=STORED, reference=reader.values.get("INTL_TXN_ID", ""), sha256=hasher.hexdigest(),
+                       message="İzibiz'de saklanan paket geri alınıp doğrulandı.", extra={"size": size})
+
+    def _not_read_back(self, key: MonthKey, err: IzibizError | None) -> Receipt:
+        """The month's state when its package could not be read back: ACCEPTED or MISSING, or raises."""
+        label = month_label(key.period)
         if err is not None and not err.not_found:
             # not "nothing there": the month's state is unknown, and saying "no package" could send twice
             raise TargetError(f"İzibiz {label} paketini geri veremedi, ayın durumu bilinmiyor: "
@@ -710,6 +737,12 @@ class IzibizTarget(Target):
             raise RejectedError(f"İzibiz {month_label(key.period)} iptalini kabul etmedi: {self._clean(err.text)}")
         return Receipt(state=MISSING, reference=reader.values.get("INTL_TXN_ID", ""),
                        message=f"{month_label(key.period)} paketi İzibiz'de iptal edildi.")
+
+
+class _NotReadBack(Exception):
+    def __init__(self, err):
+        super().__init__()
+        self.err = err
 
 
 def _open(address: str, user: str, password: str | None, timeout=None) -> "IzibizTarget":

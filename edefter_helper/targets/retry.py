@@ -102,6 +102,9 @@ class Retrying(Target):
     def fetch(self, key: MonthKey, dest: Path) -> Path:
         return self._call("fetch", key, lambda: self.target.fetch(key, dest))
 
+    def fetch_stored(self, key: MonthKey, dest: Path) -> Receipt:
+        return self._call("fetch", key, lambda: self.target.fetch_stored(key, dest))
+
     def cancel(self, key: MonthKey) -> Receipt:
         return self._call("cancel", key, lambda: self.target.cancel(key))
 
