@@ -134,7 +134,8 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
     scratch = run.workdir / "dogrulama" / f"{key.vkn}-{key.branch}-{key.period}-{copy}"
     try:
         target = run.target_for(firm)
-        receipt = target.query(key)
+        package = scratch / key.package_name
+        receipt = target.fetch_stored(key, package)  # one download where asking reads the package back
         if receipt.state == ACCEPTED:  # the target holds it and is checking it again: no verdict yet
             return _inconclusive(run, key, firm, identity, known, "hedef paketi yeniden denetliyor; saklandığını "
                                                                   "henüz bildirmedi")
@@ -146,8 +147,6 @@ def drill_month(run, key: MonthKey, firm: actions.Firm) -> str:
                                                           "paket bildirmiyor (silinmiş ya da kaybolmuş olabilir).")
         # what this computer backed up; a status without it (never expected) trusts the target's word
         recorded = known.package_sha256 or receipt.sha256 or ""
-        package = scratch / key.package_name
-        target.fetch(key, package)
         month = RestoredMonth(key, firm.name, "")
         # _unpack hashes the package once (month.package_sha256) and unpacks nothing when it is not `recorded`
         _unpack(run, key, identity, package, recorded, known, month, scratch / "dosyalar")

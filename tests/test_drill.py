@@ -112,3 +112,29 @@ def test_choose_takes_recent_and_due_months_first():
     last[MonthKey(VKN, "0000", "2024-05")] = (now - timedelta(days=400)).isoformat()  # due
     chosen = drill.choose(stored, last, sample_pct=1, recent_days=7, now=now, rng=random.Random(0))
     assert MonthKey(VKN, "0000", "2025-12") in chosen and MonthKey(VKN, "0000", "2024-05") in chosen
+
+
+def test_a_drill_of_izibiz_reads_each_package_back_once(tmp_path, edefter, memory_keyring):
+    """İzibiz proves storage only by giving the package back: the drill's question and its download
+    are one read-back (they were two)."""
+    from tests.fakes.izibiz_server import FakeIzibiz, FakeIzibizServer
+
+    read_back = "GetGenericArchiveByPeriodRequest"
+    credentials.set_password("Yedek", "ali@firma", "doğru-şifre")
+    ledgers = tmp_path / "defter"
+    for p in PERIODS[:2]:
+        write_month(ledgers / p, VKN, p)
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    with FakeIzibizServer(FakeIzibiz(root=tmp_path / "izibiz")) as fake:
+        book = FileBook(wb)
+        book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "Yedek",
+                                   "user": "ali@firma"}])
+        book.write_rows(L.TARGETS, [{"name": "Yedek", "kind": "izibiz", "address": fake.url}])
+        book.save()
+        journal = tmp_path / "j.sqlite3"
+        assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == 2
+        reads = fake.app.ops().count(read_back)
+        summary = drill.drill(FileBook(wb), sample_pct=100, options=_opts(journal), rng=random.Random(1))
+        assert summary.count(drill.DRILL_OK) == 2 and summary.failed == 0, summary.results
+        assert fake.app.ops().count(read_back) - reads == 2
