@@ -13,6 +13,7 @@ import datetime as _dt
 import re
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -322,74 +323,64 @@ def _caller() -> Any:
     return xw.Book.caller()
 
 
-def _ask_password(prompt: str) -> str | None:
-    """Ask for a secret without showing it; None when cancelled (tests replace this)."""
+@contextmanager
+def _dialog(without_tk: str | None, *, focus: bool = False):
+    """A hidden Tk root above Excel (which called us) to parent one dialog. Without tkinter:
+    UserMessage(`without_tk`), or None is yielded when `without_tk` is None."""
     try:
         import tkinter as tk
-        from tkinter import simpledialog
     except ImportError:
-        raise UserMessage("Şifre penceresi açılamadı (Python'da tkinter yok). Şifreyi komut "
-                          "satırından girin: edefter credentials set") from None
+        if without_tk is None:
+            yield None
+            return
+        raise UserMessage(without_tk) from None
     root = tk.Tk()
     root.withdraw()
-    root.attributes("-topmost", True)  # above Excel, which called us
+    root.attributes("-topmost", True)
     root.lift()
-    root.focus_force()  # typed characters go to the password box, not to Excel's cell
+    if focus:
+        root.focus_force()  # typed characters go to the dialog, not to Excel's cell
     try:
-        return simpledialog.askstring(TITLE, prompt, show="*", parent=root)
+        yield root
     finally:
         root.destroy()
+
+
+def _ask_password(prompt: str) -> str | None:
+    """Ask for a secret without showing it; None when cancelled (tests replace this)."""
+    with _dialog("Şifre penceresi açılamadı (Python'da tkinter yok). Şifreyi komut satırından girin: "
+                 "edefter credentials set", focus=True) as root:
+        from tkinter import simpledialog
+
+        return simpledialog.askstring(TITLE, prompt, show="*", parent=root)
 
 
 def _ask_yes_no(prompt: str) -> bool:
     """A Yes/No question; False when it cannot be asked (tests replace this)."""
-    try:
-        import tkinter as tk
+    with _dialog(None) as root:
+        if root is None:
+            return False
         from tkinter import messagebox
-    except ImportError:
-        return False
-    root = tk.Tk()
-    root.withdraw()
-    root.attributes("-topmost", True)
-    try:
+
         return bool(messagebox.askyesno(TITLE, prompt, parent=root))
-    finally:
-        root.destroy()
 
 
 def _ask_text(prompt: str) -> str | None:
     """A line of text; None when cancelled (tests replace this)."""
-    try:
-        import tkinter as tk
+    with _dialog("Soru penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut satırından yapın: "
+                 "edefter restore --all --from YYYY-AA", focus=True) as root:
         from tkinter import simpledialog
-    except ImportError:
-        raise UserMessage("Soru penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut satırından "
-                          "yapın: edefter restore --all --from YYYY-AA") from None
-    root = tk.Tk()
-    root.withdraw()
-    root.attributes("-topmost", True)
-    root.lift()
-    try:
+
         return simpledialog.askstring(TITLE, prompt, parent=root)
-    finally:
-        root.destroy()
 
 
 def _ask_folder(prompt: str) -> str | None:
     """Ask for a destination folder; None when cancelled (tests replace this)."""
-    try:
-        import tkinter as tk
+    with _dialog("Klasör penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut satırından "
+                 "yapın: edefter restore") as root:
         from tkinter import filedialog
-    except ImportError:
-        raise UserMessage("Klasör penceresi açılamadı (Python'da tkinter yok). Geri yüklemeyi komut "
-                          "satırından yapın: edefter restore") from None
-    root = tk.Tk()
-    root.withdraw()
-    root.attributes("-topmost", True)
-    try:
+
         return filedialog.askdirectory(title=prompt, mustexist=False, parent=root) or None
-    finally:
-        root.destroy()
 
 
 def _fallback_alert(message: str) -> None:

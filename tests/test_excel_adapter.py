@@ -402,3 +402,24 @@ def test_rows_held_as_sheet_rows_write_as_the_dicts_do():
         sheet = fake.sheets[layout.PERIODS.name]
         grids.append((dict(sheet.grid), len(sheet.log)))
     assert grids[0] == grids[1]
+
+
+def test_without_tkinter_the_dialogs_say_what_to_do_instead(monkeypatch):
+    """A Python without tkinter (some Linux and embedded installs): no dialog can open, so each
+    question is a Turkish message naming the command line way, and a Yes/No question is a No."""
+    import builtins
+
+    real = builtins.__import__
+
+    def no_tk(name, *args, **kwargs):
+        if name == "tkinter" or name.startswith("tkinter."):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tk)
+    assert excel._ask_yes_no("Devam?") is False
+    for ask, words in ((excel._ask_text, "restore --all --from"), (excel._ask_folder, "edefter restore"),
+                       (excel._ask_password, "credentials set")):
+        with pytest.raises(excel.UserMessage) as err:
+            ask("?")
+        assert "tkinter yok" in str(err.value) and words in str(err.value)

@@ -99,11 +99,8 @@ def test_ribbon_buttons_back_up_through_the_real_actions(tmp_path, monkeypatch):
     assert {"Tara", "Durum Sorgula"} <= {r["action"] for r in log}  # the background run's record is the journal
 
 
-def test_ribbon_restore_button_brings_the_months_back(tmp_path, monkeypatch):
-    """Geri Yükle / İbraz Paketi through the ribbon's Python path: the folder is asked for, the
-    selected months (here: all) come back verified with the report."""
-    import shutil
-
+def _backed_up_to_a_nas(tmp_path, monkeypatch) -> tuple[FakeBook, dict[str, bytes]]:
+    """One month backed up through the ribbon (Toplu Yedekle in the background) to a klasör Hedef."""
     month = write_month(tmp_path / "defter" / "a", VKN, "2024-01")
     original = {p.name: p.read_bytes() for p in month}
     nas = tmp_path / "nas"
@@ -118,6 +115,15 @@ def test_ribbon_restore_button_brings_the_months_back(tmp_path, monkeypatch):
     excel.refresh()
     assert excel.backup().startswith("1 dönem kuyruğa alındı")
     _wait_for_worker({"2024-01"})
+    return book, original
+
+
+def test_ribbon_restore_button_brings_the_months_back(tmp_path, monkeypatch):
+    """Geri Yükle / İbraz Paketi through the ribbon's Python path: the folder is asked for, the
+    selected months (here: all) come back verified with the report."""
+    import shutil
+
+    book, original = _backed_up_to_a_nas(tmp_path, monkeypatch)
     shutil.rmtree(tmp_path / "defter")
 
     monkeypatch.setattr(excel, "_ask_folder", lambda prompt: None)  # cancelled: nothing happens
@@ -152,20 +158,7 @@ def test_ribbon_restore_on_another_computer_asks_the_target_from_a_month(tmp_pat
     month to ask the target, and every Firmalar firm's months come back from it."""
     import shutil
 
-    month = write_month(tmp_path / "defter" / "a", VKN, "2024-01")
-    original = {p.name: p.read_bytes() for p in month}
-    nas = tmp_path / "nas"
-    nas.mkdir()
-    book = FakeBook()
-    _put(book, layout.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(tmp_path / "defter"),
-                                "target": "NAS", "auto": "Evet"}])
-    _put(book, layout.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    _put(book, layout.PERIODS, [])
-    _put(book, layout.LOG, [])
-    monkeypatch.setattr(excel, "_caller", lambda: book)
-    excel.refresh()
-    assert excel.backup().startswith("1 dönem kuyruğa alındı")
-    _wait_for_worker({"2024-01"})
+    book, original = _backed_up_to_a_nas(tmp_path, monkeypatch)
     shutil.rmtree(tmp_path / "defter")  # the disk is lost; the NAS and the workbook are left
     monkeypatch.setenv("EDEFTER_JOURNAL", str(tmp_path / "yeni-pc.sqlite3"))  # another computer
     _put(book, layout.PERIODS, [])
