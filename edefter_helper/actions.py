@@ -263,6 +263,13 @@ class _Run:
         if isinstance(exc, ConfigurationError):
             self.config_problem(firm, exc)
 
+    def given_up(self, target: str, user: str | None = None) -> TargetError | None:
+        """Why this run gave up on a target (the target and user, or any user of it), or None."""
+        with self._lock:
+            if user is not None:
+                return self._unusable.get((target, user))
+            return next((e for (t, _u), e in self._unusable.items() if t == target), None)
+
     def not_tried(self, key: MonthKey, firm: Firm, status: str) -> bool:
         """Skip a month whose target was given up on earlier in this run; True when skipped."""
         exc = self._unusable.get((firm.target, firm.user))

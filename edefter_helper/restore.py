@@ -243,11 +243,11 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
         chosen = sorted(k for k in (listed if keys is None else set(keys)) | discover_all
                         if actions.firm_for(k, run.firms) is not None and (where is None or where(k)))
         if not chosen:
-            raise NothingToRestore("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne bu "
-                               "bilgisayarın günlüğünde var. Başka bir bilgisayarın yedeklediği ya da dosyaları "
-                               "tamamen silinmiş aylar hedefe sorularak geri yüklenir: komut satırında "
-                               "'edefter restore … --from YYYY-AA'. Firmanın Firmalar sayfasında olduğundan emin "
-                               "olun.")
+            raise NothingToRestore("Geri yüklenecek dönem bulunamadı: seçime uyan ay ne e-Defter klasörlerinde ne "
+                                   "bu bilgisayarın günlüğünde var. Başka bir bilgisayarın yedeklediği ya da "
+                                   "dosyaları tamamen silinmiş aylar hedefe sorularak geri yüklenir: komut satırında "
+                                   "'edefter restore … --from YYYY-AA'. Firmanın Firmalar sayfasında olduğundan "
+                                   "emin olun.")
         created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -255,17 +255,18 @@ def restore(book: Book, keys: list[MonthKey] | None = None, *, out: Path, source
             raise RestoreError(f"Hedef klasör oluşturulamadı: {out}: {_os_text(exc)}") from None
         optional = discover_all - listed  # asked about, not known to exist
         work = [(k, actions.firm_for(k, run.firms)) for k in chosen]
-        verifier = _Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1)
+        state = _Restoring(_Verifier(VERIFY_WORKERS or (os.cpu_count() or 2) - 1))
+        verifier = state.verifier
         try:
-            _parallel_restore(run, work, out, source, restored, optional, verifier)
-            if not restored and not _unasked(run):  # every month was only asked about, and no target has one
+            _parallel_restore(run, work, out, source, restored, optional, state)
+            if not restored and not state.unasked:  # every month was only asked about, and no target has one
                 if created:
                     with suppress(OSError):
                         out.rmdir()
                 raise RestoreError(f"Seçilen dönemlerin hiçbiri hedefte bulunamadı ({len(chosen)} dönem soruldu); "
                                    f"hiçbir şey geri yüklenmedi. Firmanın Hedef'ini ve --from/--to aralığını "
                                    f"kontrol edin.")
-            report = _verify_and_report(run, out, restored, verifier)
+            report = _verify_and_report(run, out, restored, state)
         finally:
             verifier.close()
         run.summary.extra = {"out": str(out), "report": str(report) if report else None,
@@ -298,7 +299,17 @@ def _branches_held(run, discover, source: str | None) -> set[MonthKey]:
     return found
 
 
-def _parallel_restore(run, work, out, source, restored, optional, verifier=None) -> None:
+@dataclass
+class _Restoring:
+    """What one restore run keeps beside the action's run: its verifier, the months it could not ask
+    (month -> Hedef names given up on before they could be asked, for months asked about only because
+    of --from), and the notes its report repeats."""
+    verifier: _Verifier | None = None
+    unasked: dict[MonthKey, set[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _parallel_restore(run, work, out, source, restored, optional, state: _Restoring) -> None:
     def one(item):
         key, firm = item
         # without --source, a firm with several Hedefs is restored from the first copy that holds the
@@ -312,7 +323,7 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
         for i, name in enumerate(names):
             last = i == len(names) - 1
             got = restore_month(run, key, firm, out, name, optional=True if not last else key in optional,
-                                verifier=verifier, strict=not last)
+                                state=state, strict=not last)
             if got is not None and (got.ok or last):
                 month = got
                 break
@@ -323,18 +334,18 @@ def _parallel_restore(run, work, out, source, restored, optional, verifier=None)
             month.passed_over = [p for p in passed if p is not month]
             with run._lock:
                 restored.append(month)
-                _unasked(run).pop(key, None)
+                state.unasked.pop(key, None)
 
     actions._parallel(run, work, one)
     # months that might be on a target nobody could ask: said once per Hedef, and the run is not a success
-    per_target = Counter(name for names in _unasked(run).values() for name in names)
+    per_target = Counter(name for names in state.unasked.values() for name in names)
     for name, n in sorted(per_target.items()):
-        exc = next((e for (t, _u), e in run._unusable.items() if t == name), None)
+        exc = run.given_up(name)
         why = f" {_reason(exc)}" if exc is not None else ""
         note = (f"{name}:{why} {n} dönem bu hedefe sorulamadı; hedefe ulaşılabildiğinde geri yüklemeyi yeniden "
                 f"çalıştırın (--into-existing).")
         run.summary.notes.append(note)
-        _report_notes(run).append(note)  # the report says it too: an inspector must see what was not asked
+        state.notes.append(note)  # the report says it too: an inspector must see what was not asked
         run.summary.blocked += n
     restored.sort(key=lambda m: (m.key.vkn, m.key.branch, m.key.period))
 
@@ -356,22 +367,10 @@ def _os_text(exc: OSError) -> str:
     return f"{words} ({where})" if where else words
 
 
-def _unasked(run) -> dict[MonthKey, set[str]]:
-    """Months asked about only because of --from (not known to exist) whose Hedef was given up on
-    before they could be asked: month -> Hedef names. Kept on the run (one restore per run)."""
-    if not hasattr(run, "_geri_unasked"):
-        run._geri_unasked = {}
-    return run._geri_unasked
-
-
-def _report_notes(run) -> list[str]:
-    if not hasattr(run, "_geri_notes"):
-        run._geri_notes = []
-    return run._geri_notes
-
-
 def _reason(exc: TargetError) -> str:
-    return exc.message.split("Son hata: ")[-1]
+    """What went wrong last: the retry wrapper's "n denemeden sonra…" names its last error as its cause."""
+    last = exc.__cause__
+    return last.message if isinstance(last, TargetError) else exc.message
 
 
 def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Firm:
@@ -381,7 +380,7 @@ def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Fir
 
 
 def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str | None,
-                  optional: bool = False, verifier: _Verifier | None = None,
+                  optional: bool = False, state: _Restoring | None = None,
                   strict: bool = False) -> RestoredMonth | None:
     """One month from its target into `out`; None for an `optional` month the target does not hold.
     `strict`: nothing is written from a package other than the one the journal says was backed up there."""
@@ -389,11 +388,12 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     identity = run.identity(firm)
     month = RestoredMonth(key, firm.name, actions._describe(identity))
     known = run.journal.status(key, identity)
-    unusable = run._unusable.get((firm.target, firm.user))
+    state = state or _Restoring()
+    unusable = run.given_up(firm.target, firm.user)
     if unusable is not None:  # given up on earlier in this run: nobody answers, or its settings
         if optional:
             with run._lock:
-                _unasked(run).setdefault(key, set()).add(firm.target)
+                state.unasked.setdefault(key, set()).add(firm.target)
             return None
         month.missing.append(f"Hedef bu çalışmada kullanılamıyor, denenmedi: {_reason(unusable)}")
         return month
@@ -428,7 +428,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
                          str(receipt.extra.get("stored_at") or receipt.extra.get("received_at") or ""))
         attempt = run.journal.begin(key, identity, "restore", receipt.sha256 or None)
         try:
-            _unpack(run, key, identity, package, receipt.sha256, known, month, out, verifier, strict=strict)
+            _unpack(run, key, identity, package, receipt.sha256, known, month, out, state.verifier, strict=strict)
         finally:
             shutil.rmtree(package.parent, ignore_errors=True)
     except ConfigurationError as exc:
@@ -1072,14 +1072,14 @@ def _joined(join, path: Path, name, signed, checked, written) -> dict:
         return _failed_read(exc, str(path))
 
 
-def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
-                       verifier: _Verifier | None = None) -> Path | None:
+def _verify_and_report(run, out: Path, restored: list[RestoredMonth], state: _Restoring) -> Path | None:
     from edefter_helper import __version__, report
     from edefter_helper.engine.cache import FileCache
     from edefter_helper.engine.scan import scan
     from edefter_helper.engine.trust import TrustError, TrustList
     from edefter_helper.engine.verify import check_set, verify_sets
 
+    verifier = state.verifier
     done = [m for m in restored if m.folder is not None and m.folder.is_dir()]
     sets = {}
     if done:
@@ -1153,7 +1153,7 @@ def _verify_and_report(run, out: Path, restored: list[RestoredMonth],
             text = "; ".join(m.missing) or "Geri yüklenemedi."
         run.log(m.key, m.firm, RESTORED if m.ok else NOT_RESTORED, text)
     text = report.render(months, generated_at=datetime.now().astimezone(), tool_version=__version__,
-                         notes=_report_notes(run))
+                         notes=state.notes)
     try:
         return _write_report(out, text.encode("utf-8"))
     except OSError as exc:  # the months are restored and said; the run is not a success without its report
