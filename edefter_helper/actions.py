@@ -6,8 +6,10 @@ journal holds the truth and the Dönemler sheet is rewritten from it after each 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -30,6 +32,8 @@ from edefter_helper.sheetview import (NO_LOCAL_RECORD, KeptRows, changed_files, 
                                       month_state, period_rows, problems_sentence)
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.book import Book
+
+log = logging.getLogger(__name__)
 
 _describe = describe_target
 
@@ -85,12 +89,13 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # settings problems etc.
     found: int = 0
     blocked: int = 0  # months not tried because their target's settings are unusable
+    errors: int = 0  # months an unexpected fault stopped (details in hata.log)
     extra: dict = field(default_factory=dict)  # what an action adds for its caller (restore: folder, report)
 
     @property
     def failed(self) -> int:
-        return sum(1 for r in self.results
-                   if r.status in (S.FAILED, S.DAMAGED, "Geri Yüklenemedi", "Yerel Dosya Uyarısı"))
+        return self.errors + sum(1 for r in self.results
+                                 if r.status in (S.FAILED, S.DAMAGED, "Geri Yüklenemedi", "Yerel Dosya Uyarısı"))
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -944,6 +949,28 @@ def _selected(run: _Run, keys: list[MonthKey] | None, where=None) -> list[MonthK
     return [k for k in base if where is None or where(k)]
 
 
+def _unexpected(run: _Run, item, exc: Exception) -> None:
+    """A month that failed in a way nobody foresaw (a fault of this program): its traceback goes to
+    hata.log, its row says so in Turkish and keeps the status it had, and the run counts it as a
+    problem; the other months go on and the sheets are written."""
+    from edefter_helper import crashlog
+
+    key, firm = getattr(item[0], "key", item[0]), item[1]
+    where = crashlog.record(exc, f"{run.action} {key.vkn}/{key.branch}/{key.period}")
+    log.error("%s: %s/%s/%s beklenmeyen hata (%s); ayrıntılar: %s", run.action, key.vkn, key.branch, key.period,
+              type(exc).__name__, where)
+    try:
+        status = run.journal.status(key, run.identity(firm))
+        current = status.status if status is not None else S.NOT_SENT
+    except Exception:  # noqa: BLE001  what it was cannot be read either: said as not sent
+        current = S.NOT_SENT
+    with run._lock:
+        run.summary.errors += 1
+    run.log(key, firm.name, current, f"Bu ay bu çalışmada işlenemedi: beklenmeyen hata ({type(exc).__name__}). "
+                                     f"Ayrıntılar: {where}. Durumu değişmedi; işlemi yeniden çalıştırın, hata "
+                                     f"sürerse bu dosyayı destek ekibine iletin.")
+
+
 def _parallel(run: _Run, work: list, fn) -> None:
     """Run fn over (month, firm) items, at most options.parallel at once."""
     done = [0]
@@ -952,6 +979,10 @@ def _parallel(run: _Run, work: list, fn) -> None:
     def one(item):
         try:
             fn(item)
+        except sqlite3.Error:
+            raise  # the journal itself: nothing after this could be recorded (the faces say so)
+        except Exception as exc:  # noqa: BLE001  one month's fault is that month's, never the whole run's
+            _unexpected(run, item, exc)
         finally:
             run.release(item[1])
             with run._lock:

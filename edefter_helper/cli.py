@@ -311,14 +311,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _log_unexpected() -> str:
-    import traceback
+    from edefter_helper import crashlog
 
-    from edefter_helper import paths
-
-    try:
-        log = paths.data_dir() / "hata.log"
-        with open(log, "a", encoding="utf-8") as f:
-            traceback.print_exc(file=f)
-        return str(log)
-    except OSError:
-        return "(günlük yazılamadı)"
+    return crashlog.record(context="edefter")

@@ -443,8 +443,12 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     except OSError as exc:
         month.missing.append(f"Dosya yazılamadı: {_os_text(exc)}")
         return done(month.missing[-1])
-    except Exception as exc:  # a hostile package fails its month, never the whole restore (logged)
-        log.exception("%s geri yüklenirken beklenmeyen hata", key.package_name)
+    except Exception as exc:  # a hostile package fails its month, never the whole restore
+        from edefter_helper import crashlog
+
+        where = crashlog.record(exc, f"geri yükleme {key.package_name}")  # the traceback there, not on screen
+        log.error("%s geri yüklenirken beklenmeyen hata (%s); ayrıntılar: %s", key.package_name,
+                  type(exc).__name__, where)
         month.missing.append(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
         return done(month.missing[-1])
     except BaseException:  # Ctrl+C: the attempt is not left 'under way' in the journal
