@@ -116,6 +116,11 @@ class Journal:
     def _conn(self) -> "_Tx":
         return _Tx(self._db(), nested=getattr(self._local, "batch", False))
 
+    def _read(self) -> "_Tx":
+        """A read: one consistent snapshot (WAL) that never waits for a writer's lock, so Durumu Yenile
+        answers while a background run writes."""
+        return _Tx(self._db(), nested=getattr(self._local, "batch", False), mode="DEFERRED")
+
     @contextlib.contextmanager
     def batch(self):
         """Every write of this thread inside the block in one transaction (one fsync for a round of
@@ -197,7 +202,7 @@ class Journal:
 
     def last_drill(self, key: MonthKey, target: str) -> tuple[str, bool, str] | None:
         """(when, ok, message) of the month's latest drill on that target, or None."""
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute("SELECT drilled_at, ok, message FROM drills WHERE vkn=? AND branch=? AND period=?"
                              " AND target=? ORDER BY id DESC LIMIT 1",
                              (key.vkn, key.branch, key.period, target)).fetchone()
@@ -206,7 +211,7 @@ class Journal:
     # -- reading ------------------------------------------------------------------------------
 
     def status(self, key: MonthKey, target: str | None = None) -> MonthStatus | None:
-        with self._conn() as db:
+        with self._read() as db:
             if target is None:
                 row = db.execute("SELECT * FROM months WHERE vkn=? AND branch=? AND period=?"
                                  " ORDER BY updated_at DESC LIMIT 1", (key.vkn, key.branch, key.period)).fetchone()
@@ -218,7 +223,7 @@ class Journal:
     def files_backed_up(self, key: MonthKey, target: str, package_sha256: str) -> list[tuple[str, str]] | None:
         """(name, sha256) of each file in the package `package_sha256` sent for this month, or None
         when no attempt recorded them."""
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute("SELECT files FROM attempts WHERE vkn=? AND branch=? AND period=? AND target=?"
                              " AND package_sha256=? AND files IS NOT NULL AND files != '[]' ORDER BY id DESC"
                              " LIMIT 1", (key.vkn, key.branch, key.period, target, package_sha256)).fetchone()
@@ -232,7 +237,7 @@ class Journal:
         months (a grouped run holds one group's)."""
         out = {}
         where, args = _among(vkns, "a.vkn")
-        with self._conn() as db:
+        with self._read() as db:
             # row by row, not fetchall(): an office's 36 000 months' file lists at once are ~40 MB of JSON
             for v, b, p, t, files in db.execute(
                     "SELECT a.vkn, a.branch, a.period, a.target, a.files FROM attempts a JOIN months m"
@@ -245,7 +250,7 @@ class Journal:
 
     def recorded_files_of(self, key: MonthKey, target: str) -> list[tuple[str, int, str]]:
         """recorded_files() of one month and target ([] when none)."""
-        with self._conn() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT a.files FROM attempts a JOIN months m"
                 " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
@@ -277,7 +282,7 @@ class Journal:
     def last_drills(self, vkns: set[str] | None = None) -> dict[tuple[MonthKey, str], tuple[str, bool, str]]:
         """(month, target) -> (when, ok, message) of the latest drill; `vkns`: only those taxpayers'."""
         where, args = _among(vkns, "vkn")
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute("SELECT vkn, branch, period, target, drilled_at, ok, message FROM drills"
                               " WHERE id IN (SELECT MAX(id) FROM drills"
                               f" WHERE 1{where} GROUP BY vkn, branch, period, target)", args)
@@ -287,7 +292,7 @@ class Journal:
     def last_conclusive_drills(self, inconclusive_prefix: str) -> dict[tuple[MonthKey, str], str]:
         """(month, target) -> when a drill last found the copy whole or damaged; drills whose message starts
         with `inconclusive_prefix` (the target could not be reached) proved nothing and are left out."""
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute("SELECT vkn, branch, period, target, MAX(drilled_at) FROM drills"
                               " WHERE ok = 1 OR message IS NULL OR message NOT LIKE ?"
                               " GROUP BY vkn, branch, period, target", (inconclusive_prefix + "%",)).fetchall()
@@ -296,7 +301,7 @@ class Journal:
     def first_stored(self) -> dict[tuple[MonthKey, str], str]:
         """(month, target) -> when the package the month's status names was first confirmed stored (not the
         status row's updated_at, which every later question writes again)."""
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT a.vkn, a.branch, a.period, a.target, MIN(a.finished_at) FROM attempts a JOIN months m"
                 " ON a.vkn = m.vkn AND a.branch = m.branch AND a.period = m.period AND a.target = m.target"
@@ -333,7 +338,7 @@ class Journal:
 
     def last_probes(self) -> dict[str, tuple[str, bool, str]]:
         """target identity -> (when, worm, detail) of its latest WORM probe."""
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute("SELECT target, probed_at, worm, detail FROM worm_probes"
                               " WHERE id IN (SELECT MAX(id) FROM worm_probes GROUP BY target)").fetchall()
         return {t: (when, bool(worm), detail or "") for t, when, worm, detail in rows}
@@ -341,7 +346,7 @@ class Journal:
     def statuses(self, vkns: set[str] | None = None) -> list[MonthStatus]:
         """Every month's status per target; `vkns`: only those taxpayers' (a grouped run's group)."""
         where, args = _among(vkns, "vkn")
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute(f"SELECT * FROM months WHERE 1{where} ORDER BY vkn, branch, period, target", args)
             if vkns is None:
                 return [_status(r) for r in rows]
@@ -349,7 +354,7 @@ class Journal:
 
     def open_attempts(self) -> list[dict]:
         """Attempts a killed run left under way."""
-        with self._conn() as db:
+        with self._read() as db:
             rows = db.execute("SELECT id, vkn, branch, period, target, action, package_sha256 FROM attempts"
                               " WHERE outcome IS NULL").fetchall()
         return [dict(zip(("id", "vkn", "branch", "period", "target", "action", "package_sha256"), r))
@@ -365,7 +370,7 @@ class Journal:
     def attempts(self, key: MonthKey | None = None) -> list[dict]:
         cols = ("id", "vkn", "branch", "period", "target", "action", "package_sha256", "files", "started_at",
                 "finished_at", "outcome", "message", "receipt")
-        with self._conn() as db:
+        with self._read() as db:
             if key is None:
                 rows = db.execute(f"SELECT {', '.join(cols)} FROM attempts ORDER BY id").fetchall()
             else:
@@ -410,16 +415,17 @@ def _status(row) -> MonthStatus:
 
 
 class _Tx:
-    """`with` block = one IMMEDIATE transaction (autocommit connection); inside Journal.batch, part of
-    the batch's."""
+    """`with` block = one transaction (autocommit connection): IMMEDIATE for a write, DEFERRED for a
+    read; inside Journal.batch, part of the batch's."""
 
-    def __init__(self, db: sqlite3.Connection, nested: bool = False):
+    def __init__(self, db: sqlite3.Connection, nested: bool = False, mode: str = "IMMEDIATE"):
         self.db = db
         self.nested = nested
+        self.mode = mode
 
     def __enter__(self) -> sqlite3.Connection:
         if not self.nested:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(f"BEGIN {self.mode}")
         return self.db
 
     def __exit__(self, exc_type, *_):
