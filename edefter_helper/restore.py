@@ -439,9 +439,11 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         if isinstance(exc, UnreachableError):  # its other months are not tried (each would retry again)
             run.give_up_on(firm, exc)
         month.missing.append(f"Hedeften alınamadı: {exc.message}")
+        attempt = attempt or run.journal.begin(key, identity, "restore", None)  # asked and failed: an attempt
         return done(month.missing[-1])
     except OSError as exc:
         month.missing.append(f"Dosya yazılamadı: {_os_text(exc)}")
+        attempt = attempt or run.journal.begin(key, identity, "restore", None)
         return done(month.missing[-1])
     except Exception as exc:  # a hostile package fails its month, never the whole restore
         from edefter_helper import crashlog

@@ -17,6 +17,7 @@ from pathlib import Path
 from edefter_helper import actions, credentials, restore, server
 from edefter_helper import status as S
 from edefter_helper.engine.model import MonthKey
+from edefter_helper.journal import Journal
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
@@ -83,6 +84,30 @@ def test_restore_from_the_storage_server_after_the_disk_is_lost(tmp_path, edefte
         rows = FileBook(wb).read_rows(L.PERIODS)
         assert all(r["status"] == S.BACKED_UP for r in rows)
         assert any(r["status"] == restore.RESTORED for r in FileBook(wb).read_rows(L.LOG))
+
+
+def test_a_restore_the_target_cannot_answer_is_an_attempt_in_the_journal(tmp_path, edefter, memory_keyring):
+    """The month says why in Günlük, its backup status stays, and the journal records the attempt."""
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    journal = tmp_path / "j.sqlite3"
+    with server.start_in_thread(data) as srv:
+        ledgers, _, wb = _setup(tmp_path, edefter, "http", srv.url)
+        assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == 3
+    shutil.rmtree(ledgers)  # and the server is gone too
+    summary = restore.restore(FileBook(wb), out=tmp_path / "geri", options=_opts(journal))
+    assert summary.count(restore.NOT_RESTORED) == 3, summary.results
+    assert all("Hedeften alınamadı" in r.message or "denenmedi" in r.message for r in summary.results)
+    j = Journal(journal)
+    try:
+        tried = [a for a in j.attempts() if a["action"] == "restore"]
+        assert tried and all(a["outcome"] is not None and a["message"] for a in tried)
+        assert any("Hedeften alınamadı" in a["message"] for a in tried)
+        assert all(s.status == S.BACKED_UP for s in j.statuses())
+        assert not j.open_attempts()
+    finally:
+        j.close()
 
 
 def test_restore_on_another_pc_asks_the_target_through_the_cli(tmp_path, edefter, memory_keyring):
