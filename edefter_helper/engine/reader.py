@@ -256,15 +256,15 @@ def read_part(location: str, part: str) -> dict | None:
 
 
 _NOT_HALVES = "_not_halves"
+_CRC = "_crc32"  # of the bytes read_signed read, for join_halves
 
 
 class _NeedsWhole(Exception):
-    pass
+    """read_signed would read the file a second time, which compares a sha256 it does not take."""
 
 
 def _needs_whole():
     raise _NeedsWhole
-_CRC = "_crc32"  # of the bytes read_signed read, for join_halves
 
 
 def _read(path: Path, name: LedgerName, *, full: bool, schema=None, halves: bool = False) -> dict:
