@@ -567,10 +567,13 @@ def restore() -> str | None:
                 f"eklensin mi? (Aynı adla başka içerikte bir dosya varsa üzerine yazılmaz, raporda belirtilir; "
                 f"yarıda kalmış bir geri yükleme böyle tamamlanır.)"):
             return "Klasör boş değil; hiçbir şey geri yüklenmedi.", False
+        keys = book.selected_keys()
         try:
             try:
-                summary = r.restore(book, keys=book.selected_keys(), out=out, into_existing=into_existing)
+                summary = r.restore(book, keys=keys, out=out, into_existing=into_existing)
             except r.NothingToRestore:
+                if keys:  # rows were picked (of firms no longer in Firmalar): not a lost computer's case
+                    raise
                 discover = _months_from_user(book, r)
                 if discover is None:
                     return "Dönem girilmedi; hiçbir şey geri yüklenmedi.", False

@@ -170,6 +170,12 @@ def test_ribbon_restore_on_another_computer_asks_the_target_from_a_month(tmp_pat
     monkeypatch.setattr(excel, "_ask_folder", lambda prompt: str(out))
     asked = []
     monkeypatch.setattr(excel, "_ask_text", lambda prompt: asked.append(prompt) or None)  # cancelled
+    # rows picked on Dönemler, of a firm no longer in Firmalar: said, and nothing else is asked
+    from edefter_helper.engine.model import MonthKey
+
+    with monkeypatch.context() as mp:
+        mp.setattr(excel.XlwingsBook, "selected_keys", lambda self: [MonthKey("1111111111", "0000", "2024-01")])
+        assert "Geri yüklenecek dönem bulunamadı" in excel.restore() and asked == []
     assert "hiçbir şey geri yüklenmedi" in excel.restore() and len(asked) == 1
     monkeypatch.setattr(excel, "_ask_text", lambda prompt: "2024-13")
     message = excel.restore()
