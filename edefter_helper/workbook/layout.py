@@ -119,19 +119,29 @@ TARGETS = Sheet("Hedefler", (
         "birlikte saklanır (İzibiz'e gönderilmez). Boşsa: " + DEFAULT_DESCRIPTION + ".")),
 ))
 
-PERIODS = Sheet("Dönemler", (
+# the columns that name a month, first on every sheet of months; and those Dönemler and Kopyalar share
+_MONTH = (
     Column("name", "Firma Adı", 32),
     Column("vkn", "VKN/TCKN", 14, "@"),
     Column("branch", "Şube No", 9, "@"),
     Column("period", "Dönem", 10, "@"),
+)
+_MESSAGE = Column("message", "Mesaj", 60)
+_UPDATED = Column("updated", "Son İşlem", 17, "dd.mm.yyyy hh:mm")
+_SHA256 = Column("sha256", "Paket SHA-256", 20, "@")
+_REFERENCE = Column("reference", "Referans", 24, "@")
+_DRILL = Column("drill", "Son Doğrulama", 30)
+
+PERIODS = Sheet("Dönemler", (
+    *_MONTH,
     Column("stage", "e-Defter Durumu", 24),
     Column("validation", "Doğrulama", 14),
     Column("status", "Yedekleme Durumu", 26, choices=status.STATUSES),
-    Column("message", "Mesaj", 60),
-    Column("updated", "Son İşlem", 17, "dd.mm.yyyy hh:mm"),
-    Column("sha256", "Paket SHA-256", 20, "@"),
-    Column("reference", "Referans", 24, "@"),
-    Column("drill", "Son Doğrulama", 30),
+    _MESSAGE,
+    _UPDATED,
+    _SHA256,
+    _REFERENCE,
+    _DRILL,
     # at the end: the xlwings face reads and writes Dönemler by position, so a workbook not yet
     # upgraded keeps every column where it was
     Column("copies", "Kopyalar", 30),
@@ -139,31 +149,25 @@ PERIODS = Sheet("Dönemler", (
 
 # one row per month × Hedef: the company's own copies (not the legal secondary copy, which is GİB's)
 COPIES = Sheet("Kopyalar", (
-    Column("name", "Firma Adı", 32),
-    Column("vkn", "VKN/TCKN", 14, "@"),
-    Column("branch", "Şube No", 9, "@"),
-    Column("period", "Dönem", 10, "@"),
+    *_MONTH,
     Column("target", "Hedef", 16),
     Column("status", "Durum", 26, choices=status.STATUSES),
-    Column("message", "Mesaj", 60),
-    Column("sha256", "Paket SHA-256", 20, "@"),
-    Column("reference", "Referans", 24, "@"),
+    _MESSAGE,
+    _SHA256,
+    _REFERENCE,
     Column("retain", "Saklama Sonu", 12, "dd.mm.yyyy"),
     Column("worm", "Silinemez (WORM)", 22),
     Column("location", "Konum", 14),
-    Column("drill", "Son Doğrulama", 30),
-    Column("updated", "Son İşlem", 17, "dd.mm.yyyy hh:mm"),
+    _DRILL,
+    _UPDATED,
 ))
 
 LOG = Sheet("Günlük", (
     Column("time", "Zaman", 17, "dd.mm.yyyy hh:mm"),
     Column("action", "İşlem", 16),
-    Column("name", "Firma Adı", 32),
-    Column("vkn", "VKN/TCKN", 14, "@"),
-    Column("branch", "Şube No", 9, "@"),
-    Column("period", "Dönem", 10, "@"),
+    *_MONTH,
     Column("status", "Sonuç", 26),
-    Column("message", "Mesaj", 60),
+    _MESSAGE,
 ))
 
 CALENDAR_SETTINGS = Sheet("Takvim Ayarları", (
