@@ -140,6 +140,8 @@ class Summary:
                 several = any(r.target for r in self.results if r.blocked)
                 parts.append(f"{self.blocked} {'kopya' if several else 'dönem'} hedef ayarları yüzünden denenmedi")
             text = ", ".join(parts)
+        if self.errors:
+            text += f"; {self.errors} dönem beklenmeyen bir hata yüzünden işlenemedi (ayrıntılar hata.log'da)"
         if self.notes:
             text += f" ({len(self.notes)} uyarı: Günlük sayfasına bakın)"
         return text + "."

@@ -133,6 +133,8 @@ def months_to_ask(firms, start: str, end: str, *, vkn: str | None = None,
     """The months from `start` to `end` (YYYY-AA) of every firm in Firmalar (or of `vkn`, or only its
     `branch`) to ask the target about: what `restore(discover=…)` takes when this computer knows none."""
     if branch:
+        if not vkn:
+            raise ValueError("a branch is one firm's: give its vkn")
         pairs = {(vkn, branch)}
     else:
         pairs = {(f.vkn, f.branch or NO_BRANCH) for f in firms if vkn is None or f.vkn == vkn}
@@ -142,9 +144,13 @@ def months_to_ask(firms, start: str, end: str, *, vkn: str | None = None,
 def holds_files(out: Path) -> bool:
     """True when `out` is a folder with something in it (a restore there needs into_existing)."""
     try:
-        return out.is_dir() and any(out.iterdir())
+        return _filled(out)
     except OSError:
         return False  # restore() says why it cannot look
+
+
+def _filled(out: Path) -> bool:
+    return out.is_dir() and any(out.iterdir())
 
 
 def _check_destination(out: Path, into_existing: bool) -> None:
@@ -162,7 +168,7 @@ def _check_destination(out: Path, into_existing: bool) -> None:
                                    f"bağlantı). Başka bir klasör seçin.")
             break
     try:
-        filled = out.is_dir() and any(out.iterdir())
+        filled = _filled(out)
     except OSError as exc:
         raise RestoreError(f"Hedef klasör okunamadı: {out}: {_os_text(exc)}") from None
     if filled and not into_existing:
@@ -322,8 +328,8 @@ def _parallel_restore(run, work, out, source, restored, optional, state: _Restor
         passed: list[RestoredMonth] = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
-            got = restore_month(run, key, firm, out, name, optional=True if not last else key in optional,
-                                state=state, strict=not last)
+            got = restore_month(run, key, firm, out, name, state, optional=True if not last else key in optional,
+                                strict=not last)
             if got is not None and (got.ok or last):
                 month = got
                 break
@@ -379,16 +385,14 @@ def _firm_for_source(run, firm: actions.Firm, source: str | None) -> actions.Fir
     return firm.for_target(source)  # that Hedef's own Kullanıcı Adı when the firm names several
 
 
-def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str | None,
-                  optional: bool = False, state: _Restoring | None = None,
-                  strict: bool = False) -> RestoredMonth | None:
+def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str | None, state: _Restoring,
+                  optional: bool = False, strict: bool = False) -> RestoredMonth | None:
     """One month from its target into `out`; None for an `optional` month the target does not hold.
     `strict`: nothing is written from a package other than the one the journal says was backed up there."""
     firm = _firm_for_source(run, firm, source)
     identity = run.identity(firm)
     month = RestoredMonth(key, firm.name, actions._describe(identity))
     known = run.journal.status(key, identity)
-    state = state or _Restoring()
     unusable = run.given_up(firm.target, firm.user)
     if unusable is not None:  # given up on earlier in this run: nobody answers, or its settings
         if optional:
@@ -406,17 +410,18 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
                                set_status=False)
         return month
 
+    def failed(message: str) -> RestoredMonth:
+        nonlocal attempt
+        month.missing.append(message)
+        attempt = attempt or run.journal.begin(key, identity, "restore", None)  # asked, and it failed
+        return done(message)
+
+    # a folder per month: months are fetched in parallel and each removes its own
+    package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
     try:
         target = run.target_for(firm)
-        # a folder per month: months are fetched in parallel and each removes its own
-        package = run.workdir / "geri" / f"{key.vkn}-{key.branch}-{key.period}" / key.package_name
-        try:
-            receipt = target.fetch_stored(key, package)  # one download where asking reads the package back
-        except BaseException:
-            shutil.rmtree(package.parent, ignore_errors=True)
-            raise
+        receipt = target.fetch_stored(key, package)  # one download where asking reads the package back
         if receipt.state != STORED:
-            shutil.rmtree(package.parent, ignore_errors=True)
             if optional and receipt.state == MISSING:  # only asked about, and not there: not a month of it
                 return None
             why = {ACCEPTED: "paket hedefte işleniyor, saklandığı henüz onaylanmadı",
@@ -427,10 +432,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         month.receipt = (receipt.reference or "", receipt.sha256 or "",
                          str(receipt.extra.get("stored_at") or receipt.extra.get("received_at") or ""))
         attempt = run.journal.begin(key, identity, "restore", receipt.sha256 or None)
-        try:
-            _unpack(run, key, identity, package, receipt.sha256, known, month, out, state.verifier, strict=strict)
-        finally:
-            shutil.rmtree(package.parent, ignore_errors=True)
+        _unpack(run, key, identity, package, receipt.sha256, known, month, out, state.verifier, strict=strict)
     except ConfigurationError as exc:
         run.give_up_on(firm, exc)
         month.missing.append(exc.message)
@@ -438,13 +440,9 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
     except TargetError as exc:
         if isinstance(exc, UnreachableError):  # its other months are not tried (each would retry again)
             run.give_up_on(firm, exc)
-        month.missing.append(f"Hedeften alınamadı: {exc.message}")
-        attempt = attempt or run.journal.begin(key, identity, "restore", None)  # asked and failed: an attempt
-        return done(month.missing[-1])
+        return failed(f"Hedeften alınamadı: {exc.message}")
     except OSError as exc:
-        month.missing.append(f"Dosya yazılamadı: {_os_text(exc)}")
-        attempt = attempt or run.journal.begin(key, identity, "restore", None)
-        return done(month.missing[-1])
+        return failed(f"Dosya yazılamadı: {_os_text(exc)}")
     except Exception as exc:  # a hostile package fails its month, never the whole restore
         from edefter_helper import crashlog
 
@@ -458,6 +456,8 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
             with suppress(Exception):
                 done("Geri yükleme yarıda kesildi.")
         raise
+    finally:
+        shutil.rmtree(package.parent, ignore_errors=True)
     month.ok = not month.missing
     return done(f"{len(month.files)} dosya {month.folder} klasörüne geri yüklendi." if month.ok
                 else "; ".join(month.missing))
@@ -922,7 +922,6 @@ class _Verifier:
         read now. Reads queued files in this process too, then waits for the workers."""
         from edefter_helper.engine import problems as P
         from edefter_helper.engine.cache import identity
-        from edefter_helper.engine.reader import join_halves
 
         self._drain()
         out, again = {}, []
@@ -939,7 +938,7 @@ class _Verifier:
             elif "signed" in kept and ("bytes" in kept or "bytes+sha256" in kept):
                 # the two halves saw this identity; anything they cannot settle is read whole here
                 checked = kept.get("bytes") or kept.get("bytes+sha256")
-                out[f.location] = _joined(join_halves, f.path, f.name, kept["signed"], checked, kept.get("written"))
+                out[f.location] = _joined(f.path, f.name, kept["signed"], checked, kept.get("written"))
             else:
                 again.append(f)
         self.reread += len(again)
@@ -1071,9 +1070,12 @@ def _read_here(location: str, part: str = "whole") -> dict | None:
         return _failed_read(exc, location)
 
 
-def _joined(join, path: Path, name, signed, checked, written) -> dict:
+def _joined(path: Path, name, signed, checked, written) -> dict:
+    """reader.join_halves, whose whole read (when the halves do not settle it) may fail as _read_here's."""
+    from edefter_helper.engine.reader import join_halves
+
     try:
-        return join(path, name, signed, checked, written)
+        return join_halves(path, name, signed, checked, written)
     except Exception as exc:  # noqa: BLE001  (as _read_here)
         return _failed_read(exc, str(path))
 

@@ -58,6 +58,7 @@ def test_one_months_fault_does_not_stop_the_others(tmp_path, edefter, monkeypatc
     assert summary.count(S.BACKED_UP) == 2 and summary.errors == 1 and summary.failed >= 1, summary.results
     (fault,) = [r for r in summary.results if r.key.period == FAULTY]
     assert "beklenmeyen hata (AttributeError)" in fault.message and "hata.log" in fault.message
+    assert "1 dönem beklenmeyen bir hata yüzünden işlenemedi" in summary.message
     rows = {r["period"]: r for r in FileBook(wb).read_rows(L.PERIODS)}
     assert {p: rows[p]["status"] for p in PERIODS if p != FAULTY} == {"2024-01": S.BACKED_UP, "2024-03": S.BACKED_UP}
     assert rows[FAULTY]["status"] != S.BACKED_UP
