@@ -73,3 +73,24 @@ def copy_server_data(src, dst):
             raise
 
     return shutil.copytree(src, dst, copy_function=copy)
+
+
+def nas_workbook(tmp_path: Path, edefter, ledgers: Path, vkn: str = "4810525635", *, firm: dict | None = None,
+                 sheets: dict | None = None) -> tuple[Path, Path]:
+    """The common office of a test: a new control workbook (tmp_path/k.xlsm) with one firm, "Anadolu",
+    whose ledgers are under `ledgers`, backed up to one klasör Hedef "NAS" (the new folder tmp_path/NAS).
+    `firm`: fields over that Firmalar row; `sheets`: {layout sheet: rows} written too. (workbook, NAS)."""
+    from edefter_helper.workbook import layout as L
+    from edefter_helper.workbook.file import FileBook
+
+    nas = tmp_path / "NAS"
+    nas.mkdir()
+    wb = tmp_path / "k.xlsm"
+    assert edefter("workbook", "new", wb).returncode == 0
+    book = FileBook(wb)
+    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": vkn, "folder": str(ledgers), "target": "NAS", **(firm or {})}])
+    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
+    for sheet, rows in (sheets or {}).items():
+        book.write_rows(sheet, rows)
+    book.save()
+    return wb, nas

@@ -21,6 +21,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.samples.keys import gib_signer, taxpayer_signer
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
+from tests.conftest import nas_workbook
 
 VKN = "4810525635"
 
@@ -78,14 +79,7 @@ def test_backup_refuses_a_month_changed_between_check_and_pack(tmp_path, edefter
     reason, nothing reaches the target, and the next run verifies the file again."""
     ledgers = tmp_path / "defter"
     month = write_month(ledgers, VKN, "2024-01")
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
+    wb, nas = nas_workbook(tmp_path, edefter, ledgers, VKN)
     opts = actions.Options(journal=tmp_path / "j.sqlite3", retry_backoff=0.01, wait=5, poll=0.1)
 
     real_pack = package.pack

@@ -12,6 +12,7 @@ from edefter_helper import status as S
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
+from tests.conftest import nas_workbook
 
 VKN = "4810525635"
 
@@ -19,14 +20,7 @@ VKN = "4810525635"
 def _backed_up(tmp_path, edefter):
     ledgers = tmp_path / "defter"
     months = {p: write_month(ledgers / p, VKN, p) for p in ("2024-01", "2024-02", "2024-03", "2024-04")}
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
+    wb, _ = nas_workbook(tmp_path, edefter, ledgers, VKN)
     journal = tmp_path / "j.sqlite3"
     assert edefter("backup", "--workbook", wb, "--journal", journal).returncode == 0
     return months, wb, journal

@@ -14,6 +14,7 @@ from edefter_helper import status as S
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
+from tests.conftest import nas_workbook
 
 VKN = "4810525635"
 
@@ -45,15 +46,8 @@ def hook():
 def test_a_backup_run_notifies_once_per_state_change(tmp_path, edefter, hook):
     ledgers = tmp_path / "defter"
     write_month(ledgers / "a", VKN, "2024-01")
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu Gıda", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.write_rows(L.NOTIFY, [{"kind": "webhook", "address": hook, "events": "yedeklendi, yedeklenemedi"}])
-    book.save()
+    wb, _ = nas_workbook(tmp_path, edefter, ledgers, VKN, firm={"name": "Anadolu Gıda"},
+                         sheets={L.NOTIFY: [{"kind": "webhook", "address": hook, "events": "yedeklendi, yedeklenemedi"}]})
     opts = actions.Options(journal=tmp_path / "j.sqlite3")
     assert actions.backup(FileBook(wb), options=opts).count(S.BACKED_UP) == 1
     assert len(_Hook.calls) == 1

@@ -18,6 +18,7 @@ from edefter_helper import status as S
 from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
+from tests.conftest import nas_workbook
 
 VKN = "4810525635"
 PERIODS = ("2024-01", "2024-02", "2024-03")
@@ -28,15 +29,7 @@ def _office(tmp_path, edefter):
     ledgers = tmp_path / "defter"
     for p in PERIODS:
         write_month(ledgers / p, VKN, p)
-    nas = tmp_path / "nas"
-    nas.mkdir()
-    wb = tmp_path / "kontrol.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
-    return wb
+    return nas_workbook(tmp_path, edefter, ledgers, VKN)[0]
 
 
 def _faulty_send(error: type[Exception]):

@@ -11,6 +11,7 @@ from edefter_helper.samples import write_month
 from edefter_helper.workbook import layout as L
 from edefter_helper.workbook.file import FileBook
 from edefter_helper.workbook.snapshot import SnapshotBook, write_snapshot
+from tests.conftest import nas_workbook
 
 VKN = "4810525635"
 
@@ -19,15 +20,7 @@ def test_worker_backs_up_from_a_snapshot_and_never_touches_the_workbook(tmp_path
     ledgers = tmp_path / "defter"
     for p in ("2024-01", "2024-02"):
         write_month(ledgers / p, VKN, p)
-    nas = tmp_path / "NAS"
-    nas.mkdir()
-    wb = tmp_path / "k.xlsm"
-    assert edefter("workbook", "new", wb).returncode == 0
-    book = FileBook(wb)
-    book.write_rows(L.FIRMS, [{"name": "Anadolu", "vkn": VKN, "folder": str(ledgers), "target": "NAS",
-                               "auto": "Hayır"}])
-    book.write_rows(L.TARGETS, [{"name": "NAS", "kind": "klasör", "address": str(nas)}])
-    book.save()
+    wb, nas = nas_workbook(tmp_path, edefter, ledgers, VKN, firm={"auto": "Hayır"})
     journal = tmp_path / "j.sqlite3"
     assert edefter("refresh", "--workbook", wb, "--journal", journal).returncode == 0
     snapshot = write_snapshot(FileBook(wb), tmp_path / "ayarlar.json")
