@@ -90,3 +90,18 @@ def test_the_command_line_shows_no_traceback_and_ends_as_a_problem(tmp_path, ede
     results = {r["period"]: r for r in json.loads(proc.stdout)["results"]}
     assert results["2024-01"]["status"] == S.BACKED_UP and results["2024-03"]["status"] == S.BACKED_UP
     assert "beklenmeyen hata (KeyError)" in results[FAULTY]["message"]
+
+
+def test_a_data_folder_that_cannot_take_the_log_is_said_not_raised(tmp_path, monkeypatch):
+    """hata.log cannot be written (the data folder is a file, a full or read-only disk): the fault is
+    still said, with '(günlük yazılamadı)' where the path would be, and nothing raises."""
+    from edefter_helper import crashlog
+
+    blocked = tmp_path / "veri"
+    blocked.write_text("bir dosya, klasör değil")
+    monkeypatch.setattr(paths, "data_dir", lambda: blocked)
+    try:
+        raise RuntimeError("deneme")
+    except RuntimeError as exc:
+        assert crashlog.record(exc, "test") == crashlog.UNWRITTEN
+    assert blocked.read_text() == "bir dosya, klasör değil"
