@@ -197,3 +197,35 @@ def test_every_other_target_answers_query_many_one_by_one():
     assert not target.batch_query and not Retrying(target).batch_query
     answers = Retrying(target).query_many([KEY, OTHER], wait=10)
     assert target.asked == [KEY, OTHER] and [r.state for r in answers.values()] == [REJECTED, MISSING]
+
+
+def test_a_month_listing_can_ask_for_one_taxpayer(data, tmp_path, monkeypatch):
+    """GET /v1/months?vkn=: an office user holding many taxpayers asks for one firm's months (a restore
+    on another computer asks firm by firm); the server then reads only that taxpayer's rows and files.
+    A VKN the user does not hold lists nothing; without the parameter every held VKN is listed."""
+    from edefter_helper.server import add_user
+
+    add_user(data, "ofis", "Ofis-parola-3", [VKN_A, VKN_B])
+    key_b = MonthKey(VKN_B, "0002", "2024-03")
+    with start_in_thread(data, max_size=8 << 20) as server:
+        for key, auth in ((KEY, ALI), (key_b, base.AYSE)):
+            path, sha = good_month(tmp_path / key.vkn, key, **({"branch": key.branch} if key.branch != "0000" else {}))
+            assert put(server, path.read_bytes(), key=key, auth=auth, sha=sha).status_code == 202
+            assert state_after_checks(server, key, auth)["state"] == STORED
+        asked = []
+        months_of = server.store.months_of
+        monkeypatch.setattr(server.store, "months_of", lambda vkns: asked.append(list(vkns)) or months_of(vkns))
+        office = (b"ofis", b"Ofis-parola-3")
+
+        def listed(**params):
+            r = requests.get(f"{server.url}/v1/months", params=params, auth=office, timeout=30)
+            assert r.status_code == 200, r.text
+            return sorted((m["vkn"], m["branch"], m["period"]) for m in r.json()["months"])
+
+        assert listed() == [(VKN_A, "0000", "2024-01"), (VKN_B, "0002", "2024-03")]
+        assert listed(vkn=VKN_B) == [(VKN_B, "0002", "2024-03")]
+        assert listed(vkn="1111111111") == []
+        assert asked == [[VKN_A, VKN_B], [VKN_B], []]
+        # the client asks this way
+        assert HttpTarget(server.url, "ofis", "Ofis-parola-3").months(VKN_A) == [KEY]
+        assert asked[-1] == [VKN_A]

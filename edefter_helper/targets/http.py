@@ -166,7 +166,7 @@ class HttpTarget(Target):
         return self._receipt(self._json(self._request("GET", self._url(key))))
 
     def months(self, vkn: str) -> list[MonthKey] | None:
-        body = self._json(self._request("GET", f"{self.base_url}/v1/months"))
+        body = self._json(self._request("GET", f"{self.base_url}/v1/months", params={"vkn": vkn}))
         listed = body.get("months") if isinstance(body, dict) else None
         found = set()
         for m in listed if isinstance(listed, list) else ():
