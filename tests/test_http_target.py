@@ -152,7 +152,7 @@ class _Canned(BaseHTTPRequestHandler):
     answers: dict = {}
 
     def do_GET(self):  # noqa: N802
-        status, headers, body = self.answers[self.path.split("/")[-1]]
+        status, headers, body = self.answers[self.path.split("?")[0].split("/")[-1]]  # by the last path step
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
