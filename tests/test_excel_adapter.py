@@ -83,7 +83,7 @@ class FakeRange:
                 assert kind == 12
                 sheet.log.append("visible")
                 rows = [r for r in range(r1, r2 + 1) if r not in sheet.hidden]
-                spans, start = [], None
+                spans, start, prev = [], None, None
                 for r in rows:
                     if start is None or r != prev + 1:
                         if start is not None:
