@@ -230,6 +230,22 @@ def test_ledgers_of_every_shape_take_the_lexical_path_and_agree_with_the_exact_o
         assert facts == exact_facts(path, monkeypatch)
 
 
+@pytest.mark.parametrize("shape", ["canonical", "crlf", "windows"])
+def test_the_outline_leaves_every_entry_out_whatever_the_shape(tmp_path, shape, small_window, monkeypatch):
+    """The outline is what is parsed into a tree: the entries must not be in it (a ledger part's
+    entries are ~200 MB; over OUTLINE_LIMIT the file would be read the slow exact way)."""
+    outlines = []
+    real = LexicalDigest.outline_document
+    monkeypatch.setattr(LexicalDigest, "outline_document", lambda self: outlines.append(real(self)) or outlines[-1])
+    month = write_month_as(tmp_path / shape, shape, "4810525635", "2024-01", entries=60)
+    path = month.find("Y")
+    facts = reader.read_full(path, parse_name(path.name))
+    assert facts.get("signature_ok") is True
+    assert len(outlines) == 1 and outlines[0] is not None
+    assert b"entryHeader" not in outlines[0] and b"gl-cor:amount" not in outlines[0]
+    assert b"documentInfo" in outlines[0] and b"Signature" in outlines[0]
+
+
 def _ledger(tmp_path, entries: int = 60):
     month = write_month(tmp_path / "ay", "4810525635", "2024-01", entries=entries)
     return month, month.find("Y")
@@ -337,6 +353,45 @@ def test_a_signature_inside_an_entry_is_counted_as_the_exact_path_counts_it(tmp_
     facts = reader.read_full(path, parse_name(path.name))
     assert spy[-1] is False
     assert "unsigned-content" in {p["code"] for p in facts["problems"]}
+    assert facts == exact_facts(path, monkeypatch)
+
+
+DECOYS = {
+    "prefixed": b"<ds:Signature><ds:SignatureValue>c2FodGU=</ds:SignatureValue></ds:Signature>",
+    "with-attribute": b'<ds:Signature Id="x"></ds:Signature>',
+    "empty-element": b"<ds:Signature/>",
+}
+
+
+@pytest.mark.parametrize("decoy", list(DECOYS))
+def test_signatures_outside_and_then_inside_an_entry_are_counted(tmp_path, decoy, small_window, spy,
+                                                                  monkeypatch):
+    """Decoy signatures, one among the outline's elements and one inside an entry further on (another
+    run, whose tags the lexical path has all seen before): both counted, as on the exact path."""
+    month, path = _ledger(tmp_path, entries=120)
+    tag = DECOYS[decoy]
+
+    def edit(body: bytes) -> bytes:
+        first = body.index(b"<gl-cor:entryHeader>")
+        body = body[:first] + tag + body[first:]
+        return _in_middle_entry(body, lambda e: e.replace(b"</gl-cor:entryHeader>", tag + b"</gl-cor:entryHeader>"))
+
+    path.write_bytes(_resigned(month, path, edit))
+    facts = reader.read_full(path, parse_name(path.name))
+    assert "unsigned-content" in {p["code"] for p in facts["problems"]}
+    assert facts == exact_facts(path, monkeypatch)
+    assert spy[-1] is False
+
+
+def test_the_word_signature_in_an_entrys_text_is_read_the_lexical_way(tmp_path, small_window, spy, monkeypatch):
+    """Only an element can be a signature: text that says so leaves the entry out of the outline."""
+    month, path = _ledger(tmp_path)
+    path.write_bytes(_resigned(month, path, lambda body: _in_middle_entry(
+        body, lambda e: e.replace(b"</gl-cor:entryHeader>",
+                                  b"<gl-cor:memo>Signature imza</gl-cor:memo></gl-cor:entryHeader>"))))
+    facts = reader.read_full(path, parse_name(path.name))
+    assert spy[-1] is True
+    assert facts.get("signature_ok") is True and facts["problems"] == [], facts["problems"]
     assert facts == exact_facts(path, monkeypatch)
 
 

@@ -12,6 +12,7 @@ reduced to those its output ancestors have not already rendered.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Callable
 
 from lxml import etree
@@ -232,8 +233,11 @@ class LexicalC14N:
     _VALUE = rb'"(?:[^"<>&\t\n]++|&(?:amp|lt|quot|#x9|#xA|#xD);)*+"'
     _WS = rb"[ \t\n]"
 
-    def __init__(self, prefixes: dict[bytes, bytes]):
+    def __init__(self, prefixes: dict[bytes, bytes], watch: bytes = b""):
         self.prefixes = dict(prefixes)
+        # after each answer: does a tag of the run hold `watch` (the caller's element name)?
+        self.watch = watch
+        self.watched = False
         names = sorted((re.escape(p) for p in self.prefixes), key=len, reverse=True)
         qn = (rb"(?:(?:" + b"|".join(names) + rb"):)?+" if names else b"") + self._NAME
         self._tag = re.compile(rb"/" + qn + rb"|" + qn + rb"(?:" + self._WS + rb"++" + qn + rb"=" + self._VALUE
@@ -241,9 +245,9 @@ class LexicalC14N:
         self._attr = re.compile(self._WS + rb"++(" + qn + rb")=(" + self._VALUE + rb")")
         # tag (between `<` and `>`) -> b"" when already canonical, its C14N, or None when not in L
         self._rendered: dict[bytes, bytes | None] = {}
-        # after an answer: the texts (even indices, line ends normalised) and the tags as written
+        self._as_written: set[bytes] = set()  # the tags whose C14N is themselves, less watched ones
+        # after an answer: text, tag, text, ..., tag, text (texts at even indices, line ends normalised)
         self.pieces: list[bytes] = []
-        self.tags: list[bytes] = []
 
     def canonical(self, data: bytes) -> bytes | None:
         """The canonical form of `data` (complete tokens; line ends CRLF, CR or LF: they are
@@ -257,28 +261,38 @@ class LexicalC14N:
         pieces = data.translate(_GT_AS_LT, b"\r" if crs else b"").split(b"<")
         if len(pieces) != 2 * lts + 1:
             return None
-        tags = pieces[1::2]
-        rendered = self._rendered
-        distinct = set(tags)
-        rewrite = False
-        for tag in distinct:
-            out = rendered.get(tag, False)
-            if out is False:
-                out = rendered[tag] = self._render(tag)
-            if out is None:
-                return None
-            if out:
-                rewrite = True
+        # the common case, a run written canonically: every tag one already seen as written and not
+        # watched (a lookup each; no set of them built)
+        rewrite = watched = not self._as_written.issuperset(islice(pieces, 1, None, 2))
+        if rewrite:
+            tags = pieces[1::2]
+            rendered = self._rendered
+            distinct = set(tags)
+            rewrite = watched = False
+            watch = self.watch
+            for tag in distinct:
+                out = rendered.get(tag, False)
+                if out is False:
+                    out = rendered[tag] = self._render(tag)
+                    if out == b"" and not (watch and watch in tag):
+                        self._as_written.add(tag)
+                if out is None:
+                    return None
+                if out:
+                    rewrite = True
+                if watch and watch in tag:
+                    watched = True
         if b"&" in data:
             texts = b"".join(pieces[0::2])
             if texts.count(b"&") != sum(texts.count(ref) for ref in _TEXT_REFS):
                 return None
-        self.pieces, self.tags = pieces, tags  # for the caller's outline (texts stay at even indices)
+        self.pieces, self.watched = pieces, watched
         if not rewrite:
             return data.translate(None, b"\r") if crs else data
         full = {tag: rendered[tag] or b"<" + tag + b">" for tag in distinct}
-        pieces[1::2] = map(full.__getitem__, tags)
-        return b"".join(pieces)
+        out = pieces.copy()  # self.pieces keeps the tags as written, for the caller's outline
+        out[1::2] = map(full.__getitem__, tags)
+        return b"".join(out)
 
     def _render(self, tag: bytes) -> bytes | None:
         """b"" when `<tag>` is already canonical, else its canonical form; None when not in L."""

@@ -185,7 +185,9 @@ class LexicalDigest(RawDigest):
       only at their schema positions and the enveloped signature is a child of the root, so no
       fact and no signature the reader looks at lies inside an entry; an entry holding the bytes
       `Signature` is refused (a signature inside an entry must be counted, as the exact path
-      does). Entries written otherwise simply stay in the outline.
+      does) when a tag of its run holds them: an element named Signature has such a tag, in L
+      and in the tail alike (LexicalC14N watches the tags it has split already, so the common
+      run is not searched again). Entries written otherwise simply stay in the outline.
     """
 
     WINDOW = 1 << 20  # the enveloped signature must lie in the last WINDOW bytes (tests shrink it)
@@ -211,7 +213,7 @@ class LexicalDigest(RawDigest):
         from edefter_helper.engine.c14n import LexicalC14N
 
         prefixes = {p: u for p, u in self.root_prefixes.items() if p != b"xml"}
-        self.lex = LexicalC14N(prefixes)
+        self.lex = LexicalC14N(prefixes, watch=b"Signature")
         bound = [p for p, u in prefixes.items() if u == self.entry_ns]
         if len(bound) == 1:
             self.start_tag = b"<" + bound[0] + b":" + self.entry_local + b">"
@@ -264,48 +266,43 @@ class LexicalDigest(RawDigest):
         if canonical is None:
             return self.disable()
         self.sha.update(canonical)
-        self._outline_of_tags(part, lex.pieces, lex.tags)
+        self._outline_of_pieces(part, lex.pieces, lex.watched)
 
-    def _outline_of_tags(self, part: bytes, pieces: list[bytes], tags: list[bytes]) -> None:
-        """Add `part` (in L: `pieces`, `tags` as LexicalC14N split it) less its entries to the outline."""
+    def _outline_of_pieces(self, part: bytes, pieces: list[bytes], watched: bool) -> None:
+        """Add `part` less its entries to the outline; `pieces`: the part in L as LexicalC14N split it
+        (text, tag, text, ..., tag, text), `watched`: whether one of its tags holds `Signature`."""
         if not self.start_tag:
             self._keep(part)
             return
         start, end = self.start_tag[1:-1], self.end_tag[1:-1]
-        sig = b"Signature" in part
-        n = len(tags)
-        i = 0  # the next tag to look at; the text before tag k is pieces[2 * k]
+        n = len(pieces)
+        k = 1  # the next tag to look at (tags at odd indices; the text before tag k is pieces[k - 1])
         while True:
             if self.inside:
-                try:
-                    j = tags.index(end, i)
-                except ValueError:
-                    j = n
-                if sig and any(b"Signature" in p for p in pieces[2 * i:2 * j + 2]):
+                j = _tag_index(pieces, end, k)
+                # an element named Signature inside an entry: counted by the exact path, not here
+                if watched and any(b"Signature" in p for p in pieces[k - 1:j + 1]):
                     return self.disable()
                 if j == n:
                     return
-                i = j + 1
+                k = j + 2
                 self.inside = False
             else:
-                try:
-                    j = tags.index(start, i)
-                except ValueError:
-                    j = n
-                if i == 0 and j == n:
+                j = _tag_index(pieces, start, k)
+                if k == 1 and j == n:
                     self._keep(part)  # no entry here: the part as it is
                     return
-                if j == i:
-                    if not pieces[2 * i].isspace():
-                        self._keep(pieces[2 * i])
+                if j == k:
+                    if not pieces[k - 1].isspace():
+                        self._keep(pieces[k - 1])
                 else:
-                    seg = [pieces[2 * i]]
-                    for k in range(i, j):
-                        seg += (b"<", tags[k], b">", pieces[2 * k + 2])
+                    seg = [pieces[k - 1]]
+                    for m in range(k, j, 2):
+                        seg += (b"<", pieces[m], b">", pieces[m + 1])
                     self._keep(b"".join(seg))
                 if self.state == "off" or j == n:
                     return
-                i = j + 1
+                k = j + 2
                 self.inside = True
 
     def _keep(self, seg: bytes) -> None:
@@ -395,3 +392,16 @@ class LexicalDigest(RawDigest):
             self.sha.update(canonical)
         self.sha.update(b"</" + self.root_qname + b">")
         return self.sha.digest()
+
+
+def _tag_index(pieces: list[bytes], tag: bytes, k: int) -> int:
+    """Index of the first tag equal to `tag` at or after index k (tags are at odd indices; a text
+    may hold the same bytes), or len(pieces)."""
+    while True:
+        try:
+            j = pieces.index(tag, k)
+        except ValueError:
+            return len(pieces)
+        if j % 2:
+            return j
+        k = j + 1
