@@ -196,6 +196,26 @@ def test_runs_cut_after_any_tag_give_the_same_bytes():
     assert checked > 250
 
 
+def test_a_document_whose_tags_all_differ_is_canonicalised_in_bounded_memory():
+    """A ledger repeats ~150 tags, and each is rendered once; one whose tags all differ (an attribute
+    value that counts up) must neither grow the canonicaliser with its size (a 44 MB one held 266 MB)
+    nor get another answer once the remembered tags are full."""
+    import tracemalloc
+
+    lex = LexicalC14N(PREFIXES)
+    runs = [b"".join(b'<a:x b:n="%d" a:k="%d">t</a:x><g:y b:n="%d"/>' % (i, i % 7, i)
+                     for i in range(r * 1000, (r + 1) * 1000)) for r in range(60)]
+    tracemalloc.start()
+    try:
+        answers = [lex.canonical(run) for run in runs]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 << 20, peak  # 120 000 distinct tags: ~25 MB if every one were remembered
+    for i in (0, 5, 59):  # before and after the remembered tags are full
+        assert answers[i] == oracle(runs[i])
+
+
 # -- the reader's lexical path, with a small window so that ledgers are read in many runs ------
 
 @pytest.fixture

@@ -232,6 +232,7 @@ class LexicalC14N:
     _NAME = rb"[A-Za-z_][\w.\-]*+"
     _VALUE = rb'"(?:[^"<>&\t\n]++|&(?:amp|lt|quot|#x9|#xA|#xD);)*+"'
     _WS = rb"[ \t\n]"
+    CACHE_LIMIT = 4096  # distinct tags remembered (their C14N)
 
     def __init__(self, prefixes: dict[bytes, bytes], watch: bytes = b""):
         self.prefixes = dict(prefixes)
@@ -267,21 +268,26 @@ class LexicalC14N:
         if rewrite:
             tags = pieces[1::2]
             rendered = self._rendered
-            distinct = set(tags)
+            outs = {}
             rewrite = watched = False
             watch = self.watch
-            for tag in distinct:
+            for tag in set(tags):
                 out = rendered.get(tag, False)
                 if out is False:
-                    out = rendered[tag] = self._render(tag)
-                    if out == b"" and not (watch and watch in tag):
-                        self._as_written.add(tag)
+                    out = self._render(tag)
+                    # a ledger repeats ~150 tags; one whose tags all differ (an attribute value that
+                    # counts) must not grow the cache with its size: the first ones seen are kept
+                    if len(rendered) < self.CACHE_LIMIT:
+                        rendered[tag] = out
+                        if out == b"" and not (watch and watch in tag):
+                            self._as_written.add(tag)
                 if out is None:
                     return None
                 if out:
                     rewrite = True
                 if watch and watch in tag:
                     watched = True
+                outs[tag] = out
         if b"&" in data:
             texts = b"".join(pieces[0::2])
             if texts.count(b"&") != sum(texts.count(ref) for ref in _TEXT_REFS):
@@ -289,7 +295,7 @@ class LexicalC14N:
         self.pieces, self.watched = pieces, watched
         if not rewrite:
             return data.translate(None, b"\r") if crs else data
-        full = {tag: rendered[tag] or b"<" + tag + b">" for tag in distinct}
+        full = {tag: out or b"<" + tag + b">" for tag, out in outs.items()}
         out = pieces.copy()  # self.pieces keeps the tags as written, for the caller's outline
         out[1::2] = map(full.__getitem__, tags)
         return b"".join(out)
