@@ -233,6 +233,8 @@ class LexicalC14N:
     _VALUE = rb'"(?:[^"<>&\t\n]++|&(?:amp|lt|quot|#x9|#xA|#xD);)*+"'
     _WS = rb"[ \t\n]"
     CACHE_LIMIT = 4096  # distinct tags remembered (their C14N)
+    CACHE_BYTES = 4 << 20  # and their bytes: a few long tags (100 KB values) must not fill memory either
+    TEXT_MAX = 10_000_000  # libxml2's XML_MAX_TEXT_LENGTH: a longer text node is malformed in a tree
 
     def __init__(self, prefixes: dict[bytes, bytes], watch: bytes = b""):
         self.prefixes = dict(prefixes)
@@ -247,6 +249,7 @@ class LexicalC14N:
         # tag (between `<` and `>`) -> b"" when already canonical, its C14N, or None when not in L
         self._rendered: dict[bytes, bytes | None] = {}
         self._as_written: set[bytes] = set()  # the tags whose C14N is themselves, less watched ones
+        self._cached = 0  # bytes of the remembered tags and their renderings
         # after an answer: text, tag, text, ..., tag, text (texts at even indices, line ends normalised)
         self.pieces: list[bytes] = []
 
@@ -262,6 +265,8 @@ class LexicalC14N:
         pieces = data.translate(_GT_AS_LT, b"\r" if crs else b"").split(b"<")
         if len(pieces) != 2 * lts + 1:
             return None
+        if len(data) > self.TEXT_MAX and max(map(len, pieces[0::2])) > self.TEXT_MAX:
+            return None  # libxml2 builds no text node this long (huge_tree off): the exact path says so
         # the common case, a run written canonically: every tag one already seen as written and not
         # watched (a lookup each; no set of them built)
         rewrite = watched = not self._as_written.issuperset(islice(pieces, 1, None, 2))
@@ -276,9 +281,12 @@ class LexicalC14N:
                 if out is False:
                     out = self._render(tag)
                     # a ledger repeats ~150 tags; one whose tags all differ (an attribute value that
-                    # counts) must not grow the cache with its size: the first ones seen are kept
-                    if len(rendered) < self.CACHE_LIMIT:
+                    # counts, or long values) must not grow the cache with its size: the first ones
+                    # seen are kept
+                    cost = len(tag) + len(out or b"")
+                    if len(rendered) < self.CACHE_LIMIT and self._cached + cost <= self.CACHE_BYTES:
                         rendered[tag] = out
+                        self._cached += cost
                         if out == b"" and not (watch and watch in tag):
                             self._as_written.add(tag)
                 if out is None:
