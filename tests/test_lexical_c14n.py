@@ -321,6 +321,10 @@ EDITS = {
     # the outline would lose the inner entry's end tag instead of the outer's: not well-formed, so exact
     "nested-entry": (lambda e: e[: -len(b"</gl-cor:entryHeader>")] + e + b"</gl-cor:entryHeader>", False),
     "entry-with-attribute": (lambda e: e.replace(b"<gl-cor:entryHeader>", b'<gl-cor:entryHeader n="1">', 1), True),
+    # texts spelling the entry's tags: the outline looks for tags only (odd pieces), never a text
+    "texts-naming-the-entry-tags": (lambda e: e.replace(
+        b"</gl-cor:entryHeader>", b"<gl-cor:memo>/gl-cor:entryHeader</gl-cor:memo><gl-cor:memo>gl-cor:entryHeader"
+                                  b"</gl-cor:memo></gl-cor:entryHeader>gl-cor:entryHeader"), True),
     "second-prefix-for-gl-cor": (
         lambda e: e.replace(b"gl-cor:", b"g2:").replace(b"<g2:entryHeader>",
                                                        b'<g2:entryHeader xmlns:g2="' + GL_COR + b'">', 1), False),
