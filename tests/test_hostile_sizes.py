@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tracemalloc
 
+import pytest
 from lxml import etree
 
 from edefter_helper.engine import reader
@@ -45,6 +46,15 @@ def test_long_distinct_tags_are_not_all_remembered():
     assert lex.canonical(runs[0]) == _oracle(runs[0]) and lex.canonical(runs[-1]) == _oracle(runs[-1])
 
 
+@pytest.fixture
+def taken(monkeypatch) -> list[bool]:
+    """Which way each file was read: True (lexical), False (it fell back to the exact path)."""
+    seen: list[bool] = []
+    real = reader._parse_lexical
+    monkeypatch.setattr(reader, "_parse_lexical", lambda *a: seen.append(real(*a)) or seen[-1])
+    return seen
+
+
 def _resigned_with(tmp_path, insert: bytes):
     """A ledger with `insert` at the end of its first entry, signed again over the standard digest."""
     month = write_month(tmp_path / "ay", "4810525635", "2024-01", entries=3)
@@ -65,15 +75,12 @@ def _resigned_with(tmp_path, insert: bytes):
     return path
 
 
-def test_a_ledger_of_long_distinct_tags_is_read_in_bounded_memory(tmp_path, monkeypatch):
+def test_a_ledger_of_long_distinct_tags_is_read_in_bounded_memory(tmp_path, taken):
     pad = b"x" * (100 << 10)
     insert = b"".join(b'<gl-cor:entryComment contextRef="%d%s">t</gl-cor:entryComment>' % (k, pad)
                       for k in range(300))  # 30 MB
     path = _resigned_with(tmp_path, insert)
     del insert
-    taken = []
-    real = reader._parse_lexical
-    monkeypatch.setattr(reader, "_parse_lexical", lambda *a: taken.append(real(*a)) or taken[-1])
     tracemalloc.start()
     try:
         facts = reader.read_full(path, parse_name(path.name))
@@ -85,14 +92,11 @@ def test_a_ledger_of_long_distinct_tags_is_read_in_bounded_memory(tmp_path, monk
     assert peak < 20 << 20, peak  # 35 MB when every tag was remembered (30 MB of them)
 
 
-def test_a_text_node_over_libxml2s_limit_is_malformed_on_both_paths(tmp_path, monkeypatch):
+def test_a_text_node_over_libxml2s_limit_is_malformed_on_both_paths(tmp_path, taken, monkeypatch):
     """libxml2 (huge_tree off) builds no text node over 10 MB: the exact path finds such a ledger
     malformed. The lexical path parses every byte without a tree, which does not see that limit, so
     it must hand the file to the exact path rather than verify it."""
     path = _resigned_with(tmp_path, b"<gl-cor:entryComment>" + b"a" * 10_500_000 + b"</gl-cor:entryComment>")
-    taken = []
-    real = reader._parse_lexical
-    monkeypatch.setattr(reader, "_parse_lexical", lambda *a: taken.append(real(*a)) or taken[-1])
     facts = reader.read_full(path, parse_name(path.name))
     assert taken == [False]
     assert facts.get("malformed") is True and "signature_ok" not in facts, facts
@@ -101,11 +105,8 @@ def test_a_text_node_over_libxml2s_limit_is_malformed_on_both_paths(tmp_path, mo
     assert reader.read_signed(path, parse_name(path.name)) is None  # the halves read it whole too
 
 
-def test_a_text_node_just_under_the_limit_is_read_the_lexical_way(tmp_path, monkeypatch):
+def test_a_text_node_just_under_the_limit_is_read_the_lexical_way(tmp_path, taken):
     path = _resigned_with(tmp_path, b"<gl-cor:entryComment>" + b"a" * 9_990_000 + b"</gl-cor:entryComment>")
-    taken = []
-    real = reader._parse_lexical
-    monkeypatch.setattr(reader, "_parse_lexical", lambda *a: taken.append(real(*a)) or taken[-1])
     facts = reader.read_full(path, parse_name(path.name))
     assert taken == [True]
     assert facts.get("signature_ok") is True and facts["problems"] == [], facts["problems"]
