@@ -449,8 +449,7 @@ def restore_month(run, key: MonthKey, firm: actions.Firm, out: Path, source: str
         where = crashlog.record(exc, f"geri yükleme {key.package_name}")  # the traceback there, not on screen
         log.error("%s geri yüklenirken beklenmeyen hata (%s); ayrıntılar: %s", key.package_name,
                   type(exc).__name__, where)
-        month.missing.append(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
-        return done(month.missing[-1])
+        return failed(f"Paket işlenemedi ({type(exc).__name__}: {str(exc)[:200]}).")
     except BaseException:  # Ctrl+C: the attempt is not left 'under way' in the journal
         if attempt is not None:
             with suppress(Exception):

@@ -110,6 +110,38 @@ def test_a_restore_the_target_cannot_answer_is_an_attempt_in_the_journal(tmp_pat
         j.close()
 
 
+def test_a_fault_nobody_foresaw_before_the_download_is_an_attempt_too(tmp_path, edefter, memory_keyring,
+                                                                      monkeypatch):
+    """A target that fails in an unexpected way while asked (a bug, a hostile answer): the month says
+    'Paket işlenemedi' in Turkish, the traceback goes to hata.log, and the journal records the attempt
+    as finished, as for a target that cannot be reached."""
+    from edefter_helper.targets.http import HttpTarget
+
+    data = tmp_path / "sunucu"
+    server.add_user(data, "ali", "pw-1", [VKN])
+    credentials.set_password("Yedek", "ali", "pw-1")
+    journal = tmp_path / "j.sqlite3"
+    with server.start_in_thread(data) as srv:
+        ledgers, _, wb = _setup(tmp_path, edefter, "http", srv.url)
+        assert actions.backup(FileBook(wb), options=_opts(journal)).count(S.BACKED_UP) == 3
+        shutil.rmtree(ledgers)
+
+        def broken(self, key, dest):
+            raise ValueError("beklenmeyen yanıt")
+
+        monkeypatch.setattr(HttpTarget, "fetch_stored", broken)
+        summary = restore.restore(FileBook(wb), out=tmp_path / "geri", options=_opts(journal))
+    assert summary.count(restore.NOT_RESTORED) == 3, summary.results
+    assert all("Paket işlenemedi (ValueError" in r.message for r in summary.results), summary.results
+    j = Journal(journal)
+    try:
+        tried = [a for a in j.attempts() if a["action"] == "restore"]
+        assert len(tried) == 3 and all("Paket işlenemedi" in (a["message"] or "") for a in tried)
+        assert not j.open_attempts() and all(s.status == S.BACKED_UP for s in j.statuses())
+    finally:
+        j.close()
+
+
 def test_restore_on_another_pc_asks_the_target_through_the_cli(tmp_path, edefter, memory_keyring):
     data = tmp_path / "sunucu"
     server.add_user(data, "ali", "pw-1", [VKN])
