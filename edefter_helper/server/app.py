@@ -182,7 +182,7 @@ def create_app(store: Store, verifier: Verifier, max_size: int = DEFAULT_MAX_SIZ
         # ?vkn=: one taxpayer's (a restore on another computer asks firm by firm; every listed month's
         # file is looked at, so an office's whole listing per firm would be read 300 times over)
         wanted = request.args.get("vkn")
-        vkns = sorted(g.vkns) if wanted is None else [v for v in sorted(g.vkns) if v == wanted]
+        vkns = sorted(g.vkns) if wanted is None else [wanted] if wanted in g.vkns else []
         return jsonify({"months": [_status(r.key, r) for r in store.months_of(vkns)]})
 
     def _status(key: MonthKey, rec) -> dict:
