@@ -286,8 +286,11 @@ def _pipelined(monkeypatch, workers=1, worker_first=False):
         def _drain(self) -> None:
             import time
 
-            deadline = time.monotonic() + 60  # a bound only: a worker normally answers in well under a second
-            while worker_first and len(self._results) <= self.here and time.monotonic() < deadline:
+            # until a worker has answered, or no worker is left to answer (then this process reads and
+            # the test's own assertions say so); a hang guard of 10 min, not a speed check
+            deadline = time.monotonic() + 600
+            while (worker_first and len(self._results) <= self.here and any(t.is_alive() for t in self._threads)
+                   and time.monotonic() < deadline):
                 time.sleep(0.01)
             super()._drain()
 
