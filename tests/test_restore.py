@@ -67,10 +67,16 @@ def _check_restored(out: Path, original: dict[str, str], edefter, branch=True) -
         assert name in report and sha in report
 
 
-def test_restore_from_the_storage_server_after_the_disk_is_lost(tmp_path, edefter, memory_keyring):
+def _ali_on_a_server(tmp_path) -> Path:
+    """A storage server's data folder where user ali holds VKN, and ali's password in the keyring."""
     data = tmp_path / "sunucu"
     server.add_user(data, "ali", "pw-1", [VKN])
     credentials.set_password("Yedek", "ali", "pw-1")
+    return data
+
+
+def test_restore_from_the_storage_server_after_the_disk_is_lost(tmp_path, edefter, memory_keyring):
+    data = _ali_on_a_server(tmp_path)
     with server.start_in_thread(data) as srv:
         ledgers, original, wb = _setup(tmp_path, edefter, "http", srv.url)
         journal = tmp_path / "j.sqlite3"
@@ -88,9 +94,7 @@ def test_restore_from_the_storage_server_after_the_disk_is_lost(tmp_path, edefte
 
 def test_a_restore_the_target_cannot_answer_is_an_attempt_in_the_journal(tmp_path, edefter, memory_keyring):
     """The month says why in Günlük, its backup status stays, and the journal records the attempt."""
-    data = tmp_path / "sunucu"
-    server.add_user(data, "ali", "pw-1", [VKN])
-    credentials.set_password("Yedek", "ali", "pw-1")
+    data = _ali_on_a_server(tmp_path)
     journal = tmp_path / "j.sqlite3"
     with server.start_in_thread(data) as srv:
         ledgers, _, wb = _setup(tmp_path, edefter, "http", srv.url)
@@ -117,9 +121,7 @@ def test_a_fault_nobody_foresaw_before_the_download_is_an_attempt_too(tmp_path, 
     as finished, as for a target that cannot be reached."""
     from edefter_helper.targets.http import HttpTarget
 
-    data = tmp_path / "sunucu"
-    server.add_user(data, "ali", "pw-1", [VKN])
-    credentials.set_password("Yedek", "ali", "pw-1")
+    data = _ali_on_a_server(tmp_path)
     journal = tmp_path / "j.sqlite3"
     with server.start_in_thread(data) as srv:
         ledgers, _, wb = _setup(tmp_path, edefter, "http", srv.url)
@@ -143,9 +145,7 @@ def test_a_fault_nobody_foresaw_before_the_download_is_an_attempt_too(tmp_path, 
 
 
 def test_restore_on_another_pc_asks_the_target_through_the_cli(tmp_path, edefter, memory_keyring):
-    data = tmp_path / "sunucu"
-    server.add_user(data, "ali", "pw-1", [VKN])
-    credentials.set_password("Yedek", "ali", "pw-1")
+    data = _ali_on_a_server(tmp_path)
     with server.start_in_thread(data) as srv:
         ledgers, original, wb = _setup(tmp_path, edefter, "http", srv.url)
         assert actions.backup(FileBook(wb), options=_opts(tmp_path / "pc1.sqlite3")).count(S.BACKED_UP) == 3
